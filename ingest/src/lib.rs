@@ -1,0 +1,23 @@
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
+//! Decoding of what sanitation trucks send, without any IO.
+//!
+//! Bytes and timestamps go in, typed events come out: the protocol modules
+//! here know nothing of sockets, clocks or tasks, so the same code serves the
+//! live MQTT and Modbus sources, the replay of recordings, `fleetcare decode`,
+//! the fuzzers and the benchmarks.
+//!
+//! - [`candump`]: one `candump -L` text line → a [`CanFrame`].
+//! - [`j1939`]: identifiers, DM1/DM2 diagnostics, hour and distance meters and
+//!   the transport protocol (BAM and RTS/CTS) reassembly, tied together by
+//!   [`j1939::J1939Decoder`].
+//! - [`telemetry`]: the JSON payload of gateways that decode on board.
+
+pub mod candump;
+pub mod frame;
+pub mod j1939;
+pub mod telemetry;
+pub mod timestamp;
+
+pub use frame::{CanFrame, FrameData, FrameId};
+pub use timestamp::{Duration, Timestamp};

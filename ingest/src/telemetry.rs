@@ -1,0 +1,274 @@
+//! The JSON payload of gateways that decode J1939 on board
+//! (`fleet/{fleet}/{vehicle}/telemetry`, design contract C1):
+//!
+//! ```json
+//! {"ts": "2026-03-01T08:00:00Z",
+//!  "engine_hours": 1234.55, "pto_hours": 210.2, "odometer_km": 48211.3,
+//!  "dtcs": [{"spn": 110, "fmi": 0, "oc": 3, "sa": 0}],
+//!  "lamps": {"mil": "off", "red_stop": "on", "amber_warning": "off", "protect": "off"}}
+//! ```
+//!
+//! `ts` is required, every other field optional; `dtcs`, when present, is
+//! the complete list of active faults (an empty list clears them). Unknown
+//! fields are refused, so a misspelt field is an error instead of a value
+//! silently lost. A DTC without `oc` has occurrence count "not available".
+
+use serde::Deserialize;
+
+use crate::j1939::{Address, Dtc, Fmi, LampStatus, Lamps, OccurrenceCount, Spn};
+use crate::timestamp::Timestamp;
+
+/// The largest engine or PTO hours J1939 can carry (0xFAFFFFFF × 0.05 h).
+pub const MAX_HOURS: f64 = 210_554_060.75;
+/// The largest distance J1939 can carry (0xFAFFFFFF × 0.125 km).
+pub const MAX_KM: f64 = 526_385_151.875;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("not valid telemetry JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("`ts` {ts:?} is not an RFC 3339 time such as 2026-03-01T08:00:00Z")]
+    BadTime { ts: String },
+    #[error("`{field}` = {value} is outside {range}")]
+    OutOfRange {
+        field: String,
+        value: String,
+        range: &'static str,
+    },
+}
+
+/// One active fault as reported by a gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TelemetryDtc {
+    pub dtc: Dtc,
+    /// The ECU that reported it.
+    pub source: Address,
+}
+
+/// A validated telemetry message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Telemetry {
+    pub ts: Timestamp,
+    pub engine_hours: Option<f64>,
+    pub pto_hours: Option<f64>,
+    pub odometer_km: Option<f64>,
+    /// `None`: the message says nothing about faults. `Some(empty)`: none active.
+    pub dtcs: Option<Vec<TelemetryDtc>>,
+    pub lamps: Option<Lamps>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTelemetry {
+    ts: String,
+    engine_hours: Option<f64>,
+    pto_hours: Option<f64>,
+    odometer_km: Option<f64>,
+    dtcs: Option<Vec<RawDtc>>,
+    lamps: Option<RawLamps>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDtc {
+    spn: u64,
+    fmi: u64,
+    oc: Option<u64>,
+    sa: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLamps {
+    mil: Option<RawLamp>,
+    red_stop: Option<RawLamp>,
+    amber_warning: Option<RawLamp>,
+    protect: Option<RawLamp>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum RawLamp {
+    Off,
+    On,
+    Error,
+    NotAvailable,
+}
+
+impl From<Option<RawLamp>> for LampStatus {
+    fn from(l: Option<RawLamp>) -> Self {
+        match l {
+            Some(RawLamp::Off) => Self::Off,
+            Some(RawLamp::On) => Self::On,
+            Some(RawLamp::Error) => Self::Error,
+            Some(RawLamp::NotAvailable) | None => Self::NotAvailable,
+        }
+    }
+}
+
+fn out_of_range(field: String, value: impl ToString, range: &'static str) -> TelemetryError {
+    TelemetryError::OutOfRange {
+        field,
+        value: value.to_string(),
+        range,
+    }
+}
+
+fn meter(
+    field: &str,
+    v: Option<f64>,
+    max: f64,
+    range: &'static str,
+) -> Result<Option<f64>, TelemetryError> {
+    match v {
+        Some(x) if !(0.0..=max).contains(&x) => Err(out_of_range(field.to_owned(), x, range)),
+        v => Ok(v),
+    }
+}
+
+/// Parses and validates one telemetry payload.
+pub fn parse(payload: &[u8]) -> Result<Telemetry, TelemetryError> {
+    let raw: RawTelemetry = serde_json::from_slice(payload)?;
+    let ts = chrono::DateTime::parse_from_rfc3339(&raw.ts)
+        .map(|t| Timestamp::from_datetime(&t))
+        .map_err(|_| TelemetryError::BadTime { ts: raw.ts.clone() })?;
+    let dtcs = raw
+        .dtcs
+        .map(|list| {
+            list.into_iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let field = |name: &str| format!("dtcs[{i}].{name}");
+                    let spn = u32::try_from(d.spn)
+                        .ok()
+                        .and_then(Spn::new)
+                        .ok_or_else(|| out_of_range(field("spn"), d.spn, "0–524287"))?;
+                    let fmi = u8::try_from(d.fmi)
+                        .ok()
+                        .and_then(Fmi::new)
+                        .ok_or_else(|| out_of_range(field("fmi"), d.fmi, "0–31"))?;
+                    let oc = match d.oc {
+                        None => OccurrenceCount::NOT_AVAILABLE,
+                        Some(oc) => u8::try_from(oc)
+                            .ok()
+                            .and_then(OccurrenceCount::new)
+                            .ok_or_else(|| out_of_range(field("oc"), oc, "0–127"))?,
+                    };
+                    let source = match d.sa {
+                        None => Address(0),
+                        Some(sa) => u8::try_from(sa)
+                            .map(Address)
+                            .map_err(|_| out_of_range(field("sa"), sa, "0–255"))?,
+                    };
+                    Ok(TelemetryDtc {
+                        dtc: Dtc::new(spn, fmi, oc),
+                        source,
+                    })
+                })
+                .collect::<Result<Vec<_>, TelemetryError>>()
+        })
+        .transpose()?;
+    Ok(Telemetry {
+        ts,
+        engine_hours: meter(
+            "engine_hours",
+            raw.engine_hours,
+            MAX_HOURS,
+            "0–210554060.75 h",
+        )?,
+        pto_hours: meter("pto_hours", raw.pto_hours, MAX_HOURS, "0–210554060.75 h")?,
+        odometer_km: meter("odometer_km", raw.odometer_km, MAX_KM, "0–526385151.875 km")?,
+        dtcs,
+        lamps: raw.lamps.map(|l| Lamps {
+            mil: l.mil.into(),
+            red_stop: l.red_stop.into(),
+            amber_warning: l.amber_warning.into(),
+            protect: l.protect.into(),
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_contract_example() {
+        let t = parse(
+            br#"{"ts": "2026-03-01T08:00:00Z",
+                "engine_hours": 1234.55, "pto_hours": 210.2, "odometer_km": 48211.3,
+                "dtcs": [{"spn": 110, "fmi": 0, "oc": 3, "sa": 0}],
+                "lamps": {"mil": "off", "red_stop": "on", "amber_warning": "off", "protect": "off"}}"#,
+        )
+        .unwrap();
+        assert_eq!(t.ts.to_rfc3339(), "2026-03-01T08:00:00.000000Z");
+        assert_eq!(
+            (t.engine_hours, t.pto_hours, t.odometer_km),
+            (Some(1234.55), Some(210.2), Some(48211.3))
+        );
+        let dtcs = t.dtcs.unwrap();
+        assert_eq!(dtcs.len(), 1);
+        let d = dtcs[0];
+        assert_eq!(
+            (d.dtc.spn.raw(), d.dtc.fmi.raw(), d.dtc.oc.raw(), d.source),
+            (110, 0, 3, Address(0))
+        );
+        assert_eq!(t.lamps.unwrap().red_stop, LampStatus::On);
+    }
+
+    #[test]
+    fn only_ts_is_required() {
+        let t = parse(br#"{"ts": "2026-03-01T09:00:00+01:00"}"#).unwrap();
+        assert_eq!(t.ts.to_rfc3339(), "2026-03-01T08:00:00.000000Z");
+        assert_eq!(t.dtcs, None);
+        assert_eq!(t.lamps, None);
+        let t = parse(br#"{"ts": "2026-03-01T08:00:00Z", "dtcs": [], "lamps": {"mil": "on"}}"#)
+            .unwrap();
+        assert_eq!(t.dtcs, Some(vec![]));
+        assert_eq!(t.lamps.unwrap().protect, LampStatus::NotAvailable);
+        let t = parse(br#"{"ts": "2026-03-01T08:00:00Z", "dtcs": [{"spn": 524287, "fmi": 31}]}"#)
+            .unwrap();
+        let d = t.dtcs.unwrap()[0];
+        assert_eq!(
+            (d.dtc.spn.raw(), d.dtc.oc, d.source),
+            (524_287, OccurrenceCount::NOT_AVAILABLE, Address(0))
+        );
+    }
+
+    #[test]
+    fn refuses_with_the_field_named() {
+        let err = |s: &str| parse(s.as_bytes()).unwrap_err().to_string();
+        assert!(err(r#"{"engine_hours": 1}"#).contains("missing field `ts`"));
+        assert!(err(r#"{"ts": "yesterday"}"#).contains("RFC 3339"));
+        assert!(
+            err(r#"{"ts": "2026-03-01T08:00:00Z", "dtcs": [{"spn": 524288, "fmi": 0}]}"#)
+                .contains("dtcs[0].spn")
+        );
+        assert!(err(r#"{"ts": "2026-03-01T08:00:00Z", "dtcs": [{"spn": 1, "fmi": 0}, {"spn": 1, "fmi": 32}]}"#)
+            .contains("dtcs[1].fmi"));
+        assert!(
+            err(r#"{"ts": "2026-03-01T08:00:00Z", "dtcs": [{"spn": 1, "fmi": 0, "oc": 128}]}"#)
+                .contains("dtcs[0].oc")
+        );
+        assert!(
+            err(r#"{"ts": "2026-03-01T08:00:00Z", "dtcs": [{"spn": 1, "fmi": 0, "sa": 256}]}"#)
+                .contains("dtcs[0].sa")
+        );
+        assert!(
+            err(r#"{"ts": "2026-03-01T08:00:00Z", "dtcs": [{"spn": -1, "fmi": 0}]}"#)
+                .contains("invalid value")
+        );
+        assert!(
+            err(r#"{"ts": "2026-03-01T08:00:00Z", "engine_hours": -0.5}"#).contains("engine_hours")
+        );
+        assert!(
+            err(r#"{"ts": "2026-03-01T08:00:00Z", "odometer": 5}"#)
+                .contains("unknown field `odometer`")
+        );
+        assert!(
+            err(r#"{"ts": "2026-03-01T08:00:00Z", "lamps": {"mil": "blinking"}}"#)
+                .contains("unknown variant")
+        );
+        assert!(err("not json").contains("not valid telemetry JSON"));
+    }
+}

@@ -1,0 +1,8 @@
+//! fleetcare: predictive maintenance for sanitation-truck fleets.
+//!
+//! The service side of fleetcare: the command line and, stage by stage, what
+//! follows ingest (store, jobs, tickets, API). Decoding lives in the
+//! `fleetcare-ingest` crate.
+
+pub mod cli;
+pub mod lines;
