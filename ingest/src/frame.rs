@@ -34,7 +34,10 @@ impl FrameData {
     }
 
     pub fn as_slice(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
+        // `len` ≤ 8 by construction.
+        self.bytes
+            .get(..usize::from(self.len))
+            .unwrap_or(&self.bytes)
     }
 
     pub fn len(&self) -> usize {

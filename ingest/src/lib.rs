@@ -16,6 +16,7 @@
 pub mod candump;
 pub mod frame;
 pub mod j1939;
+pub mod modbus;
 pub mod telemetry;
 pub mod timestamp;
 

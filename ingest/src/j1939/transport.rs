@@ -645,3 +645,273 @@ pub fn bam_frames(
     }
     frames
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::candump;
+
+    fn frame(line: &str) -> CanFrame {
+        candump::parse_line(line).unwrap().unwrap().frame
+    }
+
+    fn feed(r: &mut Reassembler, lines: &[&str]) -> Vec<TransportOutput> {
+        let mut out = Vec::new();
+        for l in lines {
+            r.handle(&frame(l), &mut out);
+        }
+        out
+    }
+
+    fn sent(out: &[TransportOutput]) -> Vec<String> {
+        out.iter()
+            .filter_map(|o| match o {
+                TransportOutput::Send(f) => {
+                    Some(f.to_candump("can0").split(' ').nth(2).unwrap().to_owned())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn messages(out: &[TransportOutput]) -> Vec<&Reassembled> {
+        out.iter()
+            .filter_map(|o| match o {
+                TransportOutput::Message(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn failures(out: &[TransportOutput]) -> Vec<FailureReason> {
+        out.iter()
+            .filter_map(|o| match o {
+                TransportOutput::Failed(f) => Some(f.reason),
+                _ => None,
+            })
+            .collect()
+    }
+
+    // Vector 4, pretty_j1939 tests (nmfta-repo/pretty_j1939): a BAM DM1 of 18 bytes.
+    const BAM_DM1: [&str; 4] = [
+        "(1.000) can0 18ECFF00#20120003FFCAFE00",
+        "(1.050) can0 18EBFF00#0100FF5B0003015C",
+        "(1.100) can0 18EBFF00#020004025D000503",
+        "(1.150) can0 18EBFF00#035E000604FFFFFF",
+    ];
+
+    #[test]
+    fn bam_reassembles() {
+        let mut r = Reassembler::default();
+        let out = feed(&mut r, &BAM_DM1);
+        let m = messages(&out);
+        assert_eq!(m.len(), 1, "{out:?}");
+        assert_eq!(m[0].pgn, Pgn::DM1);
+        assert_eq!(m[0].source, Address(0));
+        assert_eq!(m[0].destination, Address::GLOBAL);
+        assert_eq!(m[0].ts, Timestamp::from_micros(1_150_000));
+        assert_eq!(
+            m[0].data,
+            [
+                0x00, 0xFF, 0x5B, 0x00, 0x03, 0x01, 0x5C, 0x00, 0x04, 0x02, 0x5D, 0x00, 0x05, 0x03,
+                0x5E, 0x00, 0x06, 0x04
+            ]
+        );
+        assert!(sent(&out).is_empty(), "a BAM is never answered");
+        assert_eq!(r.open_sessions(), 0);
+    }
+
+    // Vector 11, juergenH87/python-can-j1939 tests: RTS/CTS of PGN 65200,
+    // 20 bytes, one packet per CTS. The CTS and EOM ACK we send must be the
+    // frames that peer sends.
+    #[test]
+    fn rts_cts_answers_like_a_receiver() {
+        let mut r = Reassembler::default();
+        let out = feed(&mut r, &["(1.000) can0 00EC0201#1014000301B0FE00"]);
+        assert_eq!(sent(&out), ["1CEC0102#110101FFFFB0FE00"]);
+        let out = feed(&mut r, &["(1.010) can0 00EB0201#0101020304050607"]);
+        assert_eq!(sent(&out), ["1CEC0102#110102FFFFB0FE00"]);
+        let out = feed(&mut r, &["(1.020) can0 00EB0201#0208090A0B0C0D0E"]);
+        assert_eq!(sent(&out), ["1CEC0102#110103FFFFB0FE00"]);
+        let out = feed(&mut r, &["(1.030) can0 00EB0201#03010203040506FF"]);
+        assert_eq!(sent(&out), ["1CEC0102#13140003FFB0FE00"]);
+        let m = messages(&out);
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            (m[0].pgn.raw(), m[0].source, m[0].destination),
+            (65200, Address(1), Address(2))
+        );
+        assert_eq!(
+            m[0].data,
+            [
+                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 1, 2, 3, 4, 5, 6
+            ]
+        );
+    }
+
+    #[test]
+    fn rts_without_limit_is_granted_at_once() {
+        let mut r = Reassembler::default();
+        let out = feed(&mut r, &["(1.0) can0 18EC0201#100A0002FFCAFE00"]);
+        assert_eq!(sent(&out), ["1CEC0102#110201FFFFCAFE00"]);
+        let out = feed(
+            &mut r,
+            &[
+                "(1.1) can0 18EB0201#0140FF5B000301AA",
+                "(1.2) can0 18EB0201#02BBCCFFFFFFFFFF",
+            ],
+        );
+        assert_eq!(sent(&out), ["1CEC0102#130A0002FFCAFE00"]);
+        assert_eq!(messages(&out)[0].data.len(), 10);
+    }
+
+    #[test]
+    fn t1_timeout_between_bam_packets() {
+        let mut r = Reassembler::default();
+        // 750 ms after the previous packet is still in time...
+        let out = feed(
+            &mut r,
+            &[BAM_DM1[0], "(1.750) can0 18EBFF00#0100FF5B0003015C"],
+        );
+        assert!(failures(&out).is_empty());
+        // ...751 ms is not.
+        let out = feed(&mut r, &["(2.501) can0 18EBFF00#020004025D000503"]);
+        assert_eq!(
+            failures(&out),
+            [FailureReason::Timeout, FailureReason::UnexpectedData]
+        );
+        assert_eq!(r.open_sessions(), 0);
+    }
+
+    #[test]
+    fn t2_timeout_after_cts_sends_abort() {
+        let mut r = Reassembler::default();
+        feed(&mut r, &["(1.000) can0 00EC0201#1014000301B0FE00"]);
+        assert_eq!(r.next_deadline(), Some(Timestamp::from_micros(2_250_000)));
+        let mut out = Vec::new();
+        r.poll_timeouts(Timestamp::from_micros(2_250_000), &mut out);
+        assert!(out.is_empty(), "exactly T2 is still in time");
+        r.poll_timeouts(Timestamp::from_micros(2_250_001), &mut out);
+        assert_eq!(failures(&out), [FailureReason::Timeout]);
+        assert_eq!(sent(&out), ["1CEC0102#FF03FFFFFFB0FE00"]);
+    }
+
+    #[test]
+    fn sequence_errors() {
+        let mut r = Reassembler::default();
+        let out = feed(&mut r, &[BAM_DM1[0], BAM_DM1[2]]);
+        assert_eq!(
+            failures(&out),
+            [FailureReason::BadSequence {
+                expected: 1,
+                got: 2
+            }]
+        );
+        let out = feed(&mut r, &[BAM_DM1[0], BAM_DM1[1], BAM_DM1[1]]);
+        assert_eq!(
+            failures(&out),
+            [FailureReason::DuplicateSequence { seq: 1 }]
+        );
+        // RTS/CTS: the sender is told why.
+        let out = feed(
+            &mut r,
+            &[
+                "(5.0) can0 00EC0201#1014000303B0FE00",
+                "(5.1) can0 00EB0201#0201020304050607",
+            ],
+        );
+        assert_eq!(
+            failures(&out),
+            [FailureReason::BadSequence {
+                expected: 1,
+                got: 2
+            }]
+        );
+        assert_eq!(sent(&out).last().unwrap(), "1CEC0102#FF07FFFFFFB0FE00");
+    }
+
+    #[test]
+    fn new_bam_replaces_the_old_one() {
+        let mut r = Reassembler::default();
+        // The same BAM again from 1.2 s, while the first is half done.
+        let again: Vec<String> = BAM_DM1
+            .iter()
+            .map(|l| l.replacen("(1.", "(1.2", 1))
+            .collect();
+        let mut lines = vec![BAM_DM1[0], BAM_DM1[1]];
+        lines.extend(again.iter().map(String::as_str));
+        let out = feed(&mut r, &lines);
+        assert_eq!(failures(&out), [FailureReason::Replaced]);
+        assert_eq!(messages(&out).len(), 1);
+    }
+
+    #[test]
+    fn peer_abort_ends_the_session() {
+        let mut r = Reassembler::default();
+        // The real receiver (SA 2) aborts the transfer from SA 1 on a monitored bus.
+        let out = feed(
+            &mut r,
+            &[
+                "(1.0) can0 00EC0201#1014000301B0FE00",
+                "(1.1) can0 1CEC0102#FF01FFFFFFB0FE00",
+            ],
+        );
+        assert_eq!(
+            failures(&out),
+            [FailureReason::AbortedByPeer(AbortReason::Busy)]
+        );
+        assert_eq!(r.open_sessions(), 0);
+    }
+
+    #[test]
+    fn refuses_oversized_and_inconsistent_announcements() {
+        let mut r = Reassembler::default();
+        // 1786 bytes in 255 packets.
+        let out = feed(&mut r, &["(1.0) can0 00EC0201#10FA06FFFFB0FE00"]);
+        assert_eq!(failures(&out), [FailureReason::TooLarge { size: 1786 }]);
+        assert_eq!(sent(&out), ["1CEC0102#FF09FFFFFFB0FE00"]);
+        let out = feed(&mut r, &["(1.0) can0 18ECFF00#20120004FFCAFE00"]);
+        assert!(matches!(failures(&out)[..], [FailureReason::Malformed(_)]));
+        let out = feed(&mut r, &["(1.0) can0 18EC0500#20120003FFCAFE00"]);
+        assert!(matches!(failures(&out)[..], [FailureReason::Malformed(_)]));
+        let out = feed(&mut r, &["(1.0) can0 18ECFF00#2012"]);
+        assert!(matches!(failures(&out)[..], [FailureReason::Malformed(_)]));
+        assert_eq!(r.open_sessions(), 0);
+    }
+
+    #[test]
+    fn the_largest_message_reassembles() {
+        let data: Vec<u8> = (0..MAX_MESSAGE_SIZE).map(|i| (i % 251) as u8).collect();
+        let frames = bam_frames(
+            Timestamp::from_micros(0),
+            Duration::from_millis(50),
+            Address(3),
+            Pgn::DM1,
+            &data,
+        );
+        assert_eq!(frames.len(), 256);
+        let mut r = Reassembler::default();
+        let mut out = Vec::new();
+        for f in &frames {
+            r.handle(f, &mut out);
+        }
+        assert_eq!(messages(&out)[0].data, data);
+    }
+
+    #[test]
+    fn sessions_are_bounded() {
+        let mut r = Reassembler::new(TransportConfig {
+            max_sessions: 4,
+            ..TransportConfig::default()
+        });
+        let mut out = Vec::new();
+        for sa in 0..10u8 {
+            r.handle(
+                &frame(&format!("(1.0) can0 18ECFF{sa:02X}#20120003FFCAFE00")),
+                &mut out,
+            );
+        }
+        assert_eq!(r.open_sessions(), 4);
+        assert_eq!(failures(&out), [FailureReason::NoResources; 6]);
+    }
+}

@@ -1,0 +1,219 @@
+//! Property tests of the decoders: encode → frames → decode round trips
+//! over the full value ranges, and arbitrary input never panics.
+
+use fleetcare_ingest::j1939::meters::{self, encode_frame, encode_raw};
+use fleetcare_ingest::j1939::transport::bam_frames;
+use fleetcare_ingest::j1939::{
+    Address, CanId, DiagnosticMessage, DmKind, Dtc, Fmi, J1939Decoder, J1939Event, LampFlash,
+    Lamps, Meter, OccurrenceCount, Pgn, Priority, Spn,
+};
+use fleetcare_ingest::{CanFrame, Duration, FrameData, FrameId, Timestamp, candump, telemetry};
+use proptest::prelude::*;
+
+fn dtc() -> impl Strategy<Value = Dtc> {
+    (0..=Spn::MAX, 0..=Fmi::MAX, 0..=OccurrenceCount::MAX)
+        // SPN 0 FMI 0 OC 0 encodes as the all-zero filler block.
+        .prop_filter("not the filler block", |&(s, f, o)| (s, f, o) != (0, 0, 0))
+        .prop_map(|(s, f, o)| {
+            Dtc::new(
+                Spn::new(s).expect("in range"),
+                Fmi::new(f).expect("in range"),
+                OccurrenceCount::new(o).expect("in range"),
+            )
+        })
+}
+
+fn diagnostic(max_dtcs: usize) -> impl Strategy<Value = DiagnosticMessage> {
+    (
+        any::<bool>(),
+        any::<u8>(),
+        any::<u8>(),
+        prop::collection::vec(dtc(), 0..=max_dtcs),
+    )
+        .prop_map(|(dm1, lamps, flash, dtcs)| DiagnosticMessage {
+            kind: if dm1 { DmKind::Dm1 } else { DmKind::Dm2 },
+            lamps: Lamps::from_byte_bits(lamps),
+            flash: LampFlash::from_byte_bits(flash),
+            dtcs,
+        })
+}
+
+fn pgn_of(kind: DmKind) -> Pgn {
+    match kind {
+        DmKind::Dm1 => Pgn::DM1,
+        DmKind::Dm2 => Pgn::DM2,
+    }
+}
+
+/// The frames an ECU at `sa` sends for `m`: one frame, or a BAM.
+fn frames_for(m: &DiagnosticMessage, sa: u8) -> Vec<CanFrame> {
+    let data = m.encode();
+    let pgn = pgn_of(m.kind);
+    let t0 = Timestamp::from_micros(0);
+    if data.len() <= 8 {
+        let id = CanId::from_parts(
+            Priority::new(6).expect("valid"),
+            pgn,
+            Address::GLOBAL,
+            Address(sa),
+        );
+        vec![CanFrame::j1939(t0, id, &data)]
+    } else {
+        bam_frames(t0, Duration::from_millis(50), Address(sa), pgn, &data)
+    }
+}
+
+/// A frame of a PGN the decoder does not use.
+fn unrelated_frame() -> impl Strategy<Value = CanFrame> {
+    (0u32..=CanId::MAX, prop::collection::vec(any::<u8>(), 0..=8))
+        .prop_filter("a PGN the decoder ignores", |(id, _)| {
+            !J1939Decoder::wants(CanId::new(*id).expect("29 bits").pgn())
+        })
+        .prop_map(|(id, data)| {
+            CanFrame::j1939(
+                Timestamp::default(),
+                CanId::new(id).expect("29 bits"),
+                &data,
+            )
+        })
+}
+
+/// Merges the streams in the order `picks` chooses, keeping each stream's
+/// own order, and stamps the result 10 ms apart.
+fn interleave(
+    mut streams: Vec<std::collections::VecDeque<CanFrame>>,
+    picks: &[usize],
+) -> Vec<CanFrame> {
+    let mut out = Vec::new();
+    let mut picks = picks.iter().cycle();
+    while streams.iter().any(|s| !s.is_empty()) {
+        let live: Vec<usize> = (0..streams.len())
+            .filter(|&i| !streams[i].is_empty())
+            .collect();
+        let i = live[picks.next().copied().unwrap_or(0) % live.len()];
+        out.push(streams[i].pop_front().expect("live stream"));
+    }
+    for (n, f) in out.iter_mut().enumerate() {
+        f.ts = Timestamp::from_micros(1_700_000_000_000_000 + n as i64 * 10_000);
+    }
+    out
+}
+
+fn decode_all(frames: &[CanFrame]) -> Vec<J1939Event> {
+    let mut d = J1939Decoder::default();
+    let mut out = Vec::new();
+    for f in frames {
+        d.handle(f, &mut out);
+    }
+    out
+}
+
+fn diagnostics(events: &[J1939Event]) -> Vec<(u8, DiagnosticMessage)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            J1939Event::Diagnostic {
+                source, message, ..
+            } => Some((source.0, message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A DM1/DM2 with 0–100 DTCs, single frame or BAM, interleaved with
+    /// unrelated frames and a second source's BAM, decodes to itself.
+    #[test]
+    fn diagnostic_messages_round_trip(
+        m in diagnostic(100),
+        other in diagnostic(30).prop_filter("needs a BAM", |m| m.dtcs.len() >= 2),
+        noise in prop::collection::vec(unrelated_frame(), 0..40),
+        picks in prop::collection::vec(0usize..3, 1..64),
+    ) {
+        let frames = interleave(
+            vec![frames_for(&m, 0x00).into(), frames_for(&other, 0x3D).into(), noise.into()],
+            &picks,
+        );
+        let events = decode_all(&frames);
+        let mut got = diagnostics(&events);
+        got.sort_by_key(|(sa, _)| *sa);
+        prop_assert_eq!(got, vec![(0x00, m), (0x3D, other)], "events: {:?}", events);
+        let unexpected: Vec<_> = events.iter().filter(|e| !matches!(e, J1939Event::Diagnostic { .. })).collect();
+        prop_assert!(unexpected.is_empty(), "{:?}", unexpected);
+    }
+
+    /// Every valid raw meter value comes back as raw / scaling; the error and
+    /// not-available ranges give no value.
+    #[test]
+    fn meters_round_trip(raw in any::<u32>(), which in 0usize..4) {
+        let pgn = [Pgn::ENGINE_HOURS, Pgn::VEHICLE_HOURS, Pgn::VEHICLE_DISTANCE, Pgn::VEHICLE_DISTANCE_HIGH_RES][which];
+        let data = encode_frame(pgn, raw).expect("a meter PGN");
+        let id = CanId::from_parts(Priority::new(6).expect("valid"), pgn, Address::GLOBAL, Address(0));
+        let events = decode_all(&[CanFrame::j1939(Timestamp::default(), id, &data)]);
+        if raw <= 0xFAFF_FFFF {
+            let divisor = [20.0, 20.0, 8.0, 200.0][which];
+            let meter = [Meter::EngineHours, Meter::PtoHours, Meter::OdometerKm, Meter::OdometerKm][which];
+            let [J1939Event::Meter { meter: m, value, .. }] = events.as_slice() else {
+                return Err(TestCaseError::fail(format!("{events:?}")));
+            };
+            prop_assert_eq!(*m, meter);
+            prop_assert_eq!(*value, f64::from(raw) / divisor);
+            prop_assert_eq!(encode_raw(pgn, *value), Some(raw));
+        } else {
+            prop_assert!(events.is_empty());
+            let sample = meters::decode(pgn, &data).expect("8 bytes");
+            prop_assert!(sample.value.value().is_none());
+        }
+    }
+
+    /// A frame rendered as a candump line parses back to itself.
+    #[test]
+    fn candump_round_trip(
+        us in 0i64..=999_999_999_999_999_999,
+        id in 0u32..=CanId::MAX,
+        std_id in 0u16..=0x7FF,
+        extended in any::<bool>(),
+        data in prop::collection::vec(any::<u8>(), 0..=8),
+    ) {
+        let frame = CanFrame {
+            ts: Timestamp::from_micros(us),
+            id: if extended { FrameId::Extended(CanId::new(id).expect("29 bits")) } else { FrameId::Standard(std_id) },
+            data: FrameData::new(&data).expect("8 bytes at most"),
+        };
+        let line = frame.to_candump("can0");
+        let parsed = candump::parse_line(&line).expect("parses").expect("a frame");
+        prop_assert_eq!(parsed.frame, frame);
+        prop_assert_eq!(parsed.interface, "can0");
+    }
+
+    /// Arbitrary frames never panic the decoder and never grow its state
+    /// past the session limit.
+    #[test]
+    fn arbitrary_frames_never_panic(
+        frames in prop::collection::vec(
+            (any::<i64>(), prop::sample::select(vec![0x18EC_FF00u32, 0x18EB_FF00, 0x00EC_0201, 0x00EB_0201, 0x18FE_CA00, 0x18FE_E500]),
+             any::<u8>(), prop::collection::vec(any::<u8>(), 0..=8)),
+            0..200),
+    ) {
+        let mut d = J1939Decoder::default();
+        let mut out = Vec::new();
+        for (ts, base, sa, data) in frames {
+            let id = CanId::new(base | u32::from(sa) & 0x3).expect("29 bits");
+            d.handle(&CanFrame::j1939(Timestamp::from_micros(ts), id, &data), &mut out);
+            prop_assert!(d.open_sessions() <= 32);
+        }
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(s in ".{0,80}", b in prop::collection::vec(any::<u8>(), 0..200)) {
+        let _ = candump::parse_line(&s);
+        let _ = candump::parse_line(&format!("(1.0) can0 {s}"));
+        let _ = telemetry::parse(s.as_bytes());
+        let _ = telemetry::parse(&b);
+        for kind in [DmKind::Dm1, DmKind::Dm2] {
+            let _ = DiagnosticMessage::decode(kind, &b, Default::default());
+        }
+    }
+}
