@@ -11,7 +11,7 @@ mod realistic_log;
 
 fn decode_log(c: &mut Criterion) {
     let mut log = String::new();
-    realistic_log::write_log(&mut log, 2_000);
+    realistic_log::write_log(&mut log, 0, 2_000);
     let lines = log.lines().count() as u64;
     let mut group = c.benchmark_group("decode");
     group.throughput(Throughput::Elements(lines));

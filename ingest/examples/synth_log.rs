@@ -14,9 +14,9 @@ fn main() -> std::io::Result<()> {
         .unwrap_or(60);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut chunk = String::new();
-    for _ in 0..seconds.div_ceil(1000) {
+    for start in (0..seconds).step_by(1000) {
         chunk.clear();
-        realistic_log::write_log(&mut chunk, seconds.min(1000));
+        realistic_log::write_log(&mut chunk, start, (seconds - start).min(1000));
         out.write_all(chunk.as_bytes())?;
     }
     out.flush()

@@ -20,8 +20,8 @@ const BACKGROUND: [(u32, u32); 6] = [
     (0x18FE_F200, 2),  // LFE, fuel economy
 ];
 
-/// Writes `seconds` of bus traffic as candump -L lines into `out`.
-pub(crate) fn write_log(out: &mut String, seconds: u32) {
+/// Writes `seconds` of bus traffic from second `start` as candump -L lines into `out`.
+pub(crate) fn write_log(out: &mut String, start: u32, seconds: u32) {
     let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
         rng ^= rng << 13;
@@ -37,7 +37,7 @@ pub(crate) fn write_log(out: &mut String, seconds: u32) {
             OccurrenceCount::new(1).expect("valid"),
         )
     };
-    for s in 0..i64::from(seconds) {
+    for s in i64::from(start)..i64::from(start) + i64::from(seconds) {
         let base = t0 + s * 1_000_000;
         let mut frames: Vec<CanFrame> = Vec::with_capacity(64);
         for (id, per_second) in BACKGROUND {
