@@ -15,10 +15,13 @@
 
 pub mod candump;
 pub mod frame;
+pub mod ids;
 pub mod j1939;
 pub mod modbus;
+pub mod pipeline;
 pub mod telemetry;
 pub mod timestamp;
+pub mod topic;
 
 pub use frame::{CanFrame, FrameData, FrameId};
 pub use timestamp::{Duration, Timestamp};
