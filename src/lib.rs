@@ -4,5 +4,7 @@
 //! follows ingest (store, jobs, tickets, API). Decoding lives in the
 //! `fleetcare-ingest` crate.
 
+pub mod catalog;
 pub mod cli;
+pub mod config;
 pub mod lines;

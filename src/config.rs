@@ -1,0 +1,294 @@
+//! The one TOML configuration file (contract C9). Every section has
+//! defaults, so an empty file (or none) runs fleetcare on the embedded
+//! defaults; unknown keys are an error that names the key. Secrets never
+//! live here: they are named by environment variable.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fleetcare_ingest::ids::{FleetId, VehicleId};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub models_dir: PathBuf,
+    pub mqtt: MqttConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub jobs: JobsConfig,
+    pub ingest: IngestConfig,
+    pub detect: DetectConfig,
+    pub modbus: ModbusConfig,
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./fleetcare-data"),
+            models_dir: PathBuf::from("models"),
+            mqtt: MqttConfig::default(),
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            jobs: JobsConfig::default(),
+            ingest: IngestConfig::default(),
+            detect: DetectConfig::default(),
+            modbus: ModbusConfig::default(),
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// An external broker, e.g. `mqtts://user@broker.example:8883`; absent:
+    /// the embedded broker.
+    pub url: Option<String>,
+    /// Address of the embedded broker.
+    pub listen: String,
+    pub topic_prefix: String,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            listen: "0.0.0.0:1883".to_owned(),
+            topic_prefix: "fleet".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// e.g. `postgres://fleetcare@db/fleetcare`; absent: SQLite under data_dir.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Limits of the ingest pipeline and the store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Larger MQTT payloads are dead letters.
+    pub max_payload_bytes: usize,
+    /// Engine and PTO hours per hour of wall time above which a reading is refused.
+    pub max_hours_per_hour: f64,
+    /// Kilometres per hour above which an odometer reading is refused.
+    pub max_km_per_hour: f64,
+    /// At most one stored reading per meter per this time.
+    #[serde(with = "humantime_serde")]
+    pub meter_store_every: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_payload_bytes: 256 * 1024,
+            max_hours_per_hour: 1.0,
+            max_km_per_hour: 150.0,
+            meter_store_every: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Thresholds of contract C5.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectConfig {
+    pub recurring_min_episodes: u32,
+    pub recurring_window_days: u32,
+    pub repeat_repair_days: u32,
+    pub batch_min_vehicles: u32,
+    pub batch_min_share: f64,
+    pub batch_window_days: u32,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        Self {
+            recurring_min_episodes: 3,
+            recurring_window_days: 30,
+            repeat_repair_days: 30,
+            batch_min_vehicles: 3,
+            batch_min_share: 0.2,
+            batch_window_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModbusConfig {
+    pub devices: Vec<ModbusDevice>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModbusDevice {
+    pub address: String,
+    #[serde(default = "default_unit")]
+    pub unit: u8,
+    pub fleet: FleetId,
+    pub vehicle: VehicleId,
+    #[serde(with = "humantime_serde", default = "default_poll")]
+    pub interval: Duration,
+}
+
+fn default_unit() -> u8 {
+    1
+}
+
+fn default_poll() -> Duration {
+    Duration::from_secs(10)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub fleet: FleetId,
+    pub url: String,
+    /// The environment variable that holds the signing secret.
+    pub secret_env: String,
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.mqtt.topic_prefix.is_empty() || self.mqtt.topic_prefix.contains(['+', '#']) {
+            return Err("mqtt.topic_prefix must be non-empty and contain no MQTT wildcards".into());
+        }
+        if self.jobs.interval.is_zero() {
+            return Err("jobs.interval must be longer than zero".into());
+        }
+        let d = &self.detect;
+        if d.recurring_min_episodes == 0 || d.batch_min_vehicles == 0 {
+            return Err("detect thresholds must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&d.batch_min_share) {
+            return Err("detect.batch_min_share is a share between 0 and 1, e.g. 0.2".into());
+        }
+        if self.ingest.max_hours_per_hour <= 0.0 || self.ingest.max_km_per_hour <= 0.0 {
+            return Err("ingest meter rates must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The pipeline settings this configuration asks for.
+    pub fn pipeline(&self) -> fleetcare_ingest::pipeline::PipelineConfig {
+        use fleetcare_ingest::pipeline::{PipelineConfig, meter_track::MeterLimits};
+        let us = i64::try_from(self.ingest.meter_store_every.as_micros()).unwrap_or(i64::MAX);
+        PipelineConfig {
+            topic_prefix: self.mqtt.topic_prefix.clone(),
+            max_payload: self.ingest.max_payload_bytes,
+            meters: MeterLimits {
+                max_hours_per_hour: self.ingest.max_hours_per_hour,
+                max_km_per_hour: self.ingest.max_km_per_hour,
+                store_every: fleetcare_ingest::Duration::from_micros(us),
+                ..MeterLimits::default()
+            },
+            ..PipelineConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.mqtt.topic_prefix, "fleet");
+        assert_eq!(c.jobs.interval, Duration::from_secs(300));
+        assert_eq!(c.modbus.devices[0].interval, Duration::from_secs(10));
+        assert_eq!(c.webhooks[0].secret_env, "ACME_WEBHOOK_SECRET");
+    }
+
+    #[test]
+    fn empty_is_all_defaults() {
+        let c = Config::parse(Path::new("x.toml"), "").unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("./fleetcare-data"));
+        assert!(c.mqtt.url.is_none());
+        assert_eq!(c.detect.batch_min_share, 0.2);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = Config::parse(Path::new("x.toml"), "[mqtt]\ntopic_prefx = \"a\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `topic_prefx`"), "{e}");
+        assert!(e.starts_with("x.toml:"), "{e}");
+        let e = Config::parse(Path::new("x.toml"), "[detect]\nbatch_min_share = 20\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("between 0 and 1"), "{e}");
+    }
+}
