@@ -149,67 +149,9 @@ fn task(
     ];
     let mut intervals = Vec::new();
     for (meter, every, window) in given {
-        let Some(every) = every else {
-            if let Some(window) = window {
-                return Err(source.error_at(
-                    &window.span(),
-                    Problem::DueSoonWithoutInterval {
-                        task: id.to_string(),
-                        key: meter.due_soon_key(),
-                        interval_key: meter.every_key(),
-                    },
-                ));
-            }
-            continue;
-        };
-        let interval = *every.get_ref();
-        let positive = interval.is_finite() && interval > 0.0;
-        if !positive {
-            return Err(source.error_at(
-                &every.span(),
-                Problem::NonPositiveInterval {
-                    task: id.to_string(),
-                    key: meter.every_key(),
-                    value: interval,
-                },
-            ));
+        if let Some(interval) = interval(source, &id, meter, every, window)? {
+            intervals.push(interval);
         }
-        check_whole_days(source, &id, meter, meter.every_key(), &every)?;
-        let due_soon = match window {
-            None => default_due_soon(interval),
-            Some(window) => {
-                let value = *window.get_ref();
-                if value.is_nan() || value < 0.0 {
-                    return Err(source.error_at(
-                        &window.span(),
-                        Problem::NegativeDueSoon {
-                            task: id.to_string(),
-                            key: meter.due_soon_key(),
-                            window: value,
-                        },
-                    ));
-                }
-                if value >= interval {
-                    return Err(source.error_at(
-                        &window.span(),
-                        Problem::DueSoonNotBelowInterval {
-                            task: id.to_string(),
-                            key: meter.due_soon_key(),
-                            window: value,
-                            interval_key: meter.every_key(),
-                            interval,
-                        },
-                    ));
-                }
-                check_whole_days(source, &id, meter, meter.due_soon_key(), &window)?;
-                value
-            }
-        };
-        intervals.push(Interval {
-            meter,
-            every: interval,
-            due_soon,
-        });
     }
     if intervals.is_empty() {
         return Err(source.error_at(
@@ -227,6 +169,77 @@ fn task(
         name_zh,
         intervals,
     })
+}
+
+/// The interval of a task on one meter, if it has one.
+fn interval(
+    source: &Source,
+    id: &TaskId,
+    meter: IntervalMeter,
+    every: Option<Spanned<f64>>,
+    window: Option<Spanned<f64>>,
+) -> Result<Option<Interval>> {
+    let Some(every) = every else {
+        if let Some(window) = window {
+            return Err(source.error_at(
+                &window.span(),
+                Problem::DueSoonWithoutInterval {
+                    task: id.to_string(),
+                    key: meter.due_soon_key(),
+                    interval_key: meter.every_key(),
+                },
+            ));
+        }
+        return Ok(None);
+    };
+    let interval = *every.get_ref();
+    let positive = interval.is_finite() && interval > 0.0;
+    if !positive {
+        return Err(source.error_at(
+            &every.span(),
+            Problem::NonPositiveInterval {
+                task: id.to_string(),
+                key: meter.every_key(),
+                value: interval,
+            },
+        ));
+    }
+    check_whole_days(source, id, meter, meter.every_key(), &every)?;
+    let due_soon = match window {
+        None => default_due_soon(interval),
+        Some(window) => {
+            let value = *window.get_ref();
+            if value.is_nan() || value < 0.0 {
+                return Err(source.error_at(
+                    &window.span(),
+                    Problem::NegativeDueSoon {
+                        task: id.to_string(),
+                        key: meter.due_soon_key(),
+                        window: value,
+                    },
+                ));
+            }
+            if value >= interval {
+                return Err(source.error_at(
+                    &window.span(),
+                    Problem::DueSoonNotBelowInterval {
+                        task: id.to_string(),
+                        key: meter.due_soon_key(),
+                        window: value,
+                        interval_key: meter.every_key(),
+                        interval,
+                    },
+                ));
+            }
+            check_whole_days(source, id, meter, meter.due_soon_key(), &window)?;
+            value
+        }
+    };
+    Ok(Some(Interval {
+        meter,
+        every: interval,
+        due_soon,
+    }))
 }
 
 /// Day intervals are counted in whole calendar days.

@@ -233,7 +233,8 @@ impl RegisterMap {
 
     /// Checks what the types cannot: names present and unique, scales
     /// usable, every register inside the address space and apart from the
-    /// others of its kind. Returns the first problem in file order.
+    /// others of its kind. Returns the first problem: those of single
+    /// registers in file order, then overlaps.
     pub fn validate(&self) -> Result<(), RegisterMapError> {
         if self.registers.is_empty() {
             return Err(RegisterMapError::NoRegisters);
