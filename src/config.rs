@@ -32,6 +32,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub jobs: JobsConfig,
     pub ingest: IngestConfig,
+    pub store: StoreConfig,
     pub detect: DetectConfig,
     pub modbus: ModbusConfig,
     pub webhooks: Vec<WebhookConfig>,
@@ -47,6 +48,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             jobs: JobsConfig::default(),
             ingest: IngestConfig::default(),
+            store: StoreConfig::default(),
             detect: DetectConfig::default(),
             modbus: ModbusConfig::default(),
             webhooks: Vec::new(),
@@ -133,6 +135,22 @@ impl Default for IngestConfig {
             max_hours_per_hour: 1.0,
             max_km_per_hour: 150.0,
             meter_store_every: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The store under `data_dir`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Compact the write-ahead log into Parquet once it holds this many bytes.
+    pub compact_log_bytes: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            compact_log_bytes: 64 << 20,
         }
     }
 }
@@ -232,6 +250,9 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&d.batch_min_share) {
             return Err("detect.batch_min_share is a share between 0 and 1, e.g. 0.2".into());
+        }
+        if self.store.compact_log_bytes == 0 {
+            return Err("store.compact_log_bytes must be at least 1".into());
         }
         if self.ingest.max_hours_per_hour <= 0.0 || self.ingest.max_km_per_hour <= 0.0 {
             return Err("ingest meter rates must be positive".into());

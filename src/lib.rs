@@ -7,4 +7,8 @@
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod lines;
+pub mod registry;
+pub mod simulate;
+pub mod store;

@@ -20,6 +20,7 @@ pub struct BoundedLines<R> {
     max_len: usize,
     buf: Vec<u8>,
     number: u64,
+    position: u64,
 }
 
 impl<R: BufRead> BoundedLines<R> {
@@ -29,7 +30,13 @@ impl<R: BufRead> BoundedLines<R> {
             max_len,
             buf: Vec::with_capacity(256),
             number: 0,
+            position: 0,
         }
+    }
+
+    /// Bytes read so far.
+    pub fn position(&self) -> u64 {
+        self.position
     }
 
     /// The next line without its line ending, with its number; `None` at
@@ -60,6 +67,7 @@ impl<R: BufRead> BoundedLines<R> {
             }
             let used = done.unwrap_or(available.len());
             self.reader.consume(used);
+            self.position += used as u64;
             if done.is_some() {
                 break;
             }

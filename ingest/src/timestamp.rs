@@ -6,7 +6,19 @@ use std::fmt;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Microseconds since the Unix epoch (UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Timestamp(i64);
 
 /// A span of time in microseconds; J1939-21 timeouts are expressed in it.

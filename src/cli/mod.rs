@@ -1,6 +1,8 @@
 //! The `fleetcare` command line (design contract C6).
 
 mod decode;
+mod registry;
+mod replay;
 
 use std::path::PathBuf;
 
@@ -52,10 +54,63 @@ impl GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The fleet registry: import vehicles (CSV), list vehicles not registered.
+    Vehicles {
+        #[command(subcommand)]
+        command: VehiclesCommand,
+    },
+    /// The service history: import services done (CSV).
+    Services {
+        #[command(subcommand)]
+        command: ServicesCommand,
+    },
+    /// Spare parts on hand per depot: import counts (CSV).
+    Stock {
+        #[command(subcommand)]
+        command: StockCommand,
+    },
     /// Decode candump -L or telemetry JSON lines into JSON events; stores nothing.
     Decode {
         /// The log to read; `-` or nothing reads standard input.
         file: Option<PathBuf>,
+    },
+    /// Ingest recordings (JSON lines of topic and payload) through the live path.
+    Replay {
+        /// Recordings, ingested in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Write a simulated fleet with known faults and services: a recording
+    /// (--out) with vehicles.csv, services.csv and truth.json beside it.
+    Simulate(crate::simulate::SimulateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum VehiclesCommand {
+    /// Add or update vehicles: vehicle_id,fleet_id,model_id,vin,commissioned_on,depot.
+    Import {
+        /// The CSV file, with that header row.
+        file: PathBuf,
+    },
+    /// List vehicles that sent data but are not in the registry.
+    Unknown,
+}
+
+#[derive(Debug, Subcommand)]
+enum ServicesCommand {
+    /// Add services done: vehicle_id,task,performed_on,engine_hours,pto_hours,odometer_km.
+    Import {
+        /// The CSV file, with that header row.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StockCommand {
+    /// Set parts on hand: part,depot,on_hand.
+    Import {
+        /// The CSV file, with that header row.
+        file: PathBuf,
     },
 }
 
@@ -71,6 +126,29 @@ pub fn init_tracing() {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Replay { files } => replay::run(&cli.global.config()?, &files),
+        Command::Vehicles {
+            command: VehiclesCommand::Import { file },
+        } => registry::import(&cli.global.config()?, registry::ImportFile::Vehicles, &file),
+        Command::Vehicles {
+            command: VehiclesCommand::Unknown,
+        } => registry::unknown(&cli.global.config()?, registry::seen_in_store),
+        Command::Services {
+            command: ServicesCommand::Import { file },
+        } => registry::import(&cli.global.config()?, registry::ImportFile::Services, &file),
+        Command::Stock {
+            command: StockCommand::Import { file },
+        } => registry::import(&cli.global.config()?, registry::ImportFile::Stock, &file),
+        Command::Simulate(args) => {
+            let config = cli.global.config()?;
+            let catalog = crate::catalog::Catalog::load(&config.models_dir)
+                .context("fix the truck-model catalogue or point --models at another")?;
+            let started = std::time::Instant::now();
+            let summary = crate::simulate::run(&args.options(&config.mqtt.topic_prefix), &catalog)
+                .context("the simulation did not complete")?;
+            eprintln!("{summary} in {:.1} s", started.elapsed().as_secs_f64());
+            Ok(())
+        }
         Command::Decode { file } => {
             // Validated even though decode uses none of it, so a broken file is noticed early.
             cli.global.config()?;

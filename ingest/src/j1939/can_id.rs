@@ -12,7 +12,9 @@
 use std::fmt;
 
 /// A node address on the J1939 network (0–253, 254 null, 255 global).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Address(pub u8);
 
 impl Address {

@@ -22,7 +22,10 @@ pub enum DmKind {
 }
 
 /// A lamp's 2-bit status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum LampStatus {
     Off,
     On,
@@ -105,7 +108,9 @@ impl FlashStatus {
 }
 
 /// Four values, one per lamp, in the order they sit in the byte (high bits first).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct LampSet<T> {
     pub mil: T,
     pub red_stop: T,

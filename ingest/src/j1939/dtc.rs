@@ -16,7 +16,10 @@
 use std::fmt;
 
 /// Suspect parameter number, 19 bits (0–524287).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "u32", into = "u32")]
 pub struct Spn(u32);
 
 impl Spn {
@@ -48,7 +51,10 @@ impl fmt::Display for Spn {
 }
 
 /// Failure mode identifier, 5 bits (0–31).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "u8", into = "u8")]
 pub struct Fmi(u8);
 
 impl Fmi {
@@ -71,6 +77,32 @@ impl Fmi {
 impl fmt::Display for Fmi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+impl TryFrom<u32> for Spn {
+    type Error = String;
+    fn try_from(v: u32) -> Result<Self, String> {
+        Self::new(v).ok_or_else(|| format!("SPN {v} is above 524287"))
+    }
+}
+
+impl From<Spn> for u32 {
+    fn from(s: Spn) -> u32 {
+        s.0
+    }
+}
+
+impl TryFrom<u8> for Fmi {
+    type Error = String;
+    fn try_from(v: u8) -> Result<Self, String> {
+        Self::new(v).ok_or_else(|| format!("FMI {v} is above 31"))
+    }
+}
+
+impl From<Fmi> for u8 {
+    fn from(f: Fmi) -> u8 {
+        f.0
     }
 }
 

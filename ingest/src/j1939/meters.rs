@@ -33,7 +33,10 @@ impl<T> Param<T> {
 }
 
 /// A cumulative meter that maintenance intervals are measured on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Meter {
     /// Engine total hours of operation, h.
     EngineHours,

@@ -33,6 +33,9 @@ use crate::timestamp::{Duration, Timestamp};
 
 /// Largest message the transport protocol carries: 255 packets × 7 bytes.
 pub const MAX_MESSAGE_SIZE: usize = 1785;
+/// Smallest message the transport protocol carries: up to 8 bytes fit one
+/// frame (J1939-21 §5.10).
+pub const MIN_MESSAGE_SIZE: usize = 9;
 
 /// J1939-21 T1: the longest wait for a DT after the BAM or the previous DT.
 pub const T1: Duration = Duration::from_millis(750);
@@ -535,8 +538,10 @@ fn validate(size: u16, packets: u8, pgn: Pgn) -> Result<Announcement, FailureRea
     if size > MAX_MESSAGE_SIZE {
         return Err(FailureReason::TooLarge { size: size as u16 });
     }
-    if size == 0 {
-        return Err(FailureReason::Malformed("announced size 0"));
+    // Taking less would hand on messages no sender puts in a transfer, such
+    // as a DM1 without its lamp bytes; Linux refuses them the same way.
+    if size < MIN_MESSAGE_SIZE {
+        return Err(FailureReason::Malformed("announced size below 9 bytes"));
     }
     if usize::from(packets) != size.div_ceil(7) {
         return Err(FailureReason::Malformed(
@@ -913,5 +918,48 @@ mod tests {
         }
         assert_eq!(r.open_sessions(), 4);
         assert_eq!(failures(&out), [FailureReason::NoResources; 6]);
+    }
+
+    // Found by the `transport` fuzz target (ingest/fuzz/regressions/transport):
+    // a 1-byte DM2 sent with RTS/CTS was reassembled and then failed to
+    // decode. Fewer than 9 bytes is refused like any malformed announcement.
+    #[test]
+    fn refuses_announcements_below_9_bytes() {
+        let mut r = Reassembler::default();
+        let out = feed(
+            &mut r,
+            &[
+                "(1.0) can0 18EC4500#10010001FFCBFE00",
+                "(1.1) can0 18EB4500#0106FF0100FF8EDB",
+            ],
+        );
+        assert!(messages(&out).is_empty(), "{out:?}");
+        assert!(
+            matches!(
+                failures(&out)[..],
+                [FailureReason::Malformed(_), FailureReason::UnexpectedData]
+            ),
+            "{out:?}"
+        );
+        assert_eq!(sent(&out), ["1CEC0045#FFFAFFFFFFCBFE00"]);
+        // A BAM of 8 bytes in 2 packets, one byte short of the minimum.
+        let out = feed(
+            &mut r,
+            &[
+                "(2.0) can0 18ECFF00#20080002FFCAFE00",
+                "(2.1) can0 18EBFF00#0100FF5B000301FF",
+                "(2.2) can0 18EBFF00#02FFFFFFFFFFFFFF",
+            ],
+        );
+        assert!(messages(&out).is_empty(), "{out:?}");
+        assert!(matches!(
+            failures(&out)[..],
+            [
+                FailureReason::Malformed(_),
+                FailureReason::UnexpectedData,
+                FailureReason::UnexpectedData
+            ]
+        ));
+        assert_eq!(r.open_sessions(), 0);
     }
 }

@@ -302,10 +302,11 @@ impl RegisterMap {
         // it as long as no overlap has been seen yet.
         let mut previous: Option<(usize, &Register)> = None;
         for (index, register) in by_address {
-            if let Some((other, before)) = previous {
-                if before.kind == register.kind && u32::from(register.address) < before.end() {
-                    return Some((index.max(other), index.min(other)));
-                }
+            if let Some((other, before)) = previous
+                && before.kind == register.kind
+                && u32::from(register.address) < before.end()
+            {
+                return Some((index.max(other), index.min(other)));
             }
             previous = Some((index, register));
         }

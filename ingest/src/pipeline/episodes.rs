@@ -10,7 +10,9 @@ use crate::j1939::{Address, Dtc, Fmi, Lamps, Spn};
 use crate::timestamp::Timestamp;
 
 /// Who reported a list of active faults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum FaultSource {
     /// One ECU's DM1, by source address.
     Ecu(Address),
@@ -63,14 +65,14 @@ pub enum Applied {
     Stale,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct ActiveFault {
     spn: Spn,
     fmi: Fmi,
     since: Timestamp,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct SourceState {
     source: FaultSource,
     last_ts: Timestamp,
@@ -79,7 +81,7 @@ struct SourceState {
 }
 
 /// The fault state of one vehicle.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct FaultTracker {
     sources: Vec<SourceState>,
 }

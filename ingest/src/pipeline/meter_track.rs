@@ -87,7 +87,7 @@ pub enum MeterVerdict {
 }
 
 /// The state of one meter of one vehicle.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MeterTrack {
     meter: Meter,
     last_ts: Timestamp,

@@ -65,7 +65,9 @@ impl Default for PipelineConfig {
 }
 
 /// A truck, as named by its topic.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct VehicleKey {
     pub fleet: FleetId,
     pub vehicle: VehicleId,
@@ -205,6 +207,22 @@ const fn meter_index(m: Meter) -> usize {
     }
 }
 
+/// The durable part of one vehicle's state, for checkpoints.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct VehicleCheckpoint {
+    pub vehicle: VehicleKey,
+    faults: FaultTracker,
+    meters: [Option<MeterTrack>; 3],
+}
+
+/// The pipeline's state at a point of the message sequence. Transport
+/// sessions in flight are not part of it: they last at most seconds, and a
+/// transfer cut by a checkpoint ends as a transport dead letter.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct PipelineCheckpoint {
+    pub vehicles: Vec<VehicleCheckpoint>,
+}
+
 /// The ingest pipeline: all per-vehicle state of the fleet.
 #[derive(Debug)]
 pub struct Pipeline {
@@ -232,6 +250,46 @@ impl Pipeline {
             changes: Vec::new(),
             dtcs: Vec::new(),
         }
+    }
+
+    /// A pipeline that continues from `checkpoint`.
+    pub fn restore(config: PipelineConfig, checkpoint: PipelineCheckpoint) -> Self {
+        let mut p = Self::new(config);
+        for v in checkpoint.vehicles {
+            let key = format!("{}/{}", v.vehicle.fleet, v.vehicle.vehicle);
+            let state = VehicleState {
+                key: Arc::new(v.vehicle),
+                networks: Vec::new(),
+                faults: v.faults,
+                meters: v.meters,
+            };
+            p.vehicles.insert(key.into(), state);
+        }
+        p
+    }
+
+    /// The state to continue from after a restart.
+    pub fn checkpoint(&self) -> PipelineCheckpoint {
+        let mut vehicles: Vec<VehicleCheckpoint> = self
+            .vehicles
+            .values()
+            .map(|v| VehicleCheckpoint {
+                vehicle: (*v.key).clone(),
+                faults: v.faults.clone(),
+                meters: v.meters.clone(),
+            })
+            .collect();
+        vehicles.sort_by(|a, b| a.vehicle.cmp(&b.vehicle));
+        PipelineCheckpoint { vehicles }
+    }
+
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    /// Starts the counters afresh (after they were saved elsewhere).
+    pub fn reset_stats(&mut self) {
+        self.stats = PipelineStats::default();
     }
 
     pub fn stats(&self) -> &PipelineStats {

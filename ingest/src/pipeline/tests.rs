@@ -259,3 +259,38 @@ fn every_kind_of_bad_input_is_a_counted_dead_letter() {
     assert!(candump_line.starts_with("line 2: "), "{candump_line}");
     assert_eq!(p.stats().messages, 11);
 }
+
+#[test]
+fn a_restored_pipeline_continues_where_the_checkpoint_was() {
+    let mut p = Pipeline::new(PipelineConfig::default());
+    feed(
+        &mut p,
+        CAN,
+        "(1.0) can0 18FECA00#00FF6E000001FFFF\n(1.0) can0 18FEE500#E803000055667788\n",
+    );
+    let json = serde_json::to_string(&p.checkpoint()).unwrap();
+    let mut restored = Pipeline::restore(
+        PipelineConfig::default(),
+        serde_json::from_str(&json).unwrap(),
+    );
+    // The fault is still active: repeating it starts nothing; clearing it ends it.
+    assert!(
+        started(&feed(
+            &mut restored,
+            CAN,
+            "(2.0) can0 18FECA00#00FF6E000001FFFF\n"
+        ))
+        .is_empty()
+    );
+    assert_eq!(
+        ended(&feed(
+            &mut restored,
+            CAN,
+            "(3.0) can0 18FECA00#00FF00000000FFFF\n"
+        )),
+        1
+    );
+    // The meter continues: a backwards reading is still refused.
+    let r = feed(&mut restored, CAN, "(4.0) can0 18FEE500#6400000055667788\n");
+    assert_eq!(dead(&r)[0].0, DeadLetterReason::Meter, "{r:?}");
+}

@@ -1,0 +1,151 @@
+//! `fleetcare vehicles import|unknown`, `services import`, `stock import`
+//! (contract C4): the fleet registry in the database.
+//!
+//! The database is async (sqlx); these commands run it on a small runtime
+//! of their own, so the rest of the CLI (`decode`) stays plain sync code.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::db::Db;
+use crate::registry::{self, ImportError, SeenVehicle};
+
+/// Which C4 file an import command reads.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ImportFile {
+    Vehicles,
+    Services,
+    Stock,
+}
+
+/// Imports `file`, printing the summary on stdout; refused rows go to
+/// stderr one per line, and nothing from the file is applied.
+pub(super) fn import(config: &Config, what: ImportFile, file: &Path) -> anyhow::Result<()> {
+    let catalog = Catalog::load(&config.models_dir).context("fix the truck-model catalogue")?;
+    let result = runtime()?.block_on(async {
+        let db = Db::connect(config).await?;
+        let result = match what {
+            ImportFile::Vehicles => registry::import_vehicles(&db, &catalog, file).await,
+            ImportFile::Services => {
+                registry::import_services(&db, &catalog, file, Utc::now()).await
+            }
+            ImportFile::Stock => registry::import_stock(&db, &catalog, file).await,
+        };
+        db.close().await;
+        result
+    });
+    match result {
+        Ok(summary) => {
+            writeln!(io::stdout().lock(), "{summary}").context("cannot write to stdout")?;
+            Ok(())
+        }
+        Err(ImportError::Rows { path, rows, total }) => {
+            let mut err = io::stderr().lock();
+            for row in &rows {
+                writeln!(err, "{}:{row}", path.display())?;
+            }
+            if total > rows.len() {
+                writeln!(
+                    err,
+                    "{}: {} more rows refused",
+                    path.display(),
+                    total - rows.len()
+                )?;
+            }
+            let rows_word = if total == 1 { "row" } else { "rows" };
+            anyhow::bail!(
+                "nothing was imported from {}: fix the {total} {rows_word} above and import the file again",
+                path.display()
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Where `vehicles unknown` learns which vehicles have sent data.
+pub(super) type SeenSource = fn(&Config) -> anyhow::Result<Vec<SeenVehicle>>;
+
+/// The vehicles the store has data from.
+pub(super) fn seen_in_store(config: &Config) -> anyhow::Result<Vec<SeenVehicle>> {
+    // CONNECT: the store's list of vehicles seen goes here, e.g.
+    // `crate::store::seen_vehicles(&config.data_dir)` mapped into `SeenVehicle`s.
+    let _ = config;
+    anyhow::bail!(
+        "this build cannot list the vehicles seen yet: the telemetry store does not provide them"
+    )
+}
+
+/// Lists the vehicles `seen` names that are not in the registry, as a
+/// table on stdout.
+pub(super) fn unknown(config: &Config, seen: SeenSource) -> anyhow::Result<()> {
+    let seen = seen(config)?;
+    let unknown = runtime()?.block_on(async {
+        let db = Db::connect(config).await?;
+        let unknown = registry::unknown_vehicles(&db, &seen).await;
+        db.close().await;
+        unknown
+    })?;
+    let mut out = io::stdout().lock();
+    if unknown.is_empty() {
+        writeln!(out, "every vehicle that sent data is in the registry")?;
+        return Ok(());
+    }
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map_or_else(
+            || "-".to_owned(),
+            |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
+        )
+    };
+    let rows: Vec<[String; 5]> = unknown
+        .iter()
+        .map(|u| {
+            [
+                u.seen.fleet.to_string(),
+                u.seen.vehicle.to_string(),
+                time(u.seen.first_seen),
+                time(u.seen.last_seen),
+                u.registered_fleet
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |f| format!("registered in fleet {f}")),
+            ]
+        })
+        .collect();
+    let header = ["fleet", "vehicle", "first_seen", "last_seen", "note"].map(String::from);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(widths) {
+            line.push_str(&format!("{cell:<w$}  "));
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    let n = unknown.len();
+    writeln!(
+        out,
+        "{n} {} sent data but {} not in the registry; add {} with fleetcare vehicles import",
+        if n == 1 { "vehicle" } else { "vehicles" },
+        if n == 1 { "is" } else { "are" },
+        if n == 1 { "it" } else { "them" },
+    )?;
+    Ok(())
+}
+
+/// One thread is enough for a command that runs one transaction; the
+/// database's own threads (SQLite) and sockets (PostgreSQL) need the IO and
+/// time drivers.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

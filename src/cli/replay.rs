@@ -1,0 +1,132 @@
+//! `fleetcare replay FILE...`: ingests recordings (contract C2) through the
+//! same path as live MQTT, in file order, with a progress bar on stderr.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use fleetcare_ingest::Timestamp;
+use fleetcare_ingest::pipeline::Message;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::lines::{BoundedLines, Line};
+use crate::store::Store;
+
+/// Messages stored per log sync.
+const BATCH: usize = 4096;
+/// A recording line holds one MQTT message, at most the payload limit
+/// escaped as JSON.
+const MAX_LINE: usize = 4 << 20;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordingLine<'a> {
+    #[serde(borrow)]
+    topic: Cow<'a, str>,
+    #[serde(borrow)]
+    payload: Cow<'a, str>,
+}
+
+pub(super) fn run(config: &Config, files: &[PathBuf]) -> anyhow::Result<()> {
+    let mut store = Store::open(&config.data_dir, config.pipeline())
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    store.set_compact_bytes(config.store.compact_log_bytes);
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = ProgressBar::new(total_bytes);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let before = store.totals();
+    let mut bad_lines = 0u64;
+    let mut messages = 0u64;
+    for path in files {
+        let file = File::open(path)
+            .with_context(|| format!("cannot open {}; check the path", path.display()))?;
+        let mut lines = BoundedLines::new(BufReader::with_capacity(1 << 20, file), MAX_LINE);
+        let mut batch: Vec<(String, String)> = Vec::with_capacity(BATCH);
+        let flush = |batch: &mut Vec<(String, String)>, store: &mut Store| -> anyhow::Result<()> {
+            let now = Timestamp::from_datetime(&chrono::Utc::now());
+            let msgs: Vec<Message<'_>> = batch
+                .iter()
+                .map(|(t, p)| Message {
+                    topic: t,
+                    payload: p.as_bytes(),
+                    received: now,
+                })
+                .collect();
+            store
+                .ingest(&msgs, &mut Vec::new())
+                .context("storing failed; nothing after the last batch was stored")?;
+            batch.clear();
+            Ok(())
+        };
+        let mut last_pos = 0u64;
+        while let Some((n, line)) = lines
+            .next_line()
+            .with_context(|| format!("cannot read {}", path.display()))?
+        {
+            let parsed = match line {
+                Line::Text(t) if t.trim().is_empty() => continue,
+                Line::Text(t) => {
+                    serde_json::from_str::<RecordingLine<'_>>(t).map_err(|e| e.to_string())
+                }
+                Line::TooLong => Err(format!("longer than {MAX_LINE} bytes")),
+                Line::NotText => Err("not UTF-8 text".to_owned()),
+            };
+            match parsed {
+                Ok(r) => {
+                    batch.push((r.topic.into_owned(), r.payload.into_owned()));
+                    messages += 1;
+                }
+                Err(e) => {
+                    bad_lines += 1;
+                    bar.suspend(|| eprintln!("{}:{n}: not a recording line: {e}", path.display()));
+                }
+            }
+            if batch.len() == BATCH {
+                flush(&mut batch, &mut store)?;
+                let pos = lines.position();
+                bar.inc(pos - last_pos);
+                last_pos = pos;
+            }
+        }
+        flush(&mut batch, &mut store)?;
+        bar.inc(lines.position() - last_pos);
+    }
+    store.compact().context("compacting the store failed")?;
+    bar.finish_and_clear();
+    let after = store.totals();
+    let stored = after.messages_stored - before.messages_stored;
+    let duplicates = after.duplicates - before.duplicates;
+    let frames = after.can_frames - before.can_frames;
+    let dead: u64 =
+        after.dead_letters.values().sum::<u64>() - before.dead_letters.values().sum::<u64>();
+    let secs = started.elapsed().as_secs_f64();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "replayed {messages} messages in {secs:.1} s ({:.0}/s, {:.0} CAN frames/s): {stored} stored, {duplicates} duplicates, {dead} dead letters, {bad_lines} bad recording lines",
+        messages as f64 / secs.max(1e-9),
+        frames as f64 / secs.max(1e-9)
+    )?;
+    for (reason, n) in &after.dead_letters {
+        let new = n - before.dead_letters.get(reason).copied().unwrap_or(0);
+        if new > 0 {
+            writeln!(out, "  dead letters ({reason}): {new}")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! The C4 imports: `vehicles`, `services` and `stock` CSV files.
+//!
+//! Each file is all or nothing: every row is checked first, against the
+//! catalogue and against the registry as it is, and only a file with no
+//! refused row is written, in one transaction. Re-importing a file changes
+//! nothing: rows are keyed (vehicle; vehicle, task and time; part and
+//! depot) and a row already stored as it is counts as unchanged.
+
+mod services;
+mod stock;
+mod table;
+mod vehicles;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use chrono::{Datelike, NaiveDate};
+
+pub use services::{COLUMNS as SERVICE_COLUMNS, import_services};
+pub use stock::{COLUMNS as STOCK_COLUMNS, import_stock};
+pub use vehicles::{COLUMNS as VEHICLE_COLUMNS, import_vehicles};
+
+use super::error::RowProblem;
+
+/// Which file was imported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Vehicles,
+    Services,
+    Stock,
+}
+
+impl Kind {
+    fn noun(self, count: usize) -> &'static str {
+        match (self, count) {
+            (Self::Vehicles, 1) => "vehicle",
+            (Self::Vehicles, _) => "vehicles",
+            (Self::Services, 1) => "service",
+            (Self::Services, _) => "services",
+            (Self::Stock, 1) => "stock level",
+            (Self::Stock, _) => "stock levels",
+        }
+    }
+}
+
+/// What an import did; its `Display` is the line the CLI prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub kind: Kind,
+    pub path: PathBuf,
+    /// Rows that were not stored before.
+    pub new: usize,
+    /// Rows whose key was stored with other values, now replaced.
+    pub updated: usize,
+    /// Rows stored exactly as they were already.
+    pub unchanged: usize,
+}
+
+impl ImportSummary {
+    pub fn rows(&self) -> usize {
+        self.new + self.updated + self.unchanged
+    }
+}
+
+impl fmt::Display for ImportSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows = self.rows();
+        write!(
+            f,
+            "imported {rows} {} ({} new, {} updated, {} unchanged) from {}",
+            self.kind.noun(rows),
+            self.new,
+            self.updated,
+            self.unchanged,
+            self.path.display()
+        )
+    }
+}
+
+/// Dates before this are typing errors, not trucks; it also keeps stored
+/// dates four digits wide.
+const FIRST_YEAR: i32 = 1900;
+
+/// A `YYYY-MM-DD` date, and nothing looser: `2024-3-5` or `05/03/2024`
+/// would be read differently in different countries.
+fn parse_date(column: &'static str, value: &str) -> Result<NaiveDate, RowProblem> {
+    let shape_ok = value.len() == 10
+        && value.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    let date = shape_ok
+        .then(|| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| RowProblem::BadDate {
+            column,
+            value: value.to_owned(),
+        })?;
+    if date.year() < FIRST_YEAR {
+        return Err(RowProblem::OldDate {
+            column,
+            value: value.to_owned(),
+        });
+    }
+    Ok(date)
+}
+
+/// A required field: empty is refused by name.
+fn required<'a>(column: &'static str, value: &'a str) -> Result<&'a str, RowProblem> {
+    if value.is_empty() {
+        Err(RowProblem::Empty { column })
+    } else {
+        Ok(value)
+    }
+}
+
+/// A fleet or vehicle id (contract C1 rules).
+fn name_id<T>(
+    column: &'static str,
+    value: &str,
+    new: fn(&str) -> Result<T, fleetcare_ingest::ids::IdError>,
+) -> Result<T, RowProblem> {
+    new(required(column, value)?).map_err(|reason| RowProblem::BadId {
+        column,
+        value: value.to_owned(),
+        reason,
+    })
+}
+
+/// Ids for a message that lists what is allowed.
+fn id_list<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    ids.collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,61 @@
+//! The fleet registry, service history and depot stock (contract C4): what
+//! the jobs join telemetry with. Filled by CSV imports (and, later, by
+//! closed tickets), read by the jobs, the API and `vehicles unknown`.
+
+mod error;
+pub mod import;
+mod queries;
+mod types;
+mod unknown;
+
+#[cfg(test)]
+mod tests;
+
+use fleetcare_ingest::ids::{FleetId, VehicleId};
+
+pub use error::{HeaderProblem, ImportError, MAX_REPORTED_ROWS, RowError, RowProblem};
+pub use import::{ImportSummary, import_services, import_stock, import_vehicles};
+pub use types::{
+    Depot, DepotError, MAX_DEPOT_LEN, REPAIR_PREFIX, ServiceRecord, ServiceSource, ServiceTask,
+    StockLevel, TaskSyntaxError, Vehicle, Vin, VinError,
+};
+pub use unknown::{SeenVehicle, UnknownVehicle, unknown_vehicles, unregistered};
+
+use crate::db::{Db, Result};
+
+/// Every registered vehicle, by fleet then id.
+pub async fn vehicles(db: &Db) -> Result<Vec<Vehicle>> {
+    queries::vehicles(db.pool()).await
+}
+
+/// The vehicles of one fleet, by id.
+pub async fn fleet_vehicles(db: &Db, fleet: &FleetId) -> Result<Vec<Vehicle>> {
+    queries::fleet_vehicles(db.pool(), fleet).await
+}
+
+/// One vehicle, if registered.
+pub async fn vehicle(db: &Db, id: &VehicleId) -> Result<Option<Vehicle>> {
+    queries::vehicle(db.pool(), id).await
+}
+
+/// Every service record, by vehicle, then time, then task.
+pub async fn services(db: &Db) -> Result<Vec<ServiceRecord>> {
+    queries::services(db.pool()).await
+}
+
+/// One vehicle's service records, oldest first.
+pub async fn vehicle_services(db: &Db, id: &VehicleId) -> Result<Vec<ServiceRecord>> {
+    queries::vehicle_services(db.pool(), id).await
+}
+
+/// Records a service (a closed ticket's, later): inserted, or the meters of
+/// the record with the same vehicle, task and time replaced. The vehicle
+/// must be registered.
+pub async fn record_service(db: &Db, record: &ServiceRecord) -> Result<()> {
+    queries::upsert_service(db.pool(), record).await
+}
+
+/// Every stock level, by part then depot.
+pub async fn stock(db: &Db) -> Result<Vec<StockLevel>> {
+    queries::stock(db.pool()).await
+}

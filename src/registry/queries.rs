@@ -1,0 +1,235 @@
+//! Reading and writing registry rows. Each statement is written once for
+//! SQLite and PostgreSQL (see [`crate::db`]); values read back are checked
+//! into their types, so a hand-edited database is reported, not trusted.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use fleetcare_ingest::ids::{FleetId, VehicleId};
+use sqlx::{Any, Executor};
+
+use super::types::{
+    Depot, ServiceRecord, ServiceSource, ServiceTask, StockLevel, Vehicle, Vin, date_text,
+    time_text,
+};
+use crate::catalog::{ModelId, PartId};
+use crate::db::{DbError, Result};
+
+type VehicleRow = (String, String, String, Option<String>, String, String);
+
+pub(crate) async fn vehicles<'e, E>(e: E) -> Result<Vec<Vehicle>>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let rows: Vec<VehicleRow> = sqlx::query_as(
+        "SELECT vehicle_id, fleet_id, model_id, vin, commissioned_on, depot \
+         FROM vehicles ORDER BY fleet_id, vehicle_id",
+    )
+    .fetch_all(e)
+    .await?;
+    rows.into_iter().map(vehicle_from_row).collect()
+}
+
+pub(crate) async fn fleet_vehicles<'e, E>(e: E, fleet: &FleetId) -> Result<Vec<Vehicle>>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let rows: Vec<VehicleRow> = sqlx::query_as(
+        "SELECT vehicle_id, fleet_id, model_id, vin, commissioned_on, depot \
+         FROM vehicles WHERE fleet_id = $1 ORDER BY vehicle_id",
+    )
+    .bind(fleet.as_str())
+    .fetch_all(e)
+    .await?;
+    rows.into_iter().map(vehicle_from_row).collect()
+}
+
+pub(crate) async fn vehicle<'e, E>(e: E, id: &VehicleId) -> Result<Option<Vehicle>>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let row: Option<VehicleRow> = sqlx::query_as(
+        "SELECT vehicle_id, fleet_id, model_id, vin, commissioned_on, depot \
+         FROM vehicles WHERE vehicle_id = $1",
+    )
+    .bind(id.as_str())
+    .fetch_optional(e)
+    .await?;
+    row.map(vehicle_from_row).transpose()
+}
+
+/// Inserts `vehicle`, or replaces every field of the one with its id.
+pub(crate) async fn upsert_vehicle<'e, E>(e: E, vehicle: &Vehicle) -> Result<()>
+where
+    E: Executor<'e, Database = Any>,
+{
+    sqlx::query(
+        "INSERT INTO vehicles (vehicle_id, fleet_id, model_id, vin, commissioned_on, depot) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (vehicle_id) DO UPDATE SET \
+         fleet_id = excluded.fleet_id, model_id = excluded.model_id, vin = excluded.vin, \
+         commissioned_on = excluded.commissioned_on, depot = excluded.depot",
+    )
+    .bind(vehicle.id.as_str())
+    .bind(vehicle.fleet.as_str())
+    .bind(vehicle.model.as_str())
+    .bind(vehicle.vin.as_ref().map(Vin::as_str))
+    .bind(date_text(vehicle.commissioned_on))
+    .bind(vehicle.depot.as_str())
+    .execute(e)
+    .await?;
+    Ok(())
+}
+
+fn vehicle_from_row(row: VehicleRow) -> Result<Vehicle> {
+    let (id, fleet, model, vin, commissioned_on, depot) = row;
+    Ok(Vehicle {
+        id: VehicleId::new(&id).map_err(|e| corrupt("vehicles", "vehicle_id", &id, e))?,
+        fleet: FleetId::new(&fleet).map_err(|e| corrupt("vehicles", "fleet_id", &fleet, e))?,
+        model: ModelId::new(model.as_str())
+            .map_err(|e| corrupt("vehicles", "model_id", &model, e))?,
+        vin: vin
+            .map(|v| Vin::new(&v).map_err(|e| corrupt("vehicles", "vin", &v, e)))
+            .transpose()?,
+        commissioned_on: NaiveDate::parse_from_str(&commissioned_on, "%Y-%m-%d")
+            .map_err(|e| corrupt("vehicles", "commissioned_on", &commissioned_on, e))?,
+        depot: Depot::new(&depot).map_err(|e| corrupt("vehicles", "depot", &depot, e))?,
+    })
+}
+
+type ServiceRow = (
+    String,
+    String,
+    String,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    String,
+);
+
+pub(crate) async fn services<'e, E>(e: E) -> Result<Vec<ServiceRecord>>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let rows: Vec<ServiceRow> = sqlx::query_as(
+        "SELECT vehicle_id, task, performed_on, engine_hours, pto_hours, odometer_km, source \
+         FROM services ORDER BY vehicle_id, performed_on, task",
+    )
+    .fetch_all(e)
+    .await?;
+    rows.into_iter().map(service_from_row).collect()
+}
+
+pub(crate) async fn vehicle_services<'e, E>(e: E, id: &VehicleId) -> Result<Vec<ServiceRecord>>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let rows: Vec<ServiceRow> = sqlx::query_as(
+        "SELECT vehicle_id, task, performed_on, engine_hours, pto_hours, odometer_km, source \
+         FROM services WHERE vehicle_id = $1 ORDER BY performed_on, task",
+    )
+    .bind(id.as_str())
+    .fetch_all(e)
+    .await?;
+    rows.into_iter().map(service_from_row).collect()
+}
+
+/// Inserts `record`, or replaces the meters of the service with its
+/// (vehicle, task, time); the first source is kept, so a re-import does
+/// not hide that a ticket recorded the service.
+pub(crate) async fn upsert_service<'e, E>(e: E, record: &ServiceRecord) -> Result<()>
+where
+    E: Executor<'e, Database = Any>,
+{
+    sqlx::query(
+        "INSERT INTO services \
+         (vehicle_id, task, performed_on, engine_hours, pto_hours, odometer_km, source) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (vehicle_id, task, performed_on) DO UPDATE SET \
+         engine_hours = excluded.engine_hours, pto_hours = excluded.pto_hours, \
+         odometer_km = excluded.odometer_km",
+    )
+    .bind(record.vehicle.as_str())
+    .bind(record.task.to_string())
+    .bind(time_text(record.performed_at))
+    .bind(record.engine_hours)
+    .bind(record.pto_hours)
+    .bind(record.odometer_km)
+    .bind(record.source.as_str())
+    // sqlx 0.9.0's Any driver declares a NULL f64 as float4 to PostgreSQL
+    // (sqlx issue #4284): a statement prepared once with an empty meter
+    // would then refuse a reading ("incorrect binary data format"). An
+    // unnamed statement is prepared for the values it gets each time.
+    .persistent(false)
+    .execute(e)
+    .await?;
+    Ok(())
+}
+
+fn service_from_row(row: ServiceRow) -> Result<ServiceRecord> {
+    let (vehicle, task, performed_on, engine_hours, pto_hours, odometer_km, source) = row;
+    Ok(ServiceRecord {
+        vehicle: VehicleId::new(&vehicle)
+            .map_err(|e| corrupt("services", "vehicle_id", &vehicle, e))?,
+        task: ServiceTask::parse(&task).map_err(|e| corrupt("services", "task", &task, e))?,
+        performed_at: DateTime::parse_from_rfc3339(&performed_on)
+            .map_err(|e| corrupt("services", "performed_on", &performed_on, e))?
+            .with_timezone(&Utc),
+        engine_hours,
+        pto_hours,
+        odometer_km,
+        source: ServiceSource::parse(&source)
+            .ok_or_else(|| corrupt("services", "source", &source, "neither import nor ticket"))?,
+    })
+}
+
+pub(crate) async fn stock<'e, E>(e: E) -> Result<Vec<StockLevel>>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let rows: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT part, depot, on_hand FROM stock ORDER BY part, depot")
+            .fetch_all(e)
+            .await?;
+    rows.into_iter()
+        .map(|(part, depot, on_hand)| {
+            Ok(StockLevel {
+                part: PartId::new(part.as_str()).map_err(|e| corrupt("stock", "part", &part, e))?,
+                depot: Depot::new(&depot).map_err(|e| corrupt("stock", "depot", &depot, e))?,
+                on_hand: u64::try_from(on_hand)
+                    .map_err(|e| corrupt("stock", "on_hand", &on_hand.to_string(), e))?,
+            })
+        })
+        .collect()
+}
+
+/// Sets the count of one part at one depot.
+pub(crate) async fn upsert_stock<'e, E>(e: E, level: &StockLevel) -> Result<()>
+where
+    E: Executor<'e, Database = Any>,
+{
+    // Counts come from CSV as at most i64::MAX (checked on import).
+    let on_hand = i64::try_from(level.on_hand).unwrap_or(i64::MAX);
+    sqlx::query(
+        "INSERT INTO stock (part, depot, on_hand) VALUES ($1, $2, $3) \
+         ON CONFLICT (part, depot) DO UPDATE SET on_hand = excluded.on_hand",
+    )
+    .bind(level.part.as_str())
+    .bind(level.depot.as_str())
+    .bind(on_hand)
+    .execute(e)
+    .await?;
+    Ok(())
+}
+
+fn corrupt(
+    table: &'static str,
+    column: &'static str,
+    value: &str,
+    reason: impl std::fmt::Display,
+) -> DbError {
+    DbError::Corrupt {
+        table,
+        column,
+        value: value.to_owned(),
+        reason: reason.to_string(),
+    }
+}

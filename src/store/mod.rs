@@ -1,0 +1,512 @@
+//! The durable store under `--data`: every accepted message is in the
+//! write-ahead log before it is acknowledged; compaction turns what the
+//! pipeline made of it into day-partitioned Parquet and drops the log.
+//!
+//! ```text
+//! {data}/
+//!   LOCK                     one writer at a time
+//!   checkpoint.json          where the Parquet history ends and the log begins
+//!   wal/NNNNNNNNNNNN.wal     raw messages since the checkpoint (see wal.rs)
+//!   dedupe/day=…/part-N.bin  digests of every stored message (see dedupe.rs)
+//!   faults|lamps|meters|dead_letters/day=YYYY-MM-DD/part-N.parquet
+//! ```
+//!
+//! Recovery after a crash at any point: parts numbered at or above the
+//! checkpoint's `next_part` belong to a compaction that did not finish and
+//! are removed; the log segments from `wal_start` on are replayed through
+//! the pipeline restored from the checkpoint; a torn record at the end of
+//! the newest segment (never synced, so never acknowledged) is cut off.
+//! Each message is thus stored once: digests make a redelivered or
+//! replayed message a duplicate, and the Parquet history and the log never
+//! overlap.
+
+mod dedupe;
+pub mod tables;
+mod wal;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use fleetcare_ingest::Timestamp;
+use fleetcare_ingest::ids::{FleetId, VehicleId};
+use fleetcare_ingest::pipeline::{
+    DeadLetterReason, Message, Pipeline, PipelineCheckpoint, PipelineConfig, Record,
+};
+use polars::prelude::{LazyFrame, PolarsError};
+use serde::{Deserialize, Serialize};
+
+use dedupe::DigestIndex;
+use tables::PendingRows;
+use wal::{WalRecord, WalWriter};
+
+/// Compact once the log holds this much.
+const DEFAULT_COMPACT_BYTES: u64 = 64 << 20;
+/// Days of digests kept in memory after a compaction.
+const KEEP_DIGEST_DAYS: usize = 4;
+const CHECKPOINT: &str = "checkpoint.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error(
+        "{0} is in use by another fleetcare process; stop it or choose another --data directory"
+    )]
+    Locked(PathBuf),
+    #[error("{path} is damaged ({what}); restore it from a backup or move it away")]
+    Corrupt { path: PathBuf, what: String },
+    #[error("writing Parquet under {path}: {source}")]
+    Parquet { path: PathBuf, source: PolarsError },
+    #[error("an earlier write failed; reopen the store to recover from the log")]
+    Poisoned,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+trait IoContext<T> {
+    fn at(self, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// In the log, durable.
+    Stored,
+    /// Already stored before (a redelivery or a replay).
+    Duplicate,
+}
+
+/// A vehicle that sent data, known to the registry or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenVehicle {
+    pub fleet: FleetId,
+    pub vehicle: VehicleId,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub messages: u64,
+}
+
+/// Counts since the store was created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub messages_stored: u64,
+    pub duplicates: u64,
+    /// CAN frames in the stored `can` messages.
+    #[serde(default)]
+    pub can_frames: u64,
+    pub dead_letters: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Checkpoint {
+    /// Part number the next compaction writes.
+    next_part: u64,
+    /// First log segment not yet compacted.
+    wal_start: u64,
+    pipeline: PipelineCheckpoint,
+    seen: Vec<SeenVehicle>,
+    totals: Totals,
+}
+
+/// Writes `bytes` to `path` and syncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = File::create(path)?;
+    io::Write::write_all(&mut f, bytes)?;
+    f.sync_all()
+}
+
+/// The number in `part-NNNNNNNN.{ext}`.
+fn part_seq(path: &Path, ext: &str) -> Option<u64> {
+    let name = path.file_name()?.to_str()?;
+    name.strip_prefix("part-")?
+        .strip_suffix(ext)?
+        .strip_suffix('.')?
+        .parse()
+        .ok()
+}
+
+/// Removes `{dir}/day=*/part-N.{ext}` with N ≥ `first_orphan`.
+fn remove_parts_from(dir: &Path, first_orphan: u64, ext: &str) -> io::Result<()> {
+    let days = match fs::read_dir(dir) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for day in days {
+        for part in fs::read_dir(day?.path())? {
+            let path = part?.path();
+            if part_seq(&path, ext).is_some_and(|s| s >= first_orphan) {
+                fs::remove_file(&path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The store of one `--data` directory.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    _lock: Option<File>,
+    wal_dir: PathBuf,
+    wal: Option<WalWriter>,
+    digests: DigestIndex,
+    pipeline: Pipeline,
+    pending: PendingRows,
+    seen: HashMap<String, SeenVehicle>,
+    checkpoint_totals: Totals,
+    stored: u64,
+    duplicates: u64,
+    next_part: u64,
+    compact_bytes: u64,
+    poisoned: bool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir` for writing, recovering
+    /// from a crash if there was one.
+    pub fn open(dir: &Path, config: PipelineConfig) -> Result<Self> {
+        fs::create_dir_all(dir).at(dir)?;
+        let lock_path = dir.join("LOCK");
+        let lock = File::create(&lock_path).at(&lock_path)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(dir.to_owned())),
+            Err(fs::TryLockError::Error(e)) => return Err(e).at(&lock_path),
+        }
+        Self::recover(dir, config, Some(lock))
+    }
+
+    /// Opens the store to read it while another process may be writing:
+    /// nothing on disk is changed.
+    pub fn open_read_only(dir: &Path, config: PipelineConfig) -> Result<Self> {
+        Self::recover(dir, config, None)
+    }
+
+    fn recover(dir: &Path, config: PipelineConfig, lock: Option<File>) -> Result<Self> {
+        let writable = lock.is_some();
+        let wal_dir = dir.join("wal");
+        if writable {
+            fs::create_dir_all(&wal_dir).at(&wal_dir)?;
+        }
+        let cp_path = dir.join(CHECKPOINT);
+        let checkpoint: Checkpoint = match fs::read(&cp_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                path: cp_path.clone(),
+                what: e.to_string(),
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Checkpoint {
+                wal_start: 1,
+                ..Checkpoint::default()
+            },
+            Err(e) => return Err(e).at(&cp_path),
+        };
+        if writable {
+            for table in tables::TABLES {
+                let t = dir.join(table);
+                remove_parts_from(&t, checkpoint.next_part, "parquet").at(&t)?;
+            }
+            let d = dir.join("dedupe");
+            dedupe::remove_parts_from(&d, checkpoint.next_part).at(&d)?;
+        }
+        let mut store = Self {
+            dir: dir.to_owned(),
+            _lock: lock,
+            wal_dir: wal_dir.clone(),
+            wal: None,
+            digests: DigestIndex::new(dir.join("dedupe")),
+            pipeline: Pipeline::restore(config, checkpoint.pipeline),
+            pending: PendingRows::default(),
+            seen: checkpoint
+                .seen
+                .into_iter()
+                .map(|s| (format!("{}/{}", s.fleet, s.vehicle), s))
+                .collect(),
+            checkpoint_totals: checkpoint.totals,
+            stored: 0,
+            duplicates: 0,
+            next_part: checkpoint.next_part,
+            compact_bytes: DEFAULT_COMPACT_BYTES,
+            poisoned: false,
+        };
+        let segments = match wal::segments(&wal_dir) {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !writable => Vec::new(),
+            Err(e) => return Err(e).at(&wal_dir),
+        };
+        let live: Vec<u64> = segments
+            .iter()
+            .copied()
+            .filter(|&s| s >= checkpoint.wal_start)
+            .collect();
+        let mut records = Vec::new();
+        let mut tail = (checkpoint.wal_start, 0u64);
+        for (i, &seq) in live.iter().enumerate() {
+            let path = wal::segment_path(&wal_dir, seq);
+            let bytes = fs::read(&path).at(&path)?;
+            let (logged, valid) = wal::read_segment(&bytes);
+            let last = i + 1 == live.len();
+            if valid < bytes.len() && !last {
+                return Err(StoreError::Corrupt {
+                    path,
+                    what: format!("bad record at byte {valid} of a completed log segment"),
+                });
+            }
+            for r in &logged {
+                store.digests.insert(r.day, r.digest).at(&path)?;
+                store.apply(r, &mut records);
+            }
+            store.stored += logged.len() as u64;
+            tail = (seq, valid as u64);
+        }
+        if writable {
+            // Segments before wal_start were compacted; a crash kept them.
+            for &seq in segments.iter().filter(|&&s| s < checkpoint.wal_start) {
+                let path = wal::segment_path(&wal_dir, seq);
+                fs::remove_file(&path).at(&path)?;
+            }
+            store.wal = Some(WalWriter::open(&wal_dir, tail.0, tail.1).at(&wal_dir)?);
+        }
+        Ok(store)
+    }
+
+    /// Sets the log size that triggers a compaction.
+    pub fn set_compact_bytes(&mut self, bytes: u64) {
+        self.compact_bytes = bytes;
+    }
+
+    /// Feeds one logged message to the pipeline.
+    fn apply(&mut self, r: &WalRecord<'_>, records: &mut Vec<Record>) {
+        let start = records.len();
+        self.pipeline.handle(
+            Message {
+                topic: r.topic,
+                payload: r.payload,
+                received: r.received,
+            },
+            records,
+        );
+        for rec in records.get(start..).unwrap_or_default() {
+            self.pending.push(rec);
+        }
+        if let Ok(t) = fleetcare_ingest::topic::parse(&self.pipeline_prefix(), r.topic) {
+            match self.seen.get_mut(t.vehicle_key) {
+                Some(s) => {
+                    s.messages += 1;
+                    s.first_seen = s.first_seen.min(r.received);
+                    s.last_seen = s.last_seen.max(r.received);
+                }
+                None => {
+                    self.seen.insert(
+                        t.vehicle_key.to_owned(),
+                        SeenVehicle {
+                            fleet: t.fleet_id(),
+                            vehicle: t.vehicle_id(),
+                            first_seen: r.received,
+                            last_seen: r.received,
+                            messages: 1,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn pipeline_prefix(&self) -> String {
+        self.pipeline.config().topic_prefix.clone()
+    }
+
+    /// Stores a batch: each new message is logged and synced before this
+    /// returns (so it may be acknowledged), then decoded; the records it
+    /// yields are pushed to `records` for the real-time path.
+    pub fn ingest(
+        &mut self,
+        batch: &[Message<'_>],
+        records: &mut Vec<Record>,
+    ) -> Result<Vec<Outcome>> {
+        if self.poisoned {
+            return Err(StoreError::Poisoned);
+        }
+        let result = self.ingest_inner(batch, records);
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    fn ingest_inner(
+        &mut self,
+        batch: &[Message<'_>],
+        records: &mut Vec<Record>,
+    ) -> Result<Vec<Outcome>> {
+        let wal_dir = self.wal_dir.clone();
+        let Some(wal) = self.wal.as_mut() else {
+            return Err(StoreError::Io {
+                path: self.dir.clone(),
+                source: io::Error::other("the store is open read-only"),
+            });
+        };
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut fresh = Vec::with_capacity(batch.len());
+        for m in batch {
+            let digest = dedupe::digest(m.topic, m.payload);
+            let day = dedupe::event_day(m.topic, m.payload);
+            if self.digests.insert(day, digest).at(&wal_dir)? {
+                let r = WalRecord {
+                    received: m.received,
+                    digest,
+                    day,
+                    topic: m.topic,
+                    payload: m.payload,
+                };
+                wal.append(&r).at(&wal_dir)?;
+                fresh.push(r);
+                outcomes.push(Outcome::Stored);
+            } else {
+                outcomes.push(Outcome::Duplicate);
+            }
+        }
+        wal.sync().at(&wal_dir)?;
+        let full = wal.len() >= self.compact_bytes;
+        self.stored += fresh.len() as u64;
+        self.duplicates += (batch.len() - fresh.len()) as u64;
+        for r in &fresh {
+            self.apply(r, records);
+        }
+        if full {
+            self.compact()?;
+        }
+        Ok(outcomes)
+    }
+
+    /// Writes what the log holds as Parquet and starts a new log.
+    pub fn compact(&mut self) -> Result<()> {
+        let Some(wal) = self.wal.as_mut() else {
+            return Ok(());
+        };
+        let wal_dir = self.wal_dir.clone();
+        wal.sync().at(&wal_dir)?;
+        let old = wal.seq();
+        if wal.len() == 0 && self.pending.len() == 0 {
+            return Ok(());
+        }
+        self.wal = Some(WalWriter::open(&wal_dir, old + 1, 0).at(&wal_dir)?);
+        let part = self.next_part;
+        self.pending
+            .write(&self.dir, part)
+            .map_err(|source| StoreError::Parquet {
+                path: self.dir.clone(),
+                source,
+            })?;
+        let d = self.dir.join("dedupe");
+        self.digests.save(part).at(&d)?;
+        for table in tables::TABLES {
+            let t = self.dir.join(table);
+            if t.exists() {
+                for day in fs::read_dir(&t).at(&t)? {
+                    wal::sync_dir(&day.at(&t)?.path()).at(&t)?;
+                }
+            }
+        }
+        let totals = self.totals();
+        let mut seen: Vec<SeenVehicle> = self.seen.values().cloned().collect();
+        seen.sort_by(|a, b| (&a.fleet, &a.vehicle).cmp(&(&b.fleet, &b.vehicle)));
+        let checkpoint = Checkpoint {
+            next_part: part + 1,
+            wal_start: old + 1,
+            pipeline: self.pipeline.checkpoint(),
+            seen,
+            totals: totals.clone(),
+        };
+        let bytes = serde_json::to_vec(&checkpoint).map_err(|e| StoreError::Io {
+            path: self.dir.join(CHECKPOINT),
+            source: io::Error::other(e),
+        })?;
+        let tmp = self.dir.join("checkpoint.json.tmp");
+        write_synced(&tmp, &bytes).at(&tmp)?;
+        let cp = self.dir.join(CHECKPOINT);
+        fs::rename(&tmp, &cp).at(&cp)?;
+        wal::sync_dir(&self.dir).at(&self.dir)?;
+        // From here the compacted log segments are garbage.
+        for seq in wal::segments(&wal_dir)
+            .at(&wal_dir)?
+            .into_iter()
+            .filter(|&s| s <= old)
+        {
+            let path = wal::segment_path(&wal_dir, seq);
+            fs::remove_file(&path).at(&path)?;
+        }
+        self.next_part = part + 1;
+        self.checkpoint_totals = totals;
+        self.stored = 0;
+        self.duplicates = 0;
+        self.pipeline.reset_stats();
+        self.digests.evict_saved(KEEP_DIGEST_DAYS);
+        Ok(())
+    }
+
+    /// Counts over the whole history.
+    pub fn totals(&self) -> Totals {
+        let mut t = self.checkpoint_totals.clone();
+        t.messages_stored += self.stored;
+        t.duplicates += self.duplicates;
+        t.can_frames += self.pipeline.stats().can_frames;
+        for (reason, n) in &self.pipeline.stats().dead_letters {
+            *t.dead_letters
+                .entry(reason.as_str().to_owned())
+                .or_default() += n;
+        }
+        t
+    }
+
+    /// Dead letters per reason over the whole history.
+    pub fn dead_letter_count(&self, reason: DeadLetterReason) -> u64 {
+        self.totals()
+            .dead_letters
+            .get(reason.as_str())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every vehicle that sent data, sorted by fleet and id.
+    pub fn seen_vehicles(&self) -> Vec<SeenVehicle> {
+        let mut v: Vec<SeenVehicle> = self.seen.values().cloned().collect();
+        v.sort_by(|a, b| (&a.fleet, &a.vehicle).cmp(&(&b.fleet, &b.vehicle)));
+        v
+    }
+
+    /// A lazy scan of one table's compacted history (`faults`, `lamps`,
+    /// `meters`, `dead_letters`); what is still in the log is not included:
+    /// call [`Store::compact`] first for a complete view.
+    pub fn scan(&self, table: &str) -> Result<Option<LazyFrame>> {
+        tables::scan(&self.dir, table, self.next_part).map_err(|source| StoreError::Parquet {
+            path: self.dir.join(table),
+            source,
+        })
+    }
+
+    /// Compacts and releases the store.
+    pub fn close(mut self) -> Result<()> {
+        self.compact()
+    }
+}
+
+/// The vehicles seen in the store under `dir`, read without disturbing a
+/// running writer.
+pub fn seen_vehicles(dir: &Path, config: PipelineConfig) -> Result<Vec<SeenVehicle>> {
+    Ok(Store::open_read_only(dir, config)?.seen_vehicles())
+}
+
+#[cfg(test)]
+mod tests;

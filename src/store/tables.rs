@@ -1,0 +1,375 @@
+//! Store records as day-partitioned Parquet tables that polars scans lazily:
+//! `{table}/day=YYYY-MM-DD/part-NNNNNNNN.parquet`, one part per compaction.
+//!
+//! | table          | one row per                                   |
+//! |----------------|-----------------------------------------------|
+//! | `faults`       | fault episode start or end (C5)               |
+//! | `lamps`        | change of a source's lamp status              |
+//! | `meters`       | stored meter reading (and resets)             |
+//! | `dead_letters` | rejected message or line, with its reason     |
+//!
+//! Times are UTC microseconds (`Datetime(µs)`); `source` is the J1939
+//! source address as text or `telemetry`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use fleetcare_ingest::Timestamp;
+use fleetcare_ingest::j1939::Lamps;
+use fleetcare_ingest::pipeline::episodes::FaultSource;
+use fleetcare_ingest::pipeline::{DeadLetter, Record};
+use polars::prelude::*;
+
+use super::dedupe::{day_dir_name, day_of_ts};
+
+pub(crate) const TABLES: [&str; 4] = ["faults", "lamps", "meters", "dead_letters"];
+
+fn source_text(s: FaultSource) -> String {
+    match s {
+        FaultSource::Ecu(a) => a.0.to_string(),
+        FaultSource::Telemetry => "telemetry".to_owned(),
+    }
+}
+
+#[derive(Debug, Default)]
+struct Faults {
+    fleet: Vec<String>,
+    vehicle: Vec<String>,
+    ts: Vec<i64>,
+    event: Vec<&'static str>,
+    source: Vec<String>,
+    ecu: Vec<Option<u32>>,
+    spn: Vec<u32>,
+    fmi: Vec<u32>,
+    oc: Vec<Option<u32>>,
+    cm: Vec<Option<bool>>,
+    red_stop: Vec<Option<&'static str>>,
+    amber_warning: Vec<Option<&'static str>>,
+    started: Vec<Option<i64>>,
+}
+
+#[derive(Debug, Default)]
+struct LampRows {
+    fleet: Vec<String>,
+    vehicle: Vec<String>,
+    ts: Vec<i64>,
+    source: Vec<String>,
+    lamps: [Vec<&'static str>; 4],
+}
+
+#[derive(Debug, Default)]
+struct Meters {
+    fleet: Vec<String>,
+    vehicle: Vec<String>,
+    ts: Vec<i64>,
+    meter: Vec<&'static str>,
+    raw: Vec<f64>,
+    value: Vec<f64>,
+    reset: Vec<bool>,
+}
+
+#[derive(Debug, Default)]
+struct DeadLetters {
+    received: Vec<i64>,
+    topic: Vec<String>,
+    reason: Vec<&'static str>,
+    detail: Vec<String>,
+    excerpt: Vec<String>,
+}
+
+/// The rows of one day, per table.
+#[derive(Debug, Default)]
+struct Day {
+    faults: Faults,
+    lamps: LampRows,
+    meters: Meters,
+    dead: DeadLetters,
+}
+
+/// Records waiting for the next compaction, grouped by day.
+#[derive(Debug, Default)]
+pub(crate) struct PendingRows {
+    days: BTreeMap<i32, Day>,
+    rows: usize,
+}
+
+fn lamp_array(l: &Lamps) -> [&'static str; 4] {
+    [
+        l.mil.as_str(),
+        l.red_stop.as_str(),
+        l.amber_warning.as_str(),
+        l.protect.as_str(),
+    ]
+}
+
+impl PendingRows {
+    pub(crate) fn len(&self) -> usize {
+        self.rows
+    }
+
+    fn day(&mut self, ts: Timestamp) -> &mut Day {
+        self.rows += 1;
+        self.days.entry(day_of_ts(ts)).or_default()
+    }
+
+    pub(crate) fn push(&mut self, r: &Record) {
+        match r {
+            Record::FaultStarted {
+                vehicle,
+                ts,
+                source,
+                ecu,
+                dtc,
+                lamps,
+            } => {
+                let f = &mut self.day(*ts).faults;
+                f.fleet.push(vehicle.fleet.to_string());
+                f.vehicle.push(vehicle.vehicle.to_string());
+                f.ts.push(ts.as_micros());
+                f.event.push("start");
+                f.source.push(source_text(*source));
+                f.ecu.push(Some(u32::from(ecu.0)));
+                f.spn.push(dtc.spn.raw());
+                f.fmi.push(u32::from(dtc.fmi.raw()));
+                f.oc.push(Some(u32::from(dtc.oc.raw())));
+                f.cm.push(Some(dtc.cm));
+                f.red_stop.push(Some(lamps.red_stop.as_str()));
+                f.amber_warning.push(Some(lamps.amber_warning.as_str()));
+                f.started.push(None);
+            }
+            Record::FaultEnded {
+                vehicle,
+                ts,
+                source,
+                spn,
+                fmi,
+                started,
+            } => {
+                let f = &mut self.day(*ts).faults;
+                f.fleet.push(vehicle.fleet.to_string());
+                f.vehicle.push(vehicle.vehicle.to_string());
+                f.ts.push(ts.as_micros());
+                f.event.push("end");
+                f.source.push(source_text(*source));
+                f.ecu.push(None);
+                f.spn.push(spn.raw());
+                f.fmi.push(u32::from(fmi.raw()));
+                f.oc.push(None);
+                f.cm.push(None);
+                f.red_stop.push(None);
+                f.amber_warning.push(None);
+                f.started.push(Some(started.as_micros()));
+            }
+            Record::LampsChanged {
+                vehicle,
+                ts,
+                source,
+                lamps,
+            } => {
+                let l = &mut self.day(*ts).lamps;
+                l.fleet.push(vehicle.fleet.to_string());
+                l.vehicle.push(vehicle.vehicle.to_string());
+                l.ts.push(ts.as_micros());
+                l.source.push(source_text(*source));
+                for (col, v) in l.lamps.iter_mut().zip(lamp_array(lamps)) {
+                    col.push(v);
+                }
+            }
+            Record::Meter {
+                vehicle,
+                ts,
+                meter,
+                raw,
+                value,
+            } => {
+                let m = &mut self.day(*ts).meters;
+                m.fleet.push(vehicle.fleet.to_string());
+                m.vehicle.push(vehicle.vehicle.to_string());
+                m.ts.push(ts.as_micros());
+                m.meter.push(meter.as_str());
+                m.raw.push(*raw);
+                m.value.push(*value);
+                m.reset.push(false);
+            }
+            Record::MeterReset {
+                vehicle,
+                ts,
+                meter,
+                previous,
+                raw,
+                ..
+            } => {
+                // The reading that follows carries the new continuous value;
+                // this row keeps the last value before the swap.
+                let m = &mut self.day(*ts).meters;
+                m.fleet.push(vehicle.fleet.to_string());
+                m.vehicle.push(vehicle.vehicle.to_string());
+                m.ts.push(ts.as_micros());
+                m.meter.push(meter.as_str());
+                m.raw.push(*raw);
+                m.value.push(*previous);
+                m.reset.push(true);
+            }
+            Record::DeadLetter(d) => self.push_dead(d),
+        }
+    }
+
+    fn push_dead(&mut self, d: &DeadLetter) {
+        let x = &mut self.day(d.received).dead;
+        x.received.push(d.received.as_micros());
+        x.topic.push(d.topic.clone());
+        x.reason.push(d.reason.as_str());
+        x.detail.push(d.detail.clone());
+        x.excerpt.push(d.excerpt.clone());
+    }
+
+    /// Writes every table of every day as part `seq`; returns the files
+    /// written (synced) and leaves nothing pending.
+    pub(crate) fn write(&mut self, root: &Path, seq: u64) -> PolarsResult<Vec<PathBuf>> {
+        let mut written = Vec::new();
+        for (day, rows) in std::mem::take(&mut self.days) {
+            let frames = [
+                ("faults", faults_frame(rows.faults)?),
+                ("lamps", lamps_frame(rows.lamps)?),
+                ("meters", meters_frame(rows.meters)?),
+                ("dead_letters", dead_frame(rows.dead)?),
+            ];
+            for (table, df) in frames {
+                let Some(mut df) = df else { continue };
+                let dir = root.join(table).join(day_dir_name(day));
+                std::fs::create_dir_all(&dir)?;
+                let path = dir.join(format!("part-{seq:08}.parquet"));
+                let mut file = File::create(&path)?;
+                ParquetWriter::new(&mut file)
+                    .with_compression(ParquetCompression::Zstd(None))
+                    .finish(&mut df)?;
+                file.sync_all()?;
+                written.push(path);
+            }
+        }
+        self.rows = 0;
+        Ok(written)
+    }
+}
+
+fn datetime(name: &str, v: Vec<i64>) -> PolarsResult<Column> {
+    Column::new(name.into(), v).cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+}
+
+fn datetime_opt(name: &str, v: Vec<Option<i64>>) -> PolarsResult<Column> {
+    Column::new(name.into(), v).cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+}
+
+fn faults_frame(f: Faults) -> PolarsResult<Option<DataFrame>> {
+    if f.ts.is_empty() {
+        return Ok(None);
+    }
+    DataFrame::new_infer_height(vec![
+        Column::new("fleet".into(), f.fleet),
+        Column::new("vehicle".into(), f.vehicle),
+        datetime("ts", f.ts)?,
+        Column::new("event".into(), f.event),
+        Column::new("source".into(), f.source),
+        Column::new("ecu".into(), f.ecu),
+        Column::new("spn".into(), f.spn),
+        Column::new("fmi".into(), f.fmi),
+        Column::new("oc".into(), f.oc),
+        Column::new("cm".into(), f.cm),
+        Column::new("red_stop".into(), f.red_stop),
+        Column::new("amber_warning".into(), f.amber_warning),
+        datetime_opt("started", f.started)?,
+    ])
+    .map(Some)
+}
+
+fn lamps_frame(l: LampRows) -> PolarsResult<Option<DataFrame>> {
+    if l.ts.is_empty() {
+        return Ok(None);
+    }
+    let [mil, red_stop, amber_warning, protect] = l.lamps;
+    DataFrame::new_infer_height(vec![
+        Column::new("fleet".into(), l.fleet),
+        Column::new("vehicle".into(), l.vehicle),
+        datetime("ts", l.ts)?,
+        Column::new("source".into(), l.source),
+        Column::new("mil".into(), mil),
+        Column::new("red_stop".into(), red_stop),
+        Column::new("amber_warning".into(), amber_warning),
+        Column::new("protect".into(), protect),
+    ])
+    .map(Some)
+}
+
+fn meters_frame(m: Meters) -> PolarsResult<Option<DataFrame>> {
+    if m.ts.is_empty() {
+        return Ok(None);
+    }
+    DataFrame::new_infer_height(vec![
+        Column::new("fleet".into(), m.fleet),
+        Column::new("vehicle".into(), m.vehicle),
+        datetime("ts", m.ts)?,
+        Column::new("meter".into(), m.meter),
+        Column::new("raw".into(), m.raw),
+        Column::new("value".into(), m.value),
+        Column::new("reset".into(), m.reset),
+    ])
+    .map(Some)
+}
+
+fn dead_frame(d: DeadLetters) -> PolarsResult<Option<DataFrame>> {
+    if d.received.is_empty() {
+        return Ok(None);
+    }
+    DataFrame::new_infer_height(vec![
+        datetime("received", d.received)?,
+        Column::new("topic".into(), d.topic),
+        Column::new("reason".into(), d.reason),
+        Column::new("detail".into(), d.detail),
+        Column::new("excerpt".into(), d.excerpt),
+    ])
+    .map(Some)
+}
+
+/// The committed part files of `table` (parts numbered below `next_part`;
+/// higher ones are left by a compaction that did not finish).
+pub(crate) fn part_files(
+    root: &Path,
+    table: &str,
+    next_part: u64,
+) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let dir = root.join(table);
+    let days = match std::fs::read_dir(&dir) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+        Err(e) => return Err(e),
+    };
+    for day in days {
+        for part in std::fs::read_dir(day?.path())? {
+            let path = part?.path();
+            if super::part_seq(&path, "parquet").is_some_and(|s| s < next_part) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// A lazy scan of the committed parts of `table`; `None` when it has none.
+pub(crate) fn scan(root: &Path, table: &str, next_part: u64) -> PolarsResult<Option<LazyFrame>> {
+    let files = part_files(root, table, next_part)?;
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let paths: Vec<PlRefPath> = files
+        .iter()
+        .map(|p| PlRefPath::new(p.to_string_lossy().into_owned()))
+        .collect();
+    let args = ScanArgsParquet {
+        hive_options: HiveOptions::new_disabled(),
+        ..ScanArgsParquet::default()
+    };
+    LazyFrame::scan_parquet_files(paths.into(), args).map(Some)
+}

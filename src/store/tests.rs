@@ -1,0 +1,170 @@
+use super::*;
+
+fn msg(topic: &str, payload: &str) -> (String, String) {
+    (topic.to_owned(), payload.to_owned())
+}
+
+/// A day of one truck: a fault that comes and goes, meters, garbage.
+fn day_of_messages() -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    let t0 = 1_772_323_200i64; // 2026-03-01T00:00:00Z
+    for minute in 0..120i64 {
+        let ts = t0 + minute * 60;
+        let dm1 = if (minute / 20) % 2 == 0 {
+            "00FF6E000001FFFF"
+        } else {
+            "00FF00000000FFFF"
+        };
+        let hours = 20_000 + minute as u32; // 0.05 h per minute: a running engine
+        let h = hours.to_le_bytes();
+        v.push(msg(
+            "fleet/acme/TRK-001/can",
+            &format!(
+                "({ts}.000000) can0 18FECA00#{dm1}\n({ts}.100000) can0 18FEE500#{:02X}{:02X}{:02X}{:02X}FFFFFFFF\n",
+                h[0], h[1], h[2], h[3]
+            ),
+        ));
+    }
+    v.push(msg(
+        "fleet/acme/TRK 9/can",
+        "(1.0) can0 18FECA00#00FF00000000FFFF",
+    ));
+    v.push(msg("fleet/acme/TRK-002/telemetry", "{not json"));
+    v
+}
+
+fn as_messages(v: &[(String, String)]) -> Vec<Message<'_>> {
+    v.iter()
+        .enumerate()
+        .map(|(i, (t, p))| Message {
+            topic: t,
+            payload: p.as_bytes(),
+            received: Timestamp::from_micros(1_800_000_000_000_000 + i as i64),
+        })
+        .collect()
+}
+
+fn rows(store: &Store, table: &str) -> usize {
+    store
+        .scan(table)
+        .unwrap()
+        .map(|lf| lf.collect().unwrap().height())
+        .unwrap_or(0)
+}
+
+#[test]
+fn replaying_twice_stores_each_message_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = day_of_messages();
+    let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+    let mut records = Vec::new();
+    let first = store.ingest(&as_messages(&data), &mut records).unwrap();
+    assert!(first.iter().all(|o| *o == Outcome::Stored));
+    let again = store.ingest(&as_messages(&data), &mut records).unwrap();
+    assert!(again.iter().all(|o| *o == Outcome::Duplicate));
+    store.close().unwrap();
+    // After compaction and a restart the digests come from disk.
+    let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+    let third = store.ingest(&as_messages(&data), &mut records).unwrap();
+    assert!(third.iter().all(|o| *o == Outcome::Duplicate));
+    let t = store.totals();
+    assert_eq!(t.messages_stored, data.len() as u64);
+    assert_eq!(t.duplicates, 2 * data.len() as u64);
+    assert_eq!(t.dead_letters.get("topic"), Some(&1));
+    assert_eq!(t.dead_letters.get("telemetry"), Some(&1));
+}
+
+#[test]
+fn history_lands_in_parquet_with_state_changes_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = day_of_messages();
+    let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+    store.ingest(&as_messages(&data), &mut Vec::new()).unwrap();
+    store.compact().unwrap();
+    // 120 DM1s: the fault starts at minutes 0, 40, 80 and ends at 20, 60, 100.
+    assert_eq!(rows(&store, "faults"), 6);
+    // A reading per 10 minutes (the first one included) out of 120.
+    assert_eq!(rows(&store, "meters"), 12);
+    assert_eq!(rows(&store, "dead_letters"), 2);
+    let faults = store.scan("faults").unwrap().unwrap().collect().unwrap();
+    let events = faults.column("event").unwrap().str().unwrap();
+    assert_eq!(events.iter().filter(|e| *e == Some("start")).count(), 3);
+    assert!(dir.path().join("faults/day=2026-03-01").is_dir());
+    assert_eq!(
+        store.seen_vehicles().len(),
+        2,
+        "TRK-001 and TRK-002 (its payload was bad, its topic fine)"
+    );
+}
+
+#[test]
+fn a_crash_before_compaction_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = day_of_messages();
+    let (half, rest) = data.split_at(60);
+    {
+        let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+        store.ingest(&as_messages(half), &mut Vec::new()).unwrap();
+        // Dropped without compaction: the process died.
+    }
+    let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+    let outcomes = store.ingest(&as_messages(&data), &mut Vec::new()).unwrap();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Outcome::Stored).count(),
+        rest.len()
+    );
+    store.compact().unwrap();
+    assert_eq!(store.totals().messages_stored, data.len() as u64);
+    assert_eq!(rows(&store, "faults"), 6);
+    assert_eq!(rows(&store, "meters"), 12);
+}
+
+#[test]
+fn a_torn_log_tail_and_orphan_parts_are_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = day_of_messages();
+    {
+        let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+        store
+            .ingest(&as_messages(&data[..10]), &mut Vec::new())
+            .unwrap();
+    }
+    // Half a record at the end of the log, and a part of an unfinished compaction.
+    let seg = wal::segment_path(&dir.path().join("wal"), 1);
+    let mut f = fs::OpenOptions::new().append(true).open(&seg).unwrap();
+    io::Write::write_all(&mut f, &[200, 0, 0, 0, 1, 2, 3]).unwrap();
+    let orphan = dir
+        .path()
+        .join("faults/day=2026-03-01/part-00000007.parquet");
+    fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    fs::write(&orphan, b"junk").unwrap();
+    let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+    assert!(!orphan.exists());
+    assert_eq!(store.totals().messages_stored, 10);
+    let outcomes = store
+        .ingest(&as_messages(&data[..11]), &mut Vec::new())
+        .unwrap();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Outcome::Stored).count(),
+        1
+    );
+    store.compact().unwrap();
+    drop(store);
+    let store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+    assert_eq!(store.totals().messages_stored, 11);
+}
+
+#[test]
+fn one_writer_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+    let second = Store::open(dir.path(), PipelineConfig::default()).unwrap_err();
+    assert!(matches!(second, StoreError::Locked(_)), "{second}");
+    assert!(
+        second
+            .to_string()
+            .contains("in use by another fleetcare process")
+    );
+    // Readers do not need the lock.
+    assert!(Store::open_read_only(dir.path(), PipelineConfig::default()).is_ok());
+}

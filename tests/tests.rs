@@ -1,0 +1,9 @@
+//! End-to-end tests against real parts, in one test binary (faster to
+//! link than one binary per file).
+
+// A panic in a test is a failed test, not a crash.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod crash;
+mod imports;
+mod simulate;
