@@ -1,7 +1,8 @@
-//! `fleetcare vehicles|services|stock import` end to end: the built binary
-//! on the CSV fixtures in tests/data/registry/, with the shipped catalogue
-//! and a SQLite database in a temporary --data directory (and PostgreSQL
-//! through --config when FLEETCARE_TEST_POSTGRES_URL is set).
+//! `fleetcare vehicles|services|stock import` and `vehicles unknown` end to
+//! end: the built binary on the CSV fixtures in tests/data/registry/, with
+//! the shipped catalogue and a SQLite database in a temporary --data
+//! directory (and PostgreSQL through --config when
+//! FLEETCARE_TEST_POSTGRES_URL is set).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -178,6 +179,45 @@ fn a_missing_file_is_one_sentence() {
         "{err}"
     );
     assert!(err.ends_with("; check the path\n"), "{err}");
+}
+
+#[test]
+fn unknown_lists_vehicles_seen_but_not_registered_under_their_fleet() {
+    let data = tempfile::tempdir().unwrap();
+    let recording = fixture("seen.jsonl");
+    let out = fleetcare(data.path(), &["replay", recording.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    import(data.path(), "vehicles", &fixture("vehicles.csv"));
+
+    let out = fleetcare(data.path(), &["vehicles", "unknown"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    assert_eq!(
+        rows[0],
+        ["fleet", "vehicle", "first_seen", "last_seen", "note"]
+    );
+    assert_eq!(
+        (rows[1][0], rows[1][1], rows[1][4]),
+        ("acme", "TRK-099", "-")
+    );
+    assert_eq!(
+        (rows[2][0], rows[2][1], rows[2][4]),
+        ("beta", "TRK-002", "registered in fleet acme")
+    );
+    assert_eq!(
+        rows[3].join(" "),
+        "2 vehicles sent data but are not in the registry; add them with fleetcare vehicles import"
+    );
 }
 
 /// The same import through `database.url`, on a PostgreSQL database made

@@ -70,14 +70,19 @@ pub(super) fn import(config: &Config, what: ImportFile, file: &Path) -> anyhow::
 /// Where `vehicles unknown` learns which vehicles have sent data.
 pub(super) type SeenSource = fn(&Config) -> anyhow::Result<Vec<SeenVehicle>>;
 
-/// The vehicles the store has data from.
+/// The vehicles the store under the data directory has data from.
 pub(super) fn seen_in_store(config: &Config) -> anyhow::Result<Vec<SeenVehicle>> {
-    // CONNECT: the store's list of vehicles seen goes here, e.g.
-    // `crate::store::seen_vehicles(&config.data_dir)` mapped into `SeenVehicle`s.
-    let _ = config;
-    anyhow::bail!(
-        "this build cannot list the vehicles seen yet: the telemetry store does not provide them"
-    )
+    let seen = crate::store::seen_vehicles(&config.data_dir, config.pipeline())
+        .context("cannot read the vehicles seen from the store; check --data")?;
+    Ok(seen
+        .into_iter()
+        .map(|s| SeenVehicle {
+            fleet: s.fleet,
+            vehicle: s.vehicle,
+            first_seen: s.first_seen.to_datetime(),
+            last_seen: s.last_seen.to_datetime(),
+        })
+        .collect())
 }
 
 /// Lists the vehicles `seen` names that are not in the registry, as a

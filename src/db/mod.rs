@@ -14,9 +14,9 @@ pub(crate) mod testing;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, AnyPool, Connection};
 use thiserror::Error;
 
 use crate::config::Config;
@@ -48,6 +48,10 @@ pub enum DbError {
         "cannot open the database {url}: {error}; check database.url and that the server is running"
     )]
     Connect { url: String, error: sqlx::Error },
+    #[error(
+        "the database server at {url} did not answer within 10 s; check database.url and that the server is running"
+    )]
+    NoAnswer { url: String },
     #[error("cannot bring the database {url} up to date: {error}")]
     Migrate {
         url: String,
@@ -107,6 +111,17 @@ impl Db {
             return Err(DbError::UnsupportedUrl { url: redact(url) });
         };
         sqlx::any::install_default_drivers();
+        // One plain connection first: a pool retries until its timeout and
+        // then reports only that it timed out, where this says "password
+        // authentication failed" or "database does not exist".
+        let probe = tokio::time::timeout(ACQUIRE_TIMEOUT, AnyConnection::connect(url))
+            .await
+            .map_err(|_| DbError::NoAnswer { url: redact(url) })?
+            .map_err(|error| DbError::Connect {
+                url: redact(url),
+                error,
+            })?;
+        probe.close().await?;
         let pool = AnyPoolOptions::new()
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)

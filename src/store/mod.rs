@@ -300,7 +300,8 @@ impl Store {
         for rec in records.get(start..).unwrap_or_default() {
             self.pending.push(rec);
         }
-        if let Ok(t) = fleetcare_ingest::topic::parse(&self.pipeline_prefix(), r.topic) {
+        let prefix = &self.pipeline.config().topic_prefix;
+        if let Ok(t) = fleetcare_ingest::topic::parse(prefix, r.topic) {
             match self.seen.get_mut(t.vehicle_key) {
                 Some(s) => {
                     s.messages += 1;
@@ -321,10 +322,6 @@ impl Store {
                 }
             }
         }
-    }
-
-    fn pipeline_prefix(&self) -> String {
-        self.pipeline.config().topic_prefix.clone()
     }
 
     /// Stores a batch: each new message is logged and synced before this

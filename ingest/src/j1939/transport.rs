@@ -329,6 +329,14 @@ impl Reassembler {
         match control {
             CM_BAM | CM_RTS => {
                 let bam = control == CM_BAM;
+                // 255 is never a sender's address; answering it would go to everyone.
+                if source == Address::GLOBAL {
+                    out.push(failure(
+                        Some(pgn),
+                        FailureReason::Malformed("announcement from the global address"),
+                    ));
+                    return;
+                }
                 if bam != (destination == Address::GLOBAL) {
                     let why = if bam {
                         "BAM not sent to the global address"
@@ -881,6 +889,18 @@ mod tests {
         assert!(matches!(failures(&out)[..], [FailureReason::Malformed(_)]));
         let out = feed(&mut r, &["(1.0) can0 18ECFF00#2012"]);
         assert!(matches!(failures(&out)[..], [FailureReason::Malformed(_)]));
+        assert_eq!(r.open_sessions(), 0);
+    }
+
+    #[test]
+    fn announcements_from_the_global_address_are_refused() {
+        let mut r = Reassembler::default();
+        let out = feed(&mut r, &["(1.0) can0 00EC02FF#1014000301B0FE00"]);
+        assert!(matches!(failures(&out)[..], [FailureReason::Malformed(_)]));
+        assert!(
+            sent(&out).is_empty(),
+            "nothing is sent to the global address"
+        );
         assert_eq!(r.open_sessions(), 0);
     }
 
