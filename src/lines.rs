@@ -55,7 +55,7 @@ impl<R: BufRead> BoundedLines<R> {
                 break;
             }
             any = true;
-            let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            let (chunk, done) = match memchr::memchr(b'\n', available) {
                 Some(i) => (available.get(..i).unwrap_or_default(), Some(i + 1)),
                 None => (available, None),
             };
