@@ -21,6 +21,9 @@ use serde_json::Value;
 const FILES: [&str; 4] = ["rec.jsonl", "vehicles.csv", "services.csv", "truth.json"];
 const DAY_US: i64 = 86_400_000_000;
 
+/// The date and meters (engine, PTO, km) of a task's last service.
+type LastService = (NaiveDate, [Option<f64>; 3]);
+
 fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
 }
@@ -303,7 +306,7 @@ fn ingest_finds_exactly_the_planted_truth() {
     );
     let mut repairs: Vec<(String, u32, u8, i64)> = Vec::new();
     // The last service of each task: (vehicle, task) → meters.
-    let mut last: BTreeMap<(String, String), (NaiveDate, [Option<f64>; 3])> = BTreeMap::new();
+    let mut last: BTreeMap<(String, String), LastService> = BTreeMap::new();
     for s in &services {
         let model = catalog.model(model_of[&s[0]].as_str()).unwrap();
         let meters = [3, 4, 5].map(|i| (!s[i].is_empty()).then(|| s[i].parse::<f64>().unwrap()));

@@ -80,8 +80,7 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Write a simulated fleet with known faults and services: a recording
-    /// (--out) with vehicles.csv, services.csv and truth.json beside it.
+    /// Simulate a fleet whose faults and services are known: a recording and its ground truth.
     Simulate(crate::simulate::SimulateArgs),
 }
 

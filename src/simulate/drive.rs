@@ -19,7 +19,7 @@ use super::rng::Purpose;
 use crate::catalog::{Severity, TruckModel};
 
 /// Chance that a BAM upload is cut across two MQTT messages.
-const P_SPLIT: f64 = 0.05;
+const P_SPLIT: f64 = 0.25;
 /// Chance that a garbage message follows an upload.
 const P_GARBAGE: f64 = 0.0008;
 

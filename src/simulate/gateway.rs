@@ -507,7 +507,7 @@ mod tests {
     const M: Meters = Meters {
         engine_h: 12_345.67,
         pto_h: 8_000.01,
-        km: 98_765.4321,
+        km: 98_765.432_1,
     };
 
     fn decode(payload: &str) -> Vec<J1939Event> {
@@ -521,7 +521,10 @@ mod tests {
         out
     }
 
-    fn dm1s(events: &[J1939Event]) -> Vec<(u8, Vec<(u32, u8)>, Lamps, i64)> {
+    /// (source, (SPN, FMI)s, lamps, time) of each DM1.
+    type Dm1 = (u8, Vec<(u32, u8)>, Lamps, i64);
+
+    fn dm1s(events: &[J1939Event]) -> Vec<Dm1> {
         events
             .iter()
             .filter_map(|e| match e {

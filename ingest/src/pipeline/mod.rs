@@ -375,7 +375,20 @@ impl Pipeline {
             let n = n + 1;
             let record = match candump::parse_line(line) {
                 Ok(Some(r)) => r,
-                Ok(None) => continue,
+                // candump writes DROPCOUNT lines; other text that is not a
+                // frame would otherwise vanish without a trace.
+                Ok(None) if line.trim().is_empty() || line.starts_with("DROPCOUNT") => continue,
+                Ok(None) => {
+                    let detail = format!("line {n}: not a candump -L line (no '(timestamp)')");
+                    self.dead(
+                        out,
+                        origin,
+                        line.as_bytes(),
+                        DeadLetterReason::Candump,
+                        detail,
+                    );
+                    continue;
+                }
                 Err(e) => {
                     self.dead(
                         out,

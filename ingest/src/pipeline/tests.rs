@@ -209,6 +209,8 @@ fn every_kind_of_bad_input_is_a_counted_dead_letter() {
         "fleet/acme/TRK-001/telemetry",
         b"{\"ts\": \"yesterday\"}",
     );
+    // Text that is no candump line at all, beside a DROPCOUNT line that is skipped.
+    push(&mut p, CAN, b"DROPCOUNT: dropped 1 CAN frames\nhello world");
     push(&mut p, CAN, b"(2.0) can0 18FECA00#40");
     push(&mut p, CAN, b"(2.1) can0 18EBFF00#0100FF5B0003015C");
     let many: String = (0..9)
@@ -236,6 +238,7 @@ fn every_kind_of_bad_input_is_a_counted_dead_letter() {
             NotUtf8,
             Candump,
             Telemetry,
+            Candump,
             J1939,
             Transport,
             TooManyInterfaces,
@@ -257,7 +260,7 @@ fn every_kind_of_bad_input_is_a_counted_dead_letter() {
         .unwrap()
         .1;
     assert!(candump_line.starts_with("line 2: "), "{candump_line}");
-    assert_eq!(p.stats().messages, 11);
+    assert_eq!(p.stats().messages, 12);
 }
 
 #[test]
