@@ -130,11 +130,29 @@ fn decimal(s: &[u8]) -> Result<i64, CandumpError> {
         .try_fold(0i64, |acc, &d| Ok(acc * 10 + i64::from(digit(d)?)))
 }
 
-const fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
+/// Hex digit values, 0xFF for anything else: one load instead of three
+/// range checks per character on the hot path.
+// Built at compile time: an out-of-range index would fail the build, not a run.
+#[allow(clippy::indexing_slicing)]
+const HEX: [u8; 256] = {
+    let mut t = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+fn hex_value(c: u8) -> Option<u8> {
+    match HEX.get(usize::from(c)) {
+        Some(&v) if v != 0xFF => Some(v),
         _ => None,
     }
 }
@@ -177,6 +195,20 @@ fn parse_data(d: &[u8]) -> Result<FrameData, CandumpError> {
         _ => d,
     };
     let mut bytes = [0u8; 8];
+    // The common case: up to 8 bytes as plain hex pairs, without separators.
+    if d.len() <= 16 && d.len() % 2 == 0 && !d.contains(&b'.') {
+        for (slot, pair) in bytes.iter_mut().zip(d.chunks_exact(2)) {
+            let (Some(&hi), Some(&lo)) = (pair.first(), pair.get(1)) else {
+                return Err(CandumpError::BadData);
+            };
+            let (Some(hi), Some(lo)) = (hex_value(hi), hex_value(lo)) else {
+                return Err(CandumpError::BadData);
+            };
+            *slot = hi << 4 | lo;
+        }
+        return FrameData::new(bytes.get(..d.len() / 2).unwrap_or_default())
+            .ok_or(CandumpError::DataTooLong);
+    }
     let mut len = 0usize;
     let mut i = 0usize;
     while let Some(&c) = d.get(i) {
