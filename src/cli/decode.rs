@@ -13,7 +13,10 @@ use std::path::Path;
 
 use anyhow::Context;
 use fleetcare_ingest::candump;
-use fleetcare_ingest::j1939::{DiagnosticMessage, DmKind, J1939Decoder, J1939Event, Lamps};
+use fleetcare_ingest::j1939::dm::LampSet;
+use fleetcare_ingest::j1939::{
+    DiagnosticMessage, DmKind, FlashStatus, J1939Decoder, J1939Event, LampStatus,
+};
 use fleetcare_ingest::telemetry::{self, Telemetry};
 use fleetcare_ingest::{FrameId, Timestamp};
 use serde::Serialize;
@@ -164,13 +167,14 @@ struct LampsJson {
     protect: &'static str,
 }
 
-impl From<Lamps> for LampsJson {
-    fn from(l: Lamps) -> Self {
+impl LampsJson {
+    /// Lamp status or flash status, by their JSON names.
+    fn new<T: Copy>(l: LampSet<T>, name: fn(T) -> &'static str) -> Self {
         Self {
-            mil: l.mil.as_str(),
-            red_stop: l.red_stop.as_str(),
-            amber_warning: l.amber_warning.as_str(),
-            protect: l.protect.as_str(),
+            mil: name(l.mil),
+            red_stop: name(l.red_stop),
+            amber_warning: name(l.amber_warning),
+            protect: name(l.protect),
         }
     }
 }
@@ -194,16 +198,8 @@ struct DmJson {
     sa: Option<u8>,
     lamps: LampsJson,
     #[serde(skip_serializing_if = "Option::is_none")]
-    flash: Option<FlashJson>,
+    flash: Option<LampsJson>,
     dtcs: Vec<DtcJson>,
-}
-
-#[derive(Serialize)]
-struct FlashJson {
-    mil: &'static str,
-    red_stop: &'static str,
-    amber_warning: &'static str,
-    protect: &'static str,
 }
 
 #[derive(Serialize)]
@@ -223,13 +219,8 @@ fn dm_json(ts: Timestamp, sa: u8, m: &DiagnosticMessage) -> DmJson {
         },
         ts: ts.to_rfc3339(),
         sa: Some(sa),
-        lamps: m.lamps.into(),
-        flash: Some(FlashJson {
-            mil: m.flash.mil.as_str(),
-            red_stop: m.flash.red_stop.as_str(),
-            amber_warning: m.flash.amber_warning.as_str(),
-            protect: m.flash.protect.as_str(),
-        }),
+        lamps: LampsJson::new(m.lamps, LampStatus::as_str),
+        flash: Some(LampsJson::new(m.flash, FlashStatus::as_str)),
         dtcs: m
             .dtcs
             .iter()
@@ -331,7 +322,7 @@ fn write_telemetry(out: &mut impl Write, t: &Telemetry) -> anyhow::Result<u64> {
             kind: "dm1",
             ts,
             sa: None,
-            lamps: t.lamps.unwrap_or_default().into(),
+            lamps: LampsJson::new(t.lamps.unwrap_or_default(), LampStatus::as_str),
             flash: None,
             dtcs: dtcs
                 .iter()
