@@ -13,9 +13,8 @@ use std::path::Path;
 
 use anyhow::Context;
 use fleetcare_ingest::candump;
-use fleetcare_ingest::j1939::dm::LampSet;
 use fleetcare_ingest::j1939::{
-    DiagnosticMessage, DmKind, FlashStatus, J1939Decoder, J1939Event, LampStatus,
+    DiagnosticMessage, DmKind, J1939Decoder, J1939Event, LampFlash, Lamps,
 };
 use fleetcare_ingest::telemetry::{self, Telemetry};
 use fleetcare_ingest::{FrameId, Timestamp};
@@ -160,26 +159,6 @@ fn decode_stream(
 }
 
 #[derive(Serialize)]
-struct LampsJson {
-    mil: &'static str,
-    red_stop: &'static str,
-    amber_warning: &'static str,
-    protect: &'static str,
-}
-
-impl LampsJson {
-    /// Lamp status or flash status, by their JSON names.
-    fn new<T: Copy>(l: LampSet<T>, name: fn(T) -> &'static str) -> Self {
-        Self {
-            mil: name(l.mil),
-            red_stop: name(l.red_stop),
-            amber_warning: name(l.amber_warning),
-            protect: name(l.protect),
-        }
-    }
-}
-
-#[derive(Serialize)]
 struct DtcJson {
     spn: u32,
     fmi: u8,
@@ -196,9 +175,9 @@ struct DmJson {
     ts: String,
     /// The J1939 source address; null for telemetry.
     sa: Option<u8>,
-    lamps: LampsJson,
+    lamps: Lamps,
     #[serde(skip_serializing_if = "Option::is_none")]
-    flash: Option<LampsJson>,
+    flash: Option<LampFlash>,
     dtcs: Vec<DtcJson>,
 }
 
@@ -219,8 +198,8 @@ fn dm_json(ts: Timestamp, sa: u8, m: &DiagnosticMessage) -> DmJson {
         },
         ts: ts.to_rfc3339(),
         sa: Some(sa),
-        lamps: LampsJson::new(m.lamps, LampStatus::as_str),
-        flash: Some(LampsJson::new(m.flash, FlashStatus::as_str)),
+        lamps: m.lamps,
+        flash: Some(m.flash),
         dtcs: m
             .dtcs
             .iter()
@@ -322,7 +301,7 @@ fn write_telemetry(out: &mut impl Write, t: &Telemetry) -> anyhow::Result<u64> {
             kind: "dm1",
             ts,
             sa: None,
-            lamps: LampsJson::new(t.lamps.unwrap_or_default(), LampStatus::as_str),
+            lamps: t.lamps.unwrap_or_default(),
             flash: None,
             dtcs: dtcs
                 .iter()

@@ -258,7 +258,7 @@ struct TelemetryJson {
     pto_hours: f64,
     odometer_km: f64,
     dtcs: Vec<DtcJson>,
-    lamps: LampsJson,
+    lamps: Lamps,
 }
 
 #[derive(Serialize)]
@@ -267,14 +267,6 @@ struct DtcJson {
     fmi: u8,
     oc: u8,
     sa: u8,
-}
-
-#[derive(Serialize)]
-struct LampsJson {
-    mil: &'static str,
-    red_stop: &'static str,
-    amber_warning: &'static str,
-    protect: &'static str,
 }
 
 /// The telemetry JSON of a gateway that decodes on board, and the meters
@@ -300,12 +292,7 @@ pub(crate) fn telemetry_upload(t_us: i64, m: Meters, faults: &[Active]) -> (Stri
                 sa: ecu_of(a.span.spn).0,
             })
             .collect(),
-        lamps: LampsJson {
-            mil: l.mil.as_str(),
-            red_stop: l.red_stop.as_str(),
-            amber_warning: l.amber_warning.as_str(),
-            protect: l.protect.as_str(),
-        },
+        lamps: l,
     };
     (serde_json::to_string(&json).unwrap_or_default(), sent)
 }

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use fleetcare_ingest::Timestamp;
@@ -195,11 +195,6 @@ impl DigestIndex {
     pub(crate) fn loaded_days(&self) -> usize {
         self.days.len()
     }
-}
-
-/// Removes part files of compactions that never completed.
-pub(crate) fn remove_parts_from(dir: &Path, first_orphan: u64) -> io::Result<()> {
-    super::remove_parts_from(dir, first_orphan, "bin")
 }
 
 #[cfg(test)]

@@ -28,11 +28,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use fleetcare_ingest::Timestamp;
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 use fleetcare_ingest::pipeline::{
-    DeadLetterReason, Message, Pipeline, PipelineCheckpoint, PipelineConfig, Record,
+    Message, Pipeline, PipelineCheckpoint, PipelineConfig, Record, VehicleKey,
 };
 use polars::prelude::{LazyFrame, PolarsError};
 use serde::{Deserialize, Serialize};
@@ -164,7 +165,7 @@ pub struct Store {
     digests: DigestIndex,
     pipeline: Pipeline,
     pending: PendingRows,
-    seen: HashMap<String, SeenVehicle>,
+    seen: HashMap<Arc<VehicleKey>, SeenVehicle>,
     checkpoint_totals: Totals,
     stored: u64,
     duplicates: u64,
@@ -218,7 +219,7 @@ impl Store {
                 remove_parts_from(&t, checkpoint.next_part, "parquet").at(&t)?;
             }
             let d = dir.join("dedupe");
-            dedupe::remove_parts_from(&d, checkpoint.next_part).at(&d)?;
+            remove_parts_from(&d, checkpoint.next_part, "bin").at(&d)?;
         }
         let mut store = Self {
             dir: dir.to_owned(),
@@ -231,7 +232,13 @@ impl Store {
             seen: checkpoint
                 .seen
                 .into_iter()
-                .map(|s| (format!("{}/{}", s.fleet, s.vehicle), s))
+                .map(|s| {
+                    let key = VehicleKey {
+                        fleet: s.fleet.clone(),
+                        vehicle: s.vehicle.clone(),
+                    };
+                    (Arc::new(key), s)
+                })
                 .collect(),
             checkpoint_totals: checkpoint.totals,
             stored: 0,
@@ -289,7 +296,7 @@ impl Store {
     /// Feeds one logged message to the pipeline.
     fn apply(&mut self, r: &WalRecord<'_>, records: &mut Vec<Record>) {
         let start = records.len();
-        self.pipeline.handle(
+        let vehicle = self.pipeline.handle(
             Message {
                 topic: r.topic,
                 payload: r.payload,
@@ -300,27 +307,17 @@ impl Store {
         for rec in records.get(start..).unwrap_or_default() {
             self.pending.push(rec);
         }
-        let prefix = &self.pipeline.config().topic_prefix;
-        if let Ok(t) = fleetcare_ingest::topic::parse(prefix, r.topic) {
-            match self.seen.get_mut(t.vehicle_key) {
-                Some(s) => {
-                    s.messages += 1;
-                    s.first_seen = s.first_seen.min(r.received);
-                    s.last_seen = s.last_seen.max(r.received);
-                }
-                None => {
-                    self.seen.insert(
-                        t.vehicle_key.to_owned(),
-                        SeenVehicle {
-                            fleet: t.fleet_id(),
-                            vehicle: t.vehicle_id(),
-                            first_seen: r.received,
-                            last_seen: r.received,
-                            messages: 1,
-                        },
-                    );
-                }
-            }
+        if let Some(key) = vehicle {
+            let seen = self.seen.entry(key).or_insert_with_key(|k| SeenVehicle {
+                fleet: k.fleet.clone(),
+                vehicle: k.vehicle.clone(),
+                first_seen: r.received,
+                last_seen: r.received,
+                messages: 0,
+            });
+            seen.messages += 1;
+            seen.first_seen = seen.first_seen.min(r.received);
+            seen.last_seen = seen.last_seen.max(r.received);
         }
     }
 
@@ -400,21 +397,25 @@ impl Store {
         }
         self.wal = Some(WalWriter::open(&wal_dir, old + 1, 0).at(&wal_dir)?);
         let part = self.next_part;
-        self.pending
-            .write(&self.dir, part)
-            .map_err(|source| StoreError::Parquet {
-                path: self.dir.clone(),
-                source,
-            })?;
+        let mut written =
+            self.pending
+                .write(&self.dir, part)
+                .map_err(|source| StoreError::Parquet {
+                    path: self.dir.clone(),
+                    source,
+                })?;
         let d = self.dir.join("dedupe");
-        self.digests.save(part).at(&d)?;
-        for table in tables::TABLES {
-            let t = self.dir.join(table);
-            if t.exists() {
-                for day in fs::read_dir(&t).at(&t)? {
-                    wal::sync_dir(&day.at(&t)?.path()).at(&t)?;
-                }
-            }
+        written.extend(self.digests.save(part).at(&d)?);
+        // The new files' entries, and any day or table folder created for
+        // them, must be durable before the checkpoint names this part.
+        let mut dirs = std::collections::BTreeSet::new();
+        for file in &written {
+            let day = file.parent();
+            dirs.extend(day);
+            dirs.extend(day.and_then(Path::parent));
+        }
+        for dir in dirs {
+            wal::sync_dir(dir).at(dir)?;
         }
         let totals = self.totals();
         let mut seen: Vec<SeenVehicle> = self.seen.values().cloned().collect();
@@ -465,15 +466,6 @@ impl Store {
                 .or_default() += n;
         }
         t
-    }
-
-    /// Dead letters per reason over the whole history.
-    pub fn dead_letter_count(&self, reason: DeadLetterReason) -> u64 {
-        self.totals()
-            .dead_letters
-            .get(reason.as_str())
-            .copied()
-            .unwrap_or(0)
     }
 
     /// Every vehicle that sent data, sorted by fleet and id.

@@ -65,7 +65,10 @@ impl LampStatus {
 }
 
 /// A lamp's 2-bit flash status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum FlashStatus {
     /// 00: slow flash (1 Hz).
     Slow,

@@ -301,8 +301,9 @@ impl Pipeline {
         self.vehicles.len()
     }
 
-    /// Handles one message, pushing the records it yields into `out`.
-    pub fn handle(&mut self, msg: Message<'_>, out: &mut Vec<Record>) {
+    /// Handles one message, pushing the records it yields into `out`;
+    /// returns the vehicle it came from when its topic names one.
+    pub fn handle(&mut self, msg: Message<'_>, out: &mut Vec<Record>) -> Option<Arc<VehicleKey>> {
         self.stats.messages += 1;
         let origin = Origin {
             topic: msg.topic,
@@ -312,7 +313,25 @@ impl Pipeline {
             Ok(t) => t,
             Err(e) => {
                 let detail = format!("topic {e}");
-                return self.dead(out, &origin, msg.payload, DeadLetterReason::Topic, detail);
+                self.dead(out, &origin, msg.payload, DeadLetterReason::Topic, detail);
+                return None;
+            }
+        };
+        let key = match self.vehicles.get(topic.vehicle_key) {
+            Some(v) => v.key.clone(),
+            None => {
+                let key = Arc::new(VehicleKey {
+                    fleet: topic.fleet_id(),
+                    vehicle: topic.vehicle_id(),
+                });
+                let state = VehicleState {
+                    key: key.clone(),
+                    networks: Vec::new(),
+                    faults: FaultTracker::default(),
+                    meters: [None, None, None],
+                };
+                self.vehicles.insert(topic.vehicle_key.into(), state);
+                key
             }
         };
         if msg.payload.len() > self.config.max_payload {
@@ -321,35 +340,20 @@ impl Pipeline {
                 msg.payload.len(),
                 self.config.max_payload
             );
-            return self.dead(
-                out,
-                &origin,
-                msg.payload,
-                DeadLetterReason::PayloadTooLarge,
-                detail,
-            );
+            let reason = DeadLetterReason::PayloadTooLarge;
+            self.dead(out, &origin, msg.payload, reason, detail);
+            return Some(key);
         }
         let Ok(text) = std::str::from_utf8(msg.payload) else {
             let detail = "payload is not UTF-8 text".to_owned();
-            return self.dead(out, &origin, msg.payload, DeadLetterReason::NotUtf8, detail);
+            self.dead(out, &origin, msg.payload, DeadLetterReason::NotUtf8, detail);
+            return Some(key);
         };
-        if !self.vehicles.contains_key(topic.vehicle_key) {
-            let key = Arc::new(VehicleKey {
-                fleet: topic.fleet_id(),
-                vehicle: topic.vehicle_id(),
-            });
-            let state = VehicleState {
-                key,
-                networks: Vec::new(),
-                faults: FaultTracker::default(),
-                meters: [None, None, None],
-            };
-            self.vehicles.insert(topic.vehicle_key.into(), state);
-        }
         match topic.channel {
             Channel::Can => self.handle_can(topic.vehicle_key, &origin, text, out),
             Channel::Telemetry => self.handle_telemetry(topic.vehicle_key, &origin, text, out),
         }
+        Some(key)
     }
 
     fn dead(
