@@ -9,6 +9,8 @@ use std::time::Duration;
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 use serde::Deserialize;
 
+use crate::catalog::ModelId;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the configuration file {path}: {source}")]
@@ -62,9 +64,29 @@ pub struct MqttConfig {
     /// An external broker, e.g. `mqtts://user@broker.example:8883`; absent:
     /// the embedded broker.
     pub url: Option<String>,
-    /// Address of the embedded broker.
+    /// Address of the embedded broker; port 0 picks a free one.
     pub listen: String,
     pub topic_prefix: String,
+    /// The client id of fleetcare's subscription. The broker keeps the
+    /// session (and the messages queued for it) under this id while
+    /// fleetcare is down, so it must stay the same across restarts.
+    pub client_id: String,
+    /// The environment variable holding the password for the user of `url`.
+    pub password_env: String,
+    /// PEM file of the certificate authorities to trust for `mqtts://`;
+    /// absent: the Mozilla roots.
+    pub ca_file: Option<PathBuf>,
+    #[serde(with = "humantime_serde")]
+    pub keep_alive: Duration,
+    /// Longest wait between reconnection attempts (the back-off doubles up to it).
+    #[serde(with = "humantime_serde")]
+    pub max_reconnect_delay: Duration,
+    /// Largest MQTT packet accepted. Payloads above `ingest.max_payload_bytes`
+    /// but below this are dead letters; a broker must not forward larger
+    /// ones (the embedded broker refuses them from publishers).
+    pub max_packet_bytes: usize,
+    /// Gateways allowed to publish to the embedded broker; empty: anyone.
+    pub logins: Vec<MqttLogin>,
 }
 
 impl Default for MqttConfig {
@@ -73,8 +95,24 @@ impl Default for MqttConfig {
             url: None,
             listen: "0.0.0.0:1883".to_owned(),
             topic_prefix: "fleet".to_owned(),
+            client_id: "fleetcare-ingest".to_owned(),
+            password_env: "FLEETCARE_MQTT_PASSWORD".to_owned(),
+            ca_file: None,
+            keep_alive: Duration::from_secs(30),
+            max_reconnect_delay: Duration::from_secs(30),
+            max_packet_bytes: 16 << 20,
+            logins: Vec::new(),
         }
     }
+}
+
+/// A username and password a gateway uses with the embedded broker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttLogin {
+    pub username: String,
+    /// The environment variable that holds the password.
+    pub password_env: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,7 +193,8 @@ impl Default for StoreConfig {
     }
 }
 
-/// Thresholds of contract C5.
+/// Thresholds of contract C5, and the windows the reports measure over
+/// (docs/reports.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectConfig {
@@ -165,6 +204,17 @@ pub struct DetectConfig {
     pub batch_min_vehicles: u32,
     pub batch_min_share: f64,
     pub batch_window_days: u32,
+    /// Usage per day (maintenance forecasts) is the meter's rise over this
+    /// many days; whole weeks, so weekly rest days weigh the same whatever
+    /// the as-of weekday.
+    pub usage_window_days: u32,
+    /// Weeks the trends report covers, the as-of week included.
+    pub trend_weeks: u32,
+    /// Weeks the parts forecast covers.
+    pub parts_weeks: u32,
+    /// Corrective parts demand comes from each model's failure rate over
+    /// this many days.
+    pub failure_rate_days: u32,
 }
 
 impl Default for DetectConfig {
@@ -176,6 +226,10 @@ impl Default for DetectConfig {
             batch_min_vehicles: 3,
             batch_min_share: 0.2,
             batch_window_days: 30,
+            usage_window_days: 28,
+            trend_weeks: 12,
+            parts_weeks: 12,
+            failure_rate_days: 90,
         }
     }
 }
@@ -186,24 +240,45 @@ pub struct ModbusConfig {
     pub devices: Vec<ModbusDevice>,
 }
 
+/// One body controller polled over Modbus TCP (`[[modbus.devices]]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModbusDevice {
+    /// `host:port` of the controller or of the Modbus TCP gateway before it.
     pub address: String,
-    #[serde(default = "default_unit")]
-    pub unit: u8,
+    /// Unit id (slave id) to address. Absent: the `unit` of the model's
+    /// register map, so one catalogue entry serves every truck of a model
+    /// and only a gateway with several controllers behind it needs this.
+    #[serde(default)]
+    pub unit: Option<u8>,
     pub fleet: FleetId,
     pub vehicle: VehicleId,
+    /// The truck model whose register map to read. Absent: the vehicle's
+    /// model in the fleet registry; set it for a vehicle not imported yet.
+    #[serde(default, deserialize_with = "optional_model_id")]
+    pub model: Option<ModelId>,
     #[serde(with = "humantime_serde", default = "default_poll")]
     pub interval: Duration,
-}
-
-fn default_unit() -> u8 {
-    1
+    /// How long one connection attempt or one read may take before the
+    /// device counts as not answering (and the connection is dropped).
+    #[serde(with = "humantime_serde", default = "default_modbus_timeout")]
+    pub timeout: Duration,
 }
 
 fn default_poll() -> Duration {
     Duration::from_secs(10)
+}
+
+fn default_modbus_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+/// `ModelId` checks its alphabet in `new`; the config names a bad id the
+/// same way it names any other bad value.
+fn optional_model_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ModelId>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|id| ModelId::new(id).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -241,11 +316,23 @@ impl Config {
         if self.mqtt.topic_prefix.is_empty() || self.mqtt.topic_prefix.contains(['+', '#']) {
             return Err("mqtt.topic_prefix must be non-empty and contain no MQTT wildcards".into());
         }
+        if self.mqtt.client_id.is_empty() || self.mqtt.client_id.len() > 64 {
+            return Err("mqtt.client_id must be 1 to 64 characters".into());
+        }
+        if self.mqtt.max_packet_bytes < self.ingest.max_payload_bytes {
+            return Err("mqtt.max_packet_bytes must be at least ingest.max_payload_bytes".into());
+        }
         if self.jobs.interval.is_zero() {
             return Err("jobs.interval must be longer than zero".into());
         }
         let d = &self.detect;
-        if d.recurring_min_episodes == 0 || d.batch_min_vehicles == 0 {
+        if d.recurring_min_episodes == 0
+            || d.batch_min_vehicles == 0
+            || d.usage_window_days == 0
+            || d.trend_weeks == 0
+            || d.parts_weeks == 0
+            || d.failure_rate_days == 0
+        {
             return Err("detect thresholds must be at least 1".into());
         }
         if !(0.0..=1.0).contains(&d.batch_min_share) {
@@ -256,6 +343,14 @@ impl Config {
         }
         if self.ingest.max_hours_per_hour <= 0.0 || self.ingest.max_km_per_hour <= 0.0 {
             return Err("ingest meter rates must be positive".into());
+        }
+        for d in &self.modbus.devices {
+            if d.interval.is_zero() || d.timeout.is_zero() {
+                return Err(format!(
+                    "modbus device {} ({}/{}): interval and timeout must be longer than zero",
+                    d.address, d.fleet, d.vehicle
+                ));
+            }
         }
         Ok(())
     }
@@ -288,7 +383,14 @@ mod tests {
         let c = Config::load(&path).unwrap();
         assert_eq!(c.mqtt.topic_prefix, "fleet");
         assert_eq!(c.jobs.interval, Duration::from_secs(300));
-        assert_eq!(c.modbus.devices[0].interval, Duration::from_secs(10));
+        let device = &c.modbus.devices[0];
+        assert_eq!(device.interval, Duration::from_secs(10));
+        assert_eq!(device.timeout, Duration::from_secs(2));
+        assert_eq!(device.unit, Some(1));
+        assert_eq!(
+            device.model.as_ref().map(ModelId::as_str),
+            Some("compactor-c12")
+        );
         assert_eq!(c.webhooks[0].secret_env, "ACME_WEBHOOK_SECRET");
     }
 
@@ -298,6 +400,26 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("./fleetcare-data"));
         assert!(c.mqtt.url.is_none());
         assert_eq!(c.detect.batch_min_share, 0.2);
+    }
+
+    #[test]
+    fn modbus_device_defaults() {
+        let text = "[[modbus.devices]]\naddress = \"127.0.0.1:502\"\nfleet = \"acme\"\nvehicle = \"TRK-001\"\n";
+        let c = Config::parse(Path::new("x.toml"), text).unwrap();
+        let device = &c.modbus.devices[0];
+        // Unit and model come from the catalogue and the registry.
+        assert_eq!((device.unit, device.model.as_ref()), (None, None));
+        assert_eq!(device.interval, Duration::from_secs(10));
+        assert_eq!(device.timeout, Duration::from_secs(2));
+
+        let e = Config::parse(Path::new("x.toml"), &format!("{text}model = \"a b\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("model id \"a b\""), "{e}");
+        let e = Config::parse(Path::new("x.toml"), &format!("{text}timeout = \"0s\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("127.0.0.1:502 (acme/TRK-001)"), "{e}");
     }
 
     #[test]

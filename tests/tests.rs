@@ -6,4 +6,7 @@
 
 mod crash;
 mod imports;
+mod modbus;
+mod mqtt;
+mod reports;
 mod simulate;

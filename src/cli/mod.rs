@@ -3,6 +3,9 @@
 mod decode;
 mod registry;
 mod replay;
+mod report;
+mod run;
+mod simulate;
 
 use std::path::PathBuf;
 
@@ -80,8 +83,12 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run the service: the MQTT source (embedded broker unless [mqtt] url is set) and Modbus pollers, storing everything.
+    Run,
     /// Simulate a fleet whose faults and services are known: a recording and its ground truth.
     Simulate(crate::simulate::SimulateArgs),
+    /// Maintenance reports: services due, recurring failures, fault trends, parts demand.
+    Report(report::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,7 +123,9 @@ enum StockCommand {
 /// Logs go to stderr; `RUST_LOG` sets the level (default: warn).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // rumqttd logs every client that disconnects as an error; the
+        // embedded broker's state is in fleetcare's own logs and metrics.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rumqttd=off"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -125,6 +134,7 @@ pub fn init_tracing() {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Run => run::run(&cli.global.config()?),
         Command::Replay { files } => replay::run(&cli.global.config()?, &files),
         Command::Vehicles {
             command: VehiclesCommand::Import { file },
@@ -138,16 +148,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stock {
             command: StockCommand::Import { file },
         } => registry::import(&cli.global.config()?, registry::ImportFile::Stock, &file),
-        Command::Simulate(args) => {
-            let config = cli.global.config()?;
-            let catalog = crate::catalog::Catalog::load(&config.models_dir)
-                .context("fix the truck-model catalogue or point --models at another")?;
-            let started = std::time::Instant::now();
-            let summary = crate::simulate::run(&args.options(&config.mqtt.topic_prefix), &catalog)
-                .context("the simulation did not complete")?;
-            eprintln!("{summary} in {:.1} s", started.elapsed().as_secs_f64());
-            Ok(())
-        }
+        Command::Simulate(args) => simulate::run(&cli.global.config()?, &args),
+        Command::Report(args) => report::run(&cli.global.config()?, &args),
         Command::Decode { file } => {
             // Validated even though decode uses none of it, so a broken file is noticed early.
             cli.global.config()?;

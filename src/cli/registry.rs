@@ -148,7 +148,7 @@ pub(super) fn unknown(config: &Config, seen: SeenSource) -> anyhow::Result<()> {
 /// One thread is enough for a command that runs one transaction; the
 /// database's own threads (SQLite) and sockets (PostgreSQL) need the IO and
 /// time drivers.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -4,7 +4,6 @@
 //! A reader thread parses the JSON lines while the main thread stores the
 //! previous batch, so both cores work.
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufReader, Write};
 use std::path::PathBuf;
@@ -15,26 +14,14 @@ use anyhow::Context;
 use fleetcare_ingest::Timestamp;
 use fleetcare_ingest::pipeline::Message;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Deserialize;
 
 use crate::config::Config;
 use crate::lines::{BoundedLines, Line};
+use crate::recording::{MAX_LINE, RecordingLine};
 use crate::store::Store;
 
 /// Messages stored per log sync.
 const BATCH: usize = 4096;
-/// A recording line holds one MQTT message, at most the payload limit
-/// escaped as JSON.
-const MAX_LINE: usize = 4 << 20;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecordingLine<'a> {
-    #[serde(borrow)]
-    topic: Cow<'a, str>,
-    #[serde(borrow)]
-    payload: Cow<'a, str>,
-}
 
 /// Parsed messages of one batch, and how far the reader got.
 struct Batch {

@@ -23,7 +23,6 @@
 
 mod args;
 mod drive;
-mod due;
 mod duty;
 mod faults;
 mod fleet;
@@ -42,6 +41,9 @@ use chrono::NaiveDate;
 
 pub use args::SimulateArgs;
 pub use output::{SERVICES_FILE, TRUTH_FILE, VEHICLES_FILE};
+
+/// The recording's name when `--mqtt` is given without `--out`.
+pub const RECORDING_FILE_FOR_MQTT: &str = "recording.jsonl";
 
 use crate::catalog::{Catalog, TruckModel};
 

@@ -16,12 +16,12 @@ use chrono::{Days, NaiveDate};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use super::due::{IntervalDue, Status, deciding};
 use super::duty::{Calendar, Meters, plan_day};
 use super::faults::Repair;
 use super::fleet::Truck;
 use super::rng::Purpose;
 use crate::catalog::{IntervalMeter, MaintenanceTask, TaskId, TruckModel};
+use crate::report::status::{self, IntervalDue, MeterValues, Status, deciding};
 use fleetcare_ingest::j1939::{Fmi, Spn};
 
 /// What a service row records.
@@ -63,17 +63,7 @@ const P_DUE_SOON: f64 = 0.08;
 /// Overdue by at most this share of the interval.
 const MAX_OVERDUE_SHARE: f64 = 0.3;
 
-/// `x` to `decimals` places; dividing by the power of ten (rather than
-/// multiplying by 0.1) gives the double nearest the decimal, which prints short.
-pub(crate) fn round_to(x: f64, decimals: i32) -> f64 {
-    let p = 10f64.powi(decimals);
-    (x * p).round() / p
-}
-
-/// Day number of a date, the unit of day intervals.
-pub(crate) fn day_number(d: NaiveDate) -> f64 {
-    f64::from(chrono::Datelike::num_days_from_ce(&d))
-}
+pub(crate) use crate::report::round_to;
 
 /// Meter `m` of `meters`; `None` for days.
 pub(crate) fn meter_value(meters: &Meters, m: IntervalMeter) -> Option<f64> {
@@ -92,7 +82,17 @@ pub(crate) struct LastService {
     pub(crate) meters: Meters,
 }
 
-/// The task's intervals at the as-of time. `last`: `None` if never done.
+/// The simulator's meters as the report's meter values.
+fn meter_values(m: &Meters) -> MeterValues {
+    MeterValues {
+        engine_hours: Some(m.engine_h),
+        pto_hours: Some(m.pto_h),
+        odometer_km: Some(m.km),
+    }
+}
+
+/// The task's intervals at the as-of time (the report's rule, fed with
+/// the simulated meters). `last`: `None` if never done.
 pub(crate) fn task_due(
     task: &MaintenanceTask,
     last: Option<LastService>,
@@ -101,21 +101,18 @@ pub(crate) fn task_due(
     as_of: NaiveDate,
     per_day: &Meters,
 ) -> Vec<IntervalDue> {
-    task.intervals
-        .iter()
-        .map(|i| match meter_value(current, i.meter) {
-            Some(now) => {
-                let base = last
-                    .and_then(|l| meter_value(&l.meters, i.meter))
-                    .unwrap_or(0.0);
-                IntervalDue::new(i, base, now, meter_value(per_day, i.meter))
-            }
-            None => {
-                let base = last.map_or(commissioned, |l| l.date);
-                IntervalDue::new(i, day_number(base), day_number(as_of), None)
-            }
-        })
-        .collect()
+    let last = last.map(|l| status::LastService {
+        date: l.date,
+        meters: meter_values(&l.meters),
+    });
+    status::task_intervals(
+        task,
+        last.as_ref(),
+        commissioned,
+        as_of,
+        &meter_values(current),
+        &meter_values(per_day),
+    )
 }
 
 /// The service history of one truck: its meters at the start of every

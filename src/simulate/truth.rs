@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDate;
 use fleetcare_ingest::Timestamp;
 use fleetcare_ingest::pipeline::DeadLetterReason;
 use serde::Serialize;
@@ -14,7 +13,6 @@ use serde_json::{Value, json};
 
 use super::SimulateError;
 use super::drive::{Counts, Episode};
-use super::due::{IntervalDue, deciding};
 use super::duty::{Calendar, LOCAL_UTC_OFFSET_S, Meters};
 use super::faults::{Expected, ModelCode, Repair, TruckCode};
 use super::fleet::{Gateway, Odometer, Truck};
@@ -22,6 +20,7 @@ use super::gateway::{Garbage, Sent};
 use super::services::{LastService, Performed, ServiceRow, Target, Work, round_to, task_due};
 use crate::catalog::{IntervalMeter, TruckModel};
 use crate::config::DetectConfig;
+use crate::report::status::{IntervalDue, date_of_day_number, deciding};
 
 /// Bumped when a field changes meaning or goes away.
 pub(crate) const SCHEMA: u32 = 1;
@@ -77,10 +76,6 @@ fn meters_json(m: &Meters) -> Value {
         "pto_hours": round_to(m.pto_h, 3),
         "odometer_km": round_to(m.km, 3),
     })
-}
-
-fn date_of_day_number(n: f64) -> Option<NaiveDate> {
-    NaiveDate::from_num_days_from_ce_opt(n as i32)
 }
 
 /// A meter's or a day count's value in the truth: numbers for meters,
@@ -419,9 +414,7 @@ fn maintenance(i: &Inputs<'_>) -> Vec<Value> {
             let meters: Vec<Value> = intervals.iter().map(interval_json).collect();
             let row = match deciding(&intervals) {
                 Some(d) => {
-                    let forecast = d.forecast_days().and_then(|f| {
-                        as_of.checked_add_signed(chrono::TimeDelta::days(f.floor() as i64))
-                    });
+                    let forecast = d.forecast_date(as_of);
                     json!({
                         "fleet": t.fleet, "vehicle": t.id, "model": model.id, "task": task.id,
                         "status": d.status.as_str(),

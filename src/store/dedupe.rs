@@ -60,15 +60,21 @@ struct TsOnly<'a> {
 
 /// The UTC day (days since 1970-01-01) of the message's first event time.
 pub(crate) fn event_day(topic: &str, payload: &[u8]) -> i32 {
-    let micros = if topic.ends_with("/telemetry") {
+    event_micros(topic, payload).map_or(UNDATED, day_of)
+}
+
+/// When a message says it happened: the telemetry `ts`, or the first
+/// candump line's whole second. `None` for a message that says nothing
+/// readable.
+pub(crate) fn event_micros(topic: &str, payload: &[u8]) -> Option<i64> {
+    if topic.ends_with("/telemetry") {
         serde_json::from_slice::<TsOnly<'_>>(payload)
             .ok()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t.ts).ok())
             .map(|t| t.timestamp_micros())
     } else {
         first_candump_seconds(payload).map(|s| s.saturating_mul(1_000_000))
-    };
-    micros.map_or(UNDATED, day_of)
+    }
 }
 
 pub(crate) fn day_of(micros: i64) -> i32 {

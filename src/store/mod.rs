@@ -21,6 +21,7 @@
 //! overlap.
 
 mod dedupe;
+pub(crate) use dedupe::event_micros;
 pub mod tables;
 mod wal;
 
@@ -479,7 +480,21 @@ impl Store {
     /// `meters`, `dead_letters`); what is still in the log is not included:
     /// call [`Store::compact`] first for a complete view.
     pub fn scan(&self, table: &str) -> Result<Option<LazyFrame>> {
-        tables::scan(&self.dir, table, self.next_part).map_err(|source| StoreError::Parquet {
+        self.scan_between(table, None, None)
+    }
+
+    /// Like [`Store::scan`], limited to the day partitions that can hold
+    /// event times from `from` to `to` (both included; `None`: open), so a
+    /// report over recent weeks does not open a year of files. Rows of the
+    /// edge days outside the range are still in the frame: filter on `ts`.
+    pub fn scan_between(
+        &self,
+        table: &str,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+    ) -> Result<Option<LazyFrame>> {
+        let days = (from.map(dedupe::day_of_ts), to.map(dedupe::day_of_ts));
+        tables::scan(&self.dir, table, self.next_part, days).map_err(|source| StoreError::Parquet {
             path: self.dir.join(table),
             source,
         })

@@ -331,22 +331,36 @@ fn dead_frame(d: DeadLetters) -> PolarsResult<Option<DataFrame>> {
     .map(Some)
 }
 
+/// Event days (days since the Unix epoch, UTC), both ends included; `None`
+/// leaves that end open.
+pub(crate) type DayRange = (Option<i32>, Option<i32>);
+
 /// The committed part files of `table` (parts numbered below `next_part`;
-/// higher ones are left by a compaction that did not finish).
+/// higher ones are left by a compaction that did not finish) in `days`.
 pub(crate) fn part_files(
     root: &Path,
     table: &str,
     next_part: u64,
+    days: DayRange,
 ) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let dir = root.join(table);
-    let days = match std::fs::read_dir(&dir) {
+    let entries = match std::fs::read_dir(&dir) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
         Err(e) => return Err(e),
     };
-    for day in days {
-        for part in std::fs::read_dir(day?.path())? {
+    // `day=YYYY-MM-DD` names sort as their days do.
+    let (from, to) = (days.0.map(day_dir_name), days.1.map(day_dir_name));
+    for day in entries {
+        let day = day?;
+        let name = day.file_name();
+        let name = name.to_string_lossy();
+        if from.as_deref().is_some_and(|f| *name < *f) || to.as_deref().is_some_and(|t| *name > *t)
+        {
+            continue;
+        }
+        for part in std::fs::read_dir(day.path())? {
             let path = part?.path();
             if super::part_seq(&path, "parquet").is_some_and(|s| s < next_part) {
                 files.push(path);
@@ -357,9 +371,15 @@ pub(crate) fn part_files(
     Ok(files)
 }
 
-/// A lazy scan of the committed parts of `table`; `None` when it has none.
-pub(crate) fn scan(root: &Path, table: &str, next_part: u64) -> PolarsResult<Option<LazyFrame>> {
-    let files = part_files(root, table, next_part)?;
+/// A lazy scan of the committed parts of `table` in `days`; `None` when
+/// there are none.
+pub(crate) fn scan(
+    root: &Path,
+    table: &str,
+    next_part: u64,
+    days: DayRange,
+) -> PolarsResult<Option<LazyFrame>> {
+    let files = part_files(root, table, next_part, days)?;
     if files.is_empty() {
         return Ok(None);
     }

@@ -1,5 +1,6 @@
-//! Maintenance status of one task (contract C5), as the ground truth states
-//! it and as the service-history planner aims for it.
+//! Maintenance status of one task (contract C5): the one definition that
+//! the `due` and `parts` reports, the simulator's ground truth and its
+//! service-history planner all use, so that they cannot disagree.
 //!
 //! For each interval the next service falls due at the last service's
 //! meter (or the commissioning date for days, or zero) plus the interval.
@@ -9,21 +10,22 @@
 //! usage per day; days fall due on their date), and with no usage known the
 //! smallest remaining share of its interval.
 
+use chrono::{Datelike, NaiveDate, TimeDelta};
 use serde::Serialize;
 
-use crate::catalog::{Interval, IntervalMeter};
+use crate::catalog::{Interval, IntervalMeter, MaintenanceTask};
 
 /// A meter's or a task's maintenance status, least urgent first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum Status {
+pub enum Status {
     Ok,
     DueSoon,
     Overdue,
 }
 
 impl Status {
-    pub(crate) const fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
             Self::DueSoon => "due_soon",
@@ -35,22 +37,22 @@ impl Status {
 /// One interval of a task at the as-of time. Days are counted as day
 /// numbers, so that every interval is plain arithmetic.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct IntervalDue {
-    pub(crate) meter: IntervalMeter,
-    pub(crate) every: f64,
-    pub(crate) window: f64,
-    pub(crate) due_at: f64,
-    pub(crate) current: f64,
-    pub(crate) remaining: f64,
-    pub(crate) status: Status,
+pub struct IntervalDue {
+    pub meter: IntervalMeter,
+    pub every: f64,
+    pub window: f64,
+    pub due_at: f64,
+    pub current: f64,
+    pub remaining: f64,
+    pub status: Status,
     /// Usage of the meter per day, when known (1 for days).
-    pub(crate) per_day: Option<f64>,
+    pub per_day: Option<f64>,
 }
 
 impl IntervalDue {
     /// `last`: the meter (or day number) of the last service, or zero (the
     /// commissioning day number for days).
-    pub(crate) fn new(interval: &Interval, last: f64, current: f64, per_day: Option<f64>) -> Self {
+    pub fn new(interval: &Interval, last: f64, current: f64, per_day: Option<f64>) -> Self {
         let due_at = last + interval.every;
         let remaining = due_at - current;
         let status = if remaining <= 0.0 {
@@ -78,10 +80,20 @@ impl IntervalDue {
 
     /// Days from the as-of time until it falls due (negative when past);
     /// `None` without usage.
-    pub(crate) fn forecast_days(&self) -> Option<f64> {
+    pub fn forecast_days(&self) -> Option<f64> {
         self.per_day
             .filter(|&u| u > 0.0)
             .map(|u| self.remaining / u)
+    }
+
+    /// The date it falls due by forecast: `as_of` plus the forecast days,
+    /// rounded down (for days: the due date itself); `None` without usage.
+    pub fn forecast_date(&self, as_of: NaiveDate) -> Option<NaiveDate> {
+        let days = self.forecast_days()?;
+        if !days.is_finite() {
+            return None;
+        }
+        as_of.checked_add_signed(TimeDelta::days(days.floor() as i64))
     }
 
     /// How far `remaining` is from a status boundary (0 and the window).
@@ -92,8 +104,89 @@ impl IntervalDue {
     }
 }
 
+/// Day number of a date (days since 0001-01-01), the unit of day intervals.
+pub fn day_number(d: NaiveDate) -> f64 {
+    f64::from(d.num_days_from_ce())
+}
+
+/// The date of a day number.
+pub fn date_of_day_number(n: f64) -> Option<NaiveDate> {
+    NaiveDate::from_num_days_from_ce_opt(n.floor() as i32)
+}
+
+/// One value per cumulative meter; `None` where nothing is known.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MeterValues {
+    pub engine_hours: Option<f64>,
+    pub pto_hours: Option<f64>,
+    pub odometer_km: Option<f64>,
+}
+
+impl MeterValues {
+    /// The value of `meter`; always `None` for days.
+    pub const fn get(&self, meter: IntervalMeter) -> Option<f64> {
+        match meter {
+            IntervalMeter::EngineHours => self.engine_hours,
+            IntervalMeter::PtoHours => self.pto_hours,
+            IntervalMeter::OdometerKm => self.odometer_km,
+            IntervalMeter::Days => None,
+        }
+    }
+
+    /// Sets `meter` (days are ignored).
+    pub fn set(&mut self, meter: IntervalMeter, value: f64) {
+        match meter {
+            IntervalMeter::EngineHours => self.engine_hours = Some(value),
+            IntervalMeter::PtoHours => self.pto_hours = Some(value),
+            IntervalMeter::OdometerKm => self.odometer_km = Some(value),
+            IntervalMeter::Days => {}
+        }
+    }
+}
+
+/// The last service of a task: when, and the meters it recorded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LastService {
+    pub date: NaiveDate,
+    pub meters: MeterValues,
+}
+
+/// Every interval of `task` at the as-of date. A meter interval counts from
+/// the last service's reading of that meter (zero when never serviced or
+/// not recorded, as C5 says), a day interval from the last service's date
+/// or the commissioning date. Meters without a `current` value cannot be
+/// judged and are left out; `per_day` is the usage forecasts use.
+pub fn task_intervals(
+    task: &MaintenanceTask,
+    last: Option<&LastService>,
+    commissioned: NaiveDate,
+    as_of: NaiveDate,
+    current: &MeterValues,
+    per_day: &MeterValues,
+) -> Vec<IntervalDue> {
+    task.intervals
+        .iter()
+        .filter_map(|i| match i.meter {
+            IntervalMeter::Days => {
+                let base = last.map_or(commissioned, |l| l.date);
+                Some(IntervalDue::new(
+                    i,
+                    day_number(base),
+                    day_number(as_of),
+                    None,
+                ))
+            }
+            m => {
+                let now = current.get(m)?;
+                let base = last.and_then(|l| l.meters.get(m)).unwrap_or(0.0);
+                Some(IntervalDue::new(i, base, now, per_day.get(m)))
+            }
+        })
+        .collect()
+}
+
 /// The interval that decides the task's status.
-pub(crate) fn deciding(intervals: &[IntervalDue]) -> Option<&IntervalDue> {
+pub fn deciding(intervals: &[IntervalDue]) -> Option<&IntervalDue> {
     let worst = intervals.iter().map(|i| i.status).max()?;
     let tied: Vec<&IntervalDue> = intervals.iter().filter(|i| i.status == worst).collect();
     if tied.iter().any(|i| i.forecast_days().is_some()) {

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# MQTT ingest benchmark (issue 4): a simulated fleet published with QoS 1
+# through the embedded broker and through Mosquitto; for each broker, first
+# a subscriber that only counts and discards, then fleetcare's own live path
+# (store, fsync, acknowledgement after storage). Prints messages/s end to
+# end, CAN frames/s and peak RSS of the serving process.
+#
+#   bench/mqtt.sh [TRUCKS] [DAYS]        (default 5000 trucks, 1 day)
+#
+# Needs the mosquitto binary for the Mosquitto half (skipped without it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+trucks=${1:-5000}
+days=${2:-1}
+work=${WORK:-/var/tmp/fleetcare-bench}/mqtt-$trucks-$days
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build --release --quiet --bin fleetcare --example mqtt_bench
+bin="$CARGO_TARGET_DIR/release/fleetcare"
+bench="$CARGO_TARGET_DIR/release/examples/mqtt_bench"
+mkdir -p "$work"
+rec="$work/rec.jsonl"
+if [ ! -s "$rec" ]; then
+  "$bin" simulate --trucks "$trucks" --days "$days" --seed 1 --out "$rec" >/dev/null
+fi
+n=$(wc -l < "$rec")
+echo "recording: $trucks trucks x $days days, $n messages, $(du -h "$rec" | cut -f1)"
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# run_one MODE BROKER(embedded|mqtt://…) LABEL
+run_one() {
+  local mode=$1 broker=$2 label=$3 out="$work/serve.out"
+  rm -rf "$work/data"
+  : > "$out"
+  "$bench" serve --mode "$mode" --broker "$broker" --expect "$n" --data "$work/data" \
+    --prefix fleet >"$out" &
+  local serve=$!
+  pids+=("$serve")
+  until grep -q '^ready' "$out"; do
+    kill -0 "$serve" 2>/dev/null || { echo "serve died"; cat "$out"; exit 1; }
+    sleep 0.1
+  done
+  local addr
+  addr=$(sed -n 's/^ready mqtt=//p' "$out")
+  "$bench" publish --broker "$addr" --recording "$rec" | sed "s/^/  $label publisher: /"
+  wait "$serve"
+  grep -v '^ready' "$out" | sed "s/^/  $label /"
+}
+
+echo "embedded broker (rumqttd in the serving process):"
+run_one discard embedded embedded
+run_one store embedded embedded
+
+mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+if [ -x "$mosquitto_bin" ]; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$work/mosquitto"
+  cat > "$work/mosquitto/mosquitto.conf" <<CONF
+listener $port 127.0.0.1
+allow_anonymous true
+max_queued_messages 0
+max_inflight_messages 0
+log_dest none
+CONF
+  "$mosquitto_bin" -c "$work/mosquitto/mosquitto.conf" &
+  pids+=("$!")
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.1; done
+  echo "Mosquitto $("$mosquitto_bin" -h | head -1 | awk '{print $3}') on port $port:"
+  run_one discard "mqtt://127.0.0.1:$port" mosquitto
+  run_one store "mqtt://127.0.0.1:$port" mosquitto
+else
+  echo "Mosquitto half skipped: no mosquitto binary"
+fi

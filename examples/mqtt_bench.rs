@@ -1,0 +1,224 @@
+//! The MQTT ingest benchmark's two halves (driven by `bench/mqtt.sh`).
+//!
+//! `serve` runs a broker (the embedded rumqttd, or none with an external
+//! URL) and one subscriber, in one process as `fleetcare run` does:
+//! - `--mode store`: fleetcare's own live path (writer, store, MQTT source
+//!   with acknowledgement after storage) — the same functions `run` calls;
+//! - `--mode discard`: a QoS 1 subscriber that only counts.
+//!
+//! It prints `ready mqtt=HOST:PORT`, and once `--expect` messages are in,
+//! one line of figures: messages/s from the first message to the last,
+//! CAN frames/s (store mode), and the process's peak RSS.
+//!
+//! `publish` publishes a recording as fast as the broker takes it (QoS 1).
+
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use fleetcare::config::{Config, MqttConfig};
+use fleetcare::live::broker::EmbeddedBroker;
+use fleetcare::live::mqtt::{self, Connection, SourceConfig};
+use fleetcare::live::publish::{PublishOptions, publish_recordings};
+use fleetcare::live::{LiveMetrics, WriterConfig, spawn_writer};
+use fleetcare::store::Store;
+use rumqttc::{AsyncClient, Event, Packet, QoS};
+
+#[derive(Debug, Parser)]
+struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Mode {
+    Store,
+    Discard,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    Serve {
+        #[arg(long, value_enum)]
+        mode: Mode,
+        /// `embedded`, or mqtt://host:port of an external broker.
+        #[arg(long)]
+        broker: String,
+        #[arg(long)]
+        expect: u64,
+        /// The store (store mode).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// A topic prefix of this run's own.
+        #[arg(long, default_value = "fleet")]
+        prefix: String,
+    },
+    Publish {
+        /// host:port
+        #[arg(long)]
+        broker: String,
+        #[arg(long)]
+        recording: PathBuf,
+    },
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match args.command {
+        Cmd::Serve {
+            mode,
+            broker,
+            expect,
+            data,
+            prefix,
+        } => runtime.block_on(serve(mode, &broker, expect, data, prefix)),
+        Cmd::Publish { broker, recording } => runtime.block_on(async {
+            let addr: std::net::SocketAddr = broker.parse().context("--broker is host:port")?;
+            let s = publish_recordings(
+                &[recording],
+                &Connection::plain(addr, None),
+                &PublishOptions {
+                    client_id: format!("bench-pub-{}", std::process::id()),
+                    speed: 0.0,
+                    inflight: 1000,
+                },
+            )
+            .await?;
+            println!(
+                "published {} messages in {:.2} s ({:.0}/s)",
+                s.messages,
+                s.seconds,
+                s.messages as f64 / s.seconds
+            );
+            Ok(())
+        }),
+    }
+}
+
+async fn serve(
+    mode: Mode,
+    broker: &str,
+    expect: u64,
+    data: Option<PathBuf>,
+    prefix: String,
+) -> anyhow::Result<()> {
+    let mqtt_config = MqttConfig {
+        listen: "127.0.0.1:0".to_owned(),
+        topic_prefix: prefix.clone(),
+        client_id: format!("bench-{}", std::process::id()),
+        ..MqttConfig::default()
+    };
+    let (connection, shown) = if broker == "embedded" {
+        let b = EmbeddedBroker::start(&mqtt_config)?;
+        let addr = b.connect_addr();
+        // Keep the broker alive for the whole run.
+        std::mem::forget(b);
+        (Connection::plain(addr, None), addr.to_string())
+    } else {
+        let c = Connection::external(&mqtt_config, broker)?;
+        let shown = format!("{}:{}", c.host, c.port);
+        (c, shown)
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    match mode {
+        Mode::Discard => {
+            let count = Arc::new(AtomicU64::new(0));
+            let first = Arc::new(std::sync::OnceLock::<Instant>::new());
+            let mut o =
+                connection.options(&mqtt_config.client_id, Duration::from_secs(30), 16 << 20);
+            o.set_clean_session(false);
+            let (client, mut eventloop) = AsyncClient::new(o, 4096);
+            client
+                .subscribe(format!("{prefix}/+/+/+"), QoS::AtLeastOnce)
+                .await?;
+            // Wait for the subscription before saying ready.
+            loop {
+                if let Event::Incoming(Packet::SubAck(_)) = eventloop.poll().await? {
+                    break;
+                }
+            }
+            println!("ready mqtt={shown}");
+            let mut last = Instant::now();
+            while count.load(Ordering::Relaxed) < expect {
+                if let Event::Incoming(Packet::Publish(_)) = eventloop.poll().await? {
+                    first.get_or_init(Instant::now);
+                    count.fetch_add(1, Ordering::Relaxed);
+                    last = Instant::now();
+                }
+            }
+            let secs = first
+                .get()
+                .map_or(0.0, |f| last.duration_since(*f).as_secs_f64());
+            println!(
+                "discard: {expect} messages in {secs:.2} s: {:.0} msg/s; peak RSS {:.0} MB",
+                expect as f64 / secs,
+                peak_rss_mb()
+            );
+        }
+        Mode::Store => {
+            let data = data.context("--data is needed in store mode")?;
+            let config = Config {
+                data_dir: data.clone(),
+                mqtt: mqtt_config.clone(),
+                ..Config::default()
+            };
+            let store = Store::open(&data, config.pipeline())?;
+            let metrics = Arc::new(LiveMetrics::default());
+            let (handle, writer) =
+                spawn_writer(store, WriterConfig::default(), metrics.clone(), None)?;
+            let source = tokio::spawn(mqtt::run(
+                SourceConfig::new(&config.mqtt, connection),
+                handle,
+                stop_rx,
+            ));
+            while metrics.mqtt_subscriptions.load(Ordering::Relaxed) == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            println!("ready mqtt={shown}");
+            let mut first = None;
+            while metrics.stored.load(Ordering::Relaxed)
+                + metrics.duplicates.load(Ordering::Relaxed)
+                < expect
+            {
+                if first.is_none() && metrics.received.load(Ordering::Relaxed) > 0 {
+                    first = Some(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
+            let _ = stop_tx.send(true);
+            let _ = source.await;
+            let store = tokio::task::spawn_blocking(move || writer.join())
+                .await?
+                .map_err(|_| anyhow::anyhow!("writer panicked"))??;
+            let totals = store.totals();
+            println!(
+                "store: {expect} messages in {secs:.2} s: {:.0} msg/s, {:.0} CAN frames/s, {} batches; peak RSS {:.0} MB",
+                expect as f64 / secs,
+                totals.can_frames as f64 / secs,
+                metrics.batches.load(Ordering::Relaxed),
+                peak_rss_mb()
+            );
+        }
+    }
+    Ok(())
+}

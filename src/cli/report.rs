@@ -1,0 +1,162 @@
+//! `fleetcare report due|recurring|trends|parts` (contract C6): the jobs of
+//! [`crate::report`] over the store and the registry, printed as a table,
+//! JSON or CSV on stdout.
+
+use std::io::{self, Write};
+
+use anyhow::Context as _;
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Subcommand};
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::db::Db;
+use crate::registry;
+use crate::report::output::{self, Format, Row};
+use crate::report::{self, Context, Registry};
+use crate::store::Store;
+
+#[derive(Debug, Args)]
+pub(super) struct ReportArgs {
+    #[command(subcommand)]
+    report: Which,
+}
+
+#[derive(Debug, Subcommand)]
+enum Which {
+    /// Maintenance due: tasks due soon or overdue, the deciding meter and the forecast date.
+    Due {
+        /// Also list tasks that are ok.
+        #[arg(long)]
+        all: bool,
+        /// Print each task's next service by date and by meter (the invoice line) instead.
+        #[arg(long, conflicts_with = "all")]
+        next: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Recurring failures, repeat repairs and batch defects.
+    Recurring {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Weekly fault episodes per model and code, and per 1000 engine hours.
+    Trends {
+        /// Weeks to cover, the as-of week included [default: trend_weeks of the config, 12].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=520))]
+        weeks: Option<u32>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Weekly spare-part demand (planned and corrective) against stock.
+    Parts {
+        /// Weeks to forecast [default: parts_weeks of the config, 12].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=520))]
+        weeks: Option<u32>,
+        /// One row per part and depot (the vehicles' depots).
+        #[arg(long)]
+        by_depot: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// The time the report describes: RFC 3339, or a date for its 00:00 UTC [default: now].
+    #[arg(long, value_name = "TIME", value_parser = parse_as_of)]
+    as_of: Option<DateTime<Utc>>,
+    /// How rows are printed.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+fn parse_as_of(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            format!("{text:?} is not a time; give RFC 3339 (2026-03-01T08:00:00Z) or a date (2026-03-01)")
+        })
+}
+
+/// The registry, services and stock, read once.
+fn load_registry(config: &Config) -> anyhow::Result<Registry> {
+    super::registry::runtime()?.block_on(async {
+        let db = Db::connect(config).await?;
+        let read = async {
+            Ok::<_, crate::db::DbError>(Registry {
+                vehicles: registry::vehicles(&db).await?,
+                services: registry::services(&db).await?,
+                stock: registry::stock(&db).await?,
+            })
+        }
+        .await;
+        db.close().await;
+        read.context("cannot read the fleet registry from the database")
+    })
+}
+
+fn print<R: Row>(rows: &[R], format: Format) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    output::write(&mut out, rows, format)
+        .and_then(|()| out.flush())
+        .context("cannot write to stdout")
+}
+
+pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let common = match &args.report {
+        Which::Due { common, .. }
+        | Which::Recurring { common }
+        | Which::Trends { common, .. }
+        | Which::Parts { common, .. } => common,
+    };
+    let catalog = Catalog::load(&config.models_dir)
+        .context("fix the truck-model catalogue or point --models at another")?;
+    let registry = load_registry(config)?;
+    let store = Store::open_read_only(&config.data_dir, config.pipeline())
+        .context("cannot open the store; check --data")?;
+    let ctx = Context {
+        catalog: &catalog,
+        registry: &registry,
+        detect: &config.detect,
+        as_of: common.as_of.unwrap_or_else(Utc::now),
+    };
+    let failed = "the report could not be computed";
+    let rows = match &args.report {
+        Which::Due {
+            all: _, next: true, ..
+        } => print(
+            &report::due::next_services(&store, &ctx).context(failed)?,
+            common.format,
+        ),
+        Which::Due { all, .. } => print(
+            &report::due::maintenance_due(&store, &ctx, *all).context(failed)?,
+            common.format,
+        ),
+        Which::Recurring { .. } => print(
+            &report::recurring::recurring(&store, &ctx).context(failed)?,
+            common.format,
+        ),
+        Which::Trends { weeks, .. } => print(
+            &report::trends::trends(&store, &ctx, *weeks).context(failed)?,
+            common.format,
+        ),
+        Which::Parts {
+            weeks, by_depot, ..
+        } => print(
+            &report::parts::parts_demand(&store, &ctx, *weeks, *by_depot).context(failed)?,
+            common.format,
+        ),
+    };
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "Report computed."
+    );
+    rows
+}

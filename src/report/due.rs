@@ -1,0 +1,278 @@
+//! `report due`: the maintenance status of every registered vehicle's
+//! tasks (contract C5), the meter that decides it and when it falls due by
+//! forecast; and, for the customer's invoice, the next service of each task
+//! by date and by meter.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use fleetcare_ingest::ids::{FleetId, VehicleId};
+use serde::{Serialize, Serializer};
+
+use super::output::{Row, opt_date};
+use super::status::{
+    IntervalDue, LastService, MeterValues, Status, date_of_day_number, deciding, task_intervals,
+};
+use super::usage::{self, VehicleMeters};
+use super::{Context, Result, round_to};
+use crate::catalog::{IntervalMeter, MaintenanceTask, ModelId, TaskId, TruckModel};
+use crate::registry::{ServiceTask, Vehicle};
+use crate::store::Store;
+
+/// A meter reading or, for day intervals, a date.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MeterValue {
+    Number(f64),
+    Date(NaiveDate),
+}
+
+impl MeterValue {
+    /// `v` of `meter` as printed: day numbers become dates.
+    fn of(meter: IntervalMeter, v: f64) -> Option<Self> {
+        match meter {
+            IntervalMeter::Days => date_of_day_number(v).map(Self::Date),
+            _ => Some(Self::Number(round_to(v, 3))),
+        }
+    }
+}
+
+impl Serialize for MeterValue {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::Number(n) => s.serialize_f64(*n),
+            Self::Date(d) => s.collect_str(d),
+        }
+    }
+}
+
+/// One row of `report due` (C6): fields and order as the contract names them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DueRow {
+    pub fleet: FleetId,
+    pub vehicle: VehicleId,
+    pub model: ModelId,
+    pub task: TaskId,
+    pub status: Status,
+    pub meter: IntervalMeter,
+    pub current: MeterValue,
+    pub due_at: MeterValue,
+    /// In the meter's unit; whole days for `days`.
+    pub remaining: f64,
+    /// `None` when the vehicle's usage of the meter is not known.
+    pub usage_per_day: Option<f64>,
+    #[serde(serialize_with = "opt_date")]
+    pub forecast_due_on: Option<NaiveDate>,
+}
+
+impl Row for DueRow {
+    const FIELDS: &'static [&'static str] = &[
+        "fleet",
+        "vehicle",
+        "model",
+        "task",
+        "status",
+        "meter",
+        "current",
+        "due_at",
+        "remaining",
+        "usage_per_day",
+        "forecast_due_on",
+    ];
+}
+
+/// The next service of one task as a dealer prints it: on this date or at
+/// these meter readings, whichever comes first (`report due --next`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NextServiceRow {
+    pub fleet: FleetId,
+    pub vehicle: VehicleId,
+    pub model: ModelId,
+    pub task: TaskId,
+    /// By time: the due date of the task's day interval.
+    #[serde(serialize_with = "opt_date")]
+    pub due_on: Option<NaiveDate>,
+    /// By meter: the reading each meter interval falls due at.
+    pub engine_hours: Option<f64>,
+    pub pto_hours: Option<f64>,
+    pub odometer_km: Option<f64>,
+    /// The earliest of the dates the intervals fall due by forecast.
+    #[serde(serialize_with = "opt_date")]
+    pub expected_on: Option<NaiveDate>,
+}
+
+impl Row for NextServiceRow {
+    const FIELDS: &'static [&'static str] = &[
+        "fleet",
+        "vehicle",
+        "model",
+        "task",
+        "due_on",
+        "engine_hours",
+        "pto_hours",
+        "odometer_km",
+        "expected_on",
+    ];
+}
+
+/// One task of one registered vehicle, judged at the as-of time.
+#[derive(Debug, Clone)]
+pub struct TaskDue<'a> {
+    pub vehicle: &'a Vehicle,
+    pub model: &'a TruckModel,
+    pub task: &'a MaintenanceTask,
+    /// The intervals that could be judged (meters the vehicle never sent
+    /// are left out).
+    pub intervals: Vec<IntervalDue>,
+}
+
+impl TaskDue<'_> {
+    /// The first date the task falls due by forecast, over all intervals
+    /// (whichever comes first); `None` when no interval can be forecast.
+    pub fn expected_on(&self, as_of: NaiveDate) -> Option<NaiveDate> {
+        self.intervals
+            .iter()
+            .filter_map(|i| i.forecast_date(as_of))
+            .min()
+    }
+}
+
+/// Every task of every registered vehicle whose model is in the catalogue.
+pub fn assess<'a>(store: &Store, ctx: &Context<'a>) -> Result<Vec<TaskDue<'a>>> {
+    let meters = usage::vehicle_meters(store, ctx, "due")?;
+    Ok(assess_with(ctx, &meters))
+}
+
+/// [`assess`] on meters already read.
+pub(crate) fn assess_with<'a>(
+    ctx: &Context<'a>,
+    meters: &HashMap<usage::VehicleKey, VehicleMeters>,
+) -> Vec<TaskDue<'a>> {
+    let as_of = ctx.as_of_date();
+    let last = last_services(ctx);
+    let mut out = Vec::new();
+    for vehicle in &ctx.registry.vehicles {
+        let Some(model) = ctx.catalog.model(&vehicle.model) else {
+            tracing::warn!(vehicle = %vehicle.id, model = %vehicle.model, "Skipped a vehicle whose model is not in the catalogue.");
+            continue;
+        };
+        let m = meters
+            .get(&(vehicle.fleet.clone(), vehicle.id.clone()))
+            .copied()
+            .unwrap_or_default();
+        for task in &model.maintenance {
+            let intervals = task_intervals(
+                task,
+                last.get(&(&vehicle.id, &task.id)),
+                vehicle.commissioned_on,
+                as_of,
+                &m.current,
+                &m.per_day,
+            );
+            out.push(TaskDue {
+                vehicle,
+                model,
+                task,
+                intervals,
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        (&a.vehicle.fleet, &a.vehicle.id, &a.task.id).cmp(&(
+            &b.vehicle.fleet,
+            &b.vehicle.id,
+            &b.task.id,
+        ))
+    });
+    out
+}
+
+/// The last service of each (vehicle, task) up to the as-of time.
+fn last_services<'a>(ctx: &Context<'a>) -> HashMap<(&'a VehicleId, &'a TaskId), LastService> {
+    let mut last: HashMap<(&VehicleId, &TaskId), (chrono::DateTime<chrono::Utc>, LastService)> =
+        HashMap::new();
+    for s in &ctx.registry.services {
+        let ServiceTask::Maintenance(task) = &s.task else {
+            continue;
+        };
+        if s.performed_at > ctx.as_of {
+            continue;
+        }
+        let mut meters = MeterValues::default();
+        for (m, v) in [
+            (IntervalMeter::EngineHours, s.engine_hours),
+            (IntervalMeter::PtoHours, s.pto_hours),
+            (IntervalMeter::OdometerKm, s.odometer_km),
+        ] {
+            if let Some(v) = v {
+                meters.set(m, v);
+            }
+        }
+        let entry = LastService {
+            date: s.performed_at.date_naive(),
+            meters,
+        };
+        last.entry((&s.vehicle, task))
+            .and_modify(|(at, l)| {
+                if s.performed_at > *at {
+                    (*at, *l) = (s.performed_at, entry);
+                }
+            })
+            .or_insert((s.performed_at, entry));
+    }
+    last.into_iter().map(|(k, (_, l))| (k, l)).collect()
+}
+
+/// The C6 rows: `due_soon` and `overdue` tasks, `ok` too with `all`.
+/// A task none of whose intervals can be judged (a meter-only task of a
+/// vehicle that never sent that meter) has no row.
+pub fn maintenance_due(store: &Store, ctx: &Context<'_>, all: bool) -> Result<Vec<DueRow>> {
+    Ok(due_rows(&assess(store, ctx)?, ctx.as_of_date(), all))
+}
+
+/// [`maintenance_due`] of tasks already judged.
+pub fn due_rows(tasks: &[TaskDue<'_>], as_of: NaiveDate, all: bool) -> Vec<DueRow> {
+    tasks
+        .iter()
+        .filter_map(|t| {
+            let d = deciding(&t.intervals)?;
+            if d.status == Status::Ok && !all {
+                return None;
+            }
+            Some(DueRow {
+                fleet: t.vehicle.fleet.clone(),
+                vehicle: t.vehicle.id.clone(),
+                model: t.model.id.clone(),
+                task: t.task.id.clone(),
+                status: d.status,
+                meter: d.meter,
+                current: MeterValue::of(d.meter, d.current)?,
+                due_at: MeterValue::of(d.meter, d.due_at)?,
+                remaining: round_to(d.remaining, 3),
+                usage_per_day: d.per_day.map(|u| round_to(u, 3)),
+                forecast_due_on: d.forecast_date(as_of),
+            })
+        })
+        .collect()
+}
+
+/// The next service of every task of every registered vehicle.
+pub fn next_services(store: &Store, ctx: &Context<'_>) -> Result<Vec<NextServiceRow>> {
+    let as_of = ctx.as_of_date();
+    Ok(assess(store, ctx)?
+        .iter()
+        .map(|t| {
+            let at = |m: IntervalMeter| t.intervals.iter().find(|i| i.meter == m).map(|i| i.due_at);
+            NextServiceRow {
+                fleet: t.vehicle.fleet.clone(),
+                vehicle: t.vehicle.id.clone(),
+                model: t.model.id.clone(),
+                task: t.task.id.clone(),
+                due_on: at(IntervalMeter::Days).and_then(date_of_day_number),
+                engine_hours: at(IntervalMeter::EngineHours).map(|v| round_to(v, 3)),
+                pto_hours: at(IntervalMeter::PtoHours).map(|v| round_to(v, 3)),
+                odometer_km: at(IntervalMeter::OdometerKm).map(|v| round_to(v, 3)),
+                expected_on: t.expected_on(as_of),
+            }
+        })
+        .collect())
+}

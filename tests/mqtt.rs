@@ -1,0 +1,759 @@
+//! Issue 4: `fleetcare run` fed over MQTT by an independent client (rumqttc
+//! in the test process, not fleetcare's code), through the embedded broker
+//! and through Mosquitto.
+//!
+//! Mosquitto tests need the `mosquitto` binary: `.ci/run` installs it and
+//! sets `FLEETCARE_TEST_MOSQUITTO` (the binary) and `FLEETCARE_TEST_MQTT_URL`
+//! (the machine's running broker). Without them those tests say so and
+//! pass; with them set, a missing broker fails them.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fleetcare::store::Store;
+use fleetcare_ingest::pipeline::PipelineConfig;
+use polars::prelude::*;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+/// A `fleetcare run` child process.
+pub(crate) struct Service {
+    child: Child,
+    /// `host:port` of the embedded broker, or `None` with an external one.
+    pub(crate) mqtt: Option<String>,
+}
+
+impl Service {
+    /// Starts `fleetcare run` and waits for its ready line.
+    pub(crate) fn start(data: &Path, config: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetcare"))
+            .arg("--data")
+            .arg(data)
+            .arg("--config")
+            .arg(config)
+            .arg("run")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("fleetcare run printed no ready line within 60 s");
+        let mqtt = line
+            .trim()
+            .strip_prefix("fleetcare ready: ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .split(' ')
+            .find_map(|kv| kv.strip_prefix("mqtt="))
+            .expect("the ready line names mqtt=")
+            .to_owned();
+        Self {
+            child,
+            mqtt: (mqtt != "external").then_some(mqtt),
+        }
+    }
+
+    /// SIGTERM, and the exit status.
+    pub(crate) fn stop(mut self) -> std::process::ExitStatus {
+        signal(&self.child, "TERM");
+        wait_exit(&mut self.child, Duration::from_secs(60))
+    }
+
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} failed");
+}
+
+pub(crate) fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process did not exit within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A configuration file for `fleetcare run` under `dir`.
+pub(crate) fn write_config(dir: &Path, prefix: &str, mqtt: &str) -> PathBuf {
+    let path = dir.join("fleetcare.toml");
+    let text = format!(
+        "[mqtt]\ntopic_prefix = \"{prefix}\"\nclient_id = \"fc-{prefix}\"\nmax_reconnect_delay = \"500ms\"\n{mqtt}\n\n[ingest]\nmeter_store_every = \"0s\"\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A prefix no other test (or run) uses on a shared broker.
+pub(crate) fn unique_prefix(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("fct-{name}-{}-{nanos}", std::process::id())
+}
+
+/// Polls the store (read-only, beside the running writer) until `done`
+/// holds for its history; fails after `limit`.
+pub(crate) fn wait_for_store(data: &Path, limit: Duration, done: impl Fn(&Store) -> bool) {
+    let deadline = Instant::now() + limit;
+    loop {
+        // A compaction can remove a log segment under a reader: try again.
+        if let Ok(store) = open_store(data)
+            && done(&store)
+        {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let totals = open_store(data).map(|s| s.totals());
+            panic!("the store did not get there within {limit:?}: {totals:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The store under `data`, read with the settings of the service's
+/// configuration beside it (the topic prefix above all).
+pub(crate) fn open_store(data: &Path) -> Result<Store, fleetcare::store::StoreError> {
+    let config = data.parent().unwrap().join("fleetcare.toml");
+    let pipeline = match fleetcare::config::Config::load(&config) {
+        Ok(c) => c.pipeline(),
+        Err(_) => PipelineConfig::default(),
+    };
+    Store::open_read_only(data, pipeline)
+}
+
+/// Messages in the store; redeliveries are not counted until the next
+/// compaction, so a read-only view counts distinct messages only.
+pub(crate) fn stored(store: &Store) -> u64 {
+    store.totals().messages_stored
+}
+
+pub(crate) fn table(data: &Path, name: &str) -> DataFrame {
+    let store = open_store(data).unwrap();
+    match store.scan(name).unwrap() {
+        Some(lf) => lf.collect().unwrap(),
+        None => DataFrame::empty(),
+    }
+}
+
+/// An independent publisher: rumqttc on its own runtime thread, QoS 1,
+/// driving its event loop through broker outages.
+pub(crate) struct Publisher {
+    client: AsyncClient,
+    acks: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Publisher {
+    pub(crate) fn connect(addr: &str, client_id: &str) -> Self {
+        let (host, port) = addr.rsplit_once(':').unwrap();
+        let mut o = MqttOptions::new(client_id, host, port.parse().unwrap());
+        o.set_clean_session(false);
+        o.set_keep_alive(Duration::from_secs(5));
+        o.set_max_packet_size(32 << 20, 32 << 20);
+        o.set_inflight(200);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (client, mut eventloop) = AsyncClient::new(o, 10_000);
+        let acks = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = acks.clone();
+        runtime.spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::PubAck(_))) => {
+                        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        Self {
+            client,
+            acks,
+            runtime,
+        }
+    }
+
+    pub(crate) fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        let payload = payload.into();
+        self.runtime
+            .block_on(self.client.publish(topic, QoS::AtLeastOnce, false, payload))
+            .unwrap();
+    }
+
+    /// Waits until the broker acknowledged `n` publishes in all.
+    pub(crate) fn wait_acked(&self, n: u64, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.acks.load(std::sync::atomic::Ordering::Relaxed) < n {
+            assert!(
+                Instant::now() < deadline,
+                "the broker acknowledged {} of {n} publishes within {limit:?}",
+                self.acks.load(std::sync::atomic::Ordering::Relaxed)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A Mosquitto of the test's own (to stop and start it), persistent under `dir`.
+pub(crate) struct Mosquitto {
+    bin: PathBuf,
+    dir: PathBuf,
+    pub(crate) port: u16,
+    child: Option<Child>,
+}
+
+impl Mosquitto {
+    /// `None` (with a note) when Mosquitto tests are not asked for.
+    pub(crate) fn binary() -> Option<PathBuf> {
+        match std::env::var_os("FLEETCARE_TEST_MOSQUITTO") {
+            Some(b) => Some(PathBuf::from(b)),
+            None => {
+                eprintln!(
+                    "skipped: set FLEETCARE_TEST_MOSQUITTO to the mosquitto binary (.ci/run does)"
+                );
+                None
+            }
+        }
+    }
+
+    pub(crate) fn start(bin: PathBuf, dir: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut m = Self {
+            bin,
+            dir: dir.to_owned(),
+            port,
+            child: None,
+        };
+        m.restart();
+        m
+    }
+
+    pub(crate) fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts on the same port with the same persistence file.
+    pub(crate) fn restart(&mut self) {
+        let conf = self.dir.join("mosquitto.conf");
+        let mut f = std::fs::File::create(&conf).unwrap();
+        // No limits on queued or in-flight messages: a persistent session
+        // must keep everything while fleetcare is down. `user root` keeps
+        // a root Mosquitto from switching to a user that cannot write its
+        // persistence file in the test's private folder (no effect otherwise).
+        writeln!(
+            f,
+            "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 0\nlog_dest none\nuser root\n",
+            self.port,
+            self.dir.display()
+        )
+        .unwrap();
+        let child = Command::new(&self.bin)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(self.addr()).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM: Mosquitto saves its persistence file on the way out.
+    pub(crate) fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            signal(&c, "TERM");
+            wait_exit(&mut c, Duration::from_secs(20));
+        }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Waits until fleetcare's subscription is in place: the ready line comes
+/// before the subscription, and a broker keeps nothing for a session it has
+/// never seen. Publishes the same message (a telemetry message with only a
+/// time, which makes no record) until it is stored; copies are stored once.
+/// Afterwards the store holds exactly this one message.
+pub(crate) fn wait_subscribed(publisher: &Publisher, prefix: &str, data: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        publisher.publish(
+            &format!("{prefix}/probe/PROBE/telemetry"),
+            r#"{"ts": "2026-03-01T00:00:00Z"}"#,
+        );
+        if open_store(data).is_ok_and(|s| stored(&s) == 1) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "fleetcare never subscribed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The broker a test runs against.
+enum Broker {
+    Embedded,
+    /// The machine's Mosquitto at this `host:port`.
+    Mosquitto(String),
+}
+
+fn brokers() -> Vec<Broker> {
+    let mut b = vec![Broker::Embedded];
+    match std::env::var("FLEETCARE_TEST_MQTT_URL") {
+        Ok(url) => {
+            let addr = url
+                .strip_prefix("mqtt://")
+                .expect("FLEETCARE_TEST_MQTT_URL is mqtt://host:port");
+            b.push(Broker::Mosquitto(addr.to_owned()));
+        }
+        Err(_) => eprintln!(
+            "Mosquitto part skipped: FLEETCARE_TEST_MQTT_URL is not set (.ci/run sets it)"
+        ),
+    }
+    b
+}
+
+/// Starts fleetcare against `broker` and a publisher beside it.
+fn start_with(broker: &Broker, dir: &Path, prefix: &str) -> (Service, Publisher) {
+    let (mqtt, addr) = match broker {
+        Broker::Embedded => ("listen = \"127.0.0.1:0\"".to_owned(), None),
+        Broker::Mosquitto(a) => (format!("url = \"mqtt://{a}\""), Some(a.clone())),
+    };
+    let config = write_config(dir, prefix, &mqtt);
+    let service = Service::start(&dir.join("data"), &config);
+    let addr = addr.or_else(|| service.mqtt.clone()).unwrap();
+    let publisher = Publisher::connect(&addr, &format!("pub-{prefix}"));
+    wait_subscribed(&publisher, prefix, &dir.join("data"));
+    (service, publisher)
+}
+
+const T0: i64 = 1_772_323_200; // 2026-03-01T00:00:00Z
+
+/// Engine hours (PGN 65253, 0.05 h/bit) as a candump line.
+fn hours_line(ts: f64, hours: f64) -> String {
+    let raw = ((hours / 0.05).round() as u32).to_le_bytes();
+    format!(
+        "({ts:.6}) can0 18FEE500#{:02X}{:02X}{:02X}{:02X}FFFFFFFF\n",
+        raw[0], raw[1], raw[2], raw[3]
+    )
+}
+
+/// (vehicle, spn, fmi) of every episode start in the faults table.
+fn fault_starts(data: &Path) -> BTreeSet<(String, u32, u32)> {
+    let f = table(data, "faults");
+    if f.height() == 0 {
+        return BTreeSet::new();
+    }
+    let v = f.column("vehicle").unwrap().str().unwrap().clone();
+    let e = f.column("event").unwrap().str().unwrap().clone();
+    let s = f.column("spn").unwrap().u32().unwrap().clone();
+    let m = f.column("fmi").unwrap().u32().unwrap().clone();
+    (0..f.height())
+        .filter(|&i| e.get(i) == Some("start"))
+        .map(|i| {
+            (
+                v.get(i).unwrap().to_owned(),
+                s.get(i).unwrap(),
+                m.get(i).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// (vehicle, meter, value) of every stored meter reading.
+fn meter_rows(data: &Path) -> Vec<(String, String, f64)> {
+    let f = table(data, "meters");
+    if f.height() == 0 {
+        return Vec::new();
+    }
+    let v = f.column("vehicle").unwrap().str().unwrap().clone();
+    let m = f.column("meter").unwrap().str().unwrap().clone();
+    let x = f.column("value").unwrap().f64().unwrap().clone();
+    let mut rows: Vec<_> = (0..f.height())
+        .map(|i| {
+            (
+                v.get(i).unwrap().to_owned(),
+                m.get(i).unwrap().to_owned(),
+                x.get(i).unwrap(),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    rows
+}
+
+#[test]
+fn can_and_telemetry_over_mqtt_are_stored_as_sent() {
+    for broker in brokers() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = unique_prefix("e2e");
+        let (service, publisher) = start_with(&broker, dir.path(), &prefix);
+        let topic = |v: &str, ch: &str| format!("{prefix}/acme/{v}/{ch}");
+
+        // A DM1 with two DTCs over BAM, cut between two MQTT messages:
+        // the announcement and the first packet, then the second packet.
+        let t = T0 as f64;
+        publisher.publish(
+            &topic("TRK-BAM", "can"),
+            format!(
+                "({:.6}) can0 18ECFF00#200A0002FFCAFE00\n({:.6}) can0 18EBFF00#0104FF6E000003B3\n",
+                t,
+                t + 0.05
+            ),
+        );
+        publisher.publish(
+            &topic("TRK-BAM", "can"),
+            format!(
+                "({:.6}) can0 18EBFF00#020C1001FFFFFFFF\n{}",
+                t + 0.10,
+                hours_line(t + 0.2, 2000.0)
+            ),
+        );
+        // A single-frame DM1 (SPN 91 FMI 3, amber) and engine hours.
+        publisher.publish(
+            &topic("TRK-SF", "can"),
+            format!(
+                "({:.6}) can0 18FECA00#04FF5B000301FFFF\n{}",
+                t + 1.0,
+                hours_line(t + 1.5, 76.7)
+            ),
+        );
+        publisher.publish(
+            &topic("TRK-TEL", "telemetry"),
+            r#"{"ts": "2026-03-01T08:00:00Z", "engine_hours": 1234.5, "pto_hours": 210.25, "odometer_km": 48211.5,
+                "dtcs": [{"spn": 3216, "fmi": 18, "oc": 2, "sa": 61}]}"#,
+        );
+        let data = dir.path().join("data");
+        // The probe of `start_with` and these four.
+        wait_for_store(&data, Duration::from_secs(30), |s| stored(s) == 5);
+        assert!(service.stop().success());
+
+        let starts = fault_starts(&data);
+        let expected: BTreeSet<(String, u32, u32)> = [
+            ("TRK-BAM", 110, 0),
+            ("TRK-BAM", 3251, 16),
+            ("TRK-SF", 91, 3),
+            ("TRK-TEL", 3216, 18),
+        ]
+        .into_iter()
+        .map(|(v, s, f)| (v.to_owned(), s, f))
+        .collect();
+        assert_eq!(starts, expected);
+        let meters = meter_rows(&data);
+        let expected = vec![
+            ("TRK-BAM".to_owned(), "engine_hours".to_owned(), 2000.0),
+            ("TRK-SF".into(), "engine_hours".into(), 76.7),
+            ("TRK-TEL".into(), "engine_hours".into(), 1234.5),
+            ("TRK-TEL".into(), "odometer_km".into(), 48211.5),
+            ("TRK-TEL".into(), "pto_hours".into(), 210.25),
+        ];
+        assert_eq!(meters.len(), expected.len(), "{meters:?}");
+        for (got, want) in meters.iter().zip(&expected) {
+            assert_eq!((&got.0, &got.1), (&want.0, &want.1));
+            assert!((got.2 - want.2).abs() < 1e-6, "{got:?} vs {want:?}");
+        }
+        assert_eq!(table(&data, "dead_letters").height(), 0);
+    }
+}
+
+/// Garbage of every kind, each a dead letter, with valid messages between.
+fn garbage(i: usize, prefix: &str, rng: &mut u64) -> (String, Vec<u8>, &'static str) {
+    let mut next = || {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        *rng
+    };
+    let good = format!("{prefix}/acme/TRK-{:02}/can", i % 7);
+    match i % 6 {
+        0 => {
+            let n = (next() % 200) as usize + 1;
+            // Never valid UTF-8 (0xFF), and unique (the number), so that no
+            // two are the same message.
+            let mut b = vec![0xFF];
+            b.extend_from_slice(&(i as u32).to_le_bytes());
+            b.extend((0..n).map(|_| next() as u8));
+            (good, b, "not_utf8")
+        }
+        1 => (
+            good,
+            // A candump line cut in the middle of its data.
+            format!("({}.000000) can0 18FECA00#04FF6E0", T0 + i as i64).into_bytes(),
+            "candump",
+        ),
+        2 => (
+            format!("{prefix}/acme/TRK-01/telemetry"),
+            format!("{{\"ts\": \"2026-03-01T00:00:00Z\", \"engine_hours\": {i}").into_bytes(),
+            "telemetry",
+        ),
+        // Above the 256 KiB payload limit; only now and then, to keep the
+        // test's traffic small.
+        3 if i % 60 == 3 => {
+            let mut b = i.to_string().into_bytes();
+            b.resize(300 * 1024, b'x');
+            (good, b, "payload_too_large")
+        }
+        3 => (good, format!("not a frame {i}\n").into_bytes(), "candump"),
+        4 => (
+            format!("{prefix}/ac me/TRK-{i}/can"),
+            hours_line((T0 + i as i64) as f64, 10.0).into_bytes(),
+            "topic",
+        ),
+        _ => (
+            format!("{prefix}/acme/TRK-{i}/gps"),
+            b"{}".to_vec(),
+            "topic",
+        ),
+    }
+}
+
+#[test]
+fn a_flood_of_garbage_is_dead_letters_and_valid_messages_between_are_stored() {
+    for broker in brokers() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = unique_prefix("flood");
+        let (service, publisher) = start_with(&broker, dir.path(), &prefix);
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut valid = 0u64;
+        let mut sent = 0u64;
+        let mut expected = std::collections::BTreeMap::<String, u64>::new();
+        const GARBAGE: usize = 10_000;
+        for i in 0..GARBAGE {
+            let (topic, payload, reason) = garbage(i, &prefix, &mut rng);
+            *expected.entry(reason.to_owned()).or_default() += 1;
+            publisher.publish(&topic, payload);
+            sent += 1;
+            if i % 100 == 0 {
+                // A valid reading for one truck every five minutes, a
+                // twentieth of an hour (the resolution) up each time.
+                let ts = (T0 + (i as i64 / 100) * 300) as f64;
+                publisher.publish(
+                    &format!("{prefix}/acme/TRK-OK/can"),
+                    hours_line(ts, 500.0 + valid as f64 * 0.05),
+                );
+                valid += 1;
+                sent += 1;
+            }
+        }
+        let data = dir.path().join("data");
+        // And the probe of `start_with`.
+        wait_for_store(&data, Duration::from_secs(120), |s| stored(s) == sent + 1);
+        assert!(
+            service.stop().success(),
+            "the service stays up and stops cleanly"
+        );
+
+        let store = open_store(&data).unwrap();
+        assert_eq!(
+            store.totals().dead_letters,
+            expected,
+            "every garbage message is one dead letter of its kind"
+        );
+        let meters = meter_rows(&data);
+        let ok: Vec<_> = meters.iter().filter(|r| r.0 == "TRK-OK").collect();
+        assert_eq!(
+            ok.len() as u64,
+            valid,
+            "every valid reading between the garbage is stored"
+        );
+        assert_eq!(meters.len() as u64, valid, "garbage made no meter readings");
+        assert!(fault_starts(&data).is_empty());
+        assert_eq!(table(&data, "dead_letters").height() as u64, GARBAGE as u64);
+    }
+}
+
+/// A telemetry message: vehicle `i % 40`, its `i / 40`-th reading five
+/// minutes after the one before, engine hours a twentieth of an hour up
+/// (the meter's resolution, so that every reading is stored).
+fn numbered(prefix: &str, i: usize) -> (String, String) {
+    let vehicle = i % 40;
+    let step = (i / 40) as i64;
+    let ts = chrono::DateTime::from_timestamp(T0 + step * 300, 0).unwrap();
+    (
+        format!("{prefix}/acme/TRK-{vehicle:03}/telemetry"),
+        format!(
+            "{{\"ts\": \"{}\", \"engine_hours\": {:.2}}}",
+            ts.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            1000.0 + step as f64 * 0.05
+        ),
+    )
+}
+
+/// Publishes `numbered` messages `from..to` on a thread, a few at a time.
+fn publish_numbered(
+    addr: String,
+    prefix: String,
+    range: std::ops::Range<usize>,
+) -> std::thread::JoinHandle<Publisher> {
+    std::thread::spawn(move || {
+        let publisher = Publisher::connect(&addr, &format!("pub-{prefix}"));
+        for i in range.clone() {
+            let (topic, payload) = numbered(&prefix, i);
+            publisher.publish(&topic, payload);
+            if i % 50 == 0 {
+                // Spread the stream over the kills and restarts.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        publisher.wait_acked(range.len() as u64, Duration::from_secs(120));
+        publisher
+    })
+}
+
+/// Every stored reading once: (vehicle, ts) distinct and as many as sent.
+fn assert_each_reading_once(data: &Path, n: usize) {
+    let meters = table(data, "meters");
+    assert_eq!(meters.height(), n, "one meter row per message");
+    let distinct = meters
+        .lazy()
+        .select([col("vehicle"), col("ts")])
+        .unique(None, UniqueKeepStrategy::First)
+        .collect()
+        .unwrap()
+        .height();
+    assert_eq!(distinct, n, "no reading twice");
+    let store = open_store(data).unwrap();
+    // And the probe of `wait_subscribed`.
+    assert_eq!(store.totals().messages_stored, n as u64 + 1);
+    assert!(store.totals().dead_letters.is_empty());
+}
+
+/// fleetcare started against `mosquitto`, its persistent subscription
+/// proven by one stored probe message.
+fn start_subscribed(dir: &Path, prefix: &str, mosquitto: &Mosquitto) -> Service {
+    let config = write_config(
+        dir,
+        prefix,
+        &format!("url = \"mqtt://{}\"", mosquitto.addr()),
+    );
+    let service = Service::start(&dir.join("data"), &config);
+    let probe = Publisher::connect(&mosquitto.addr(), &format!("probe-{prefix}"));
+    wait_subscribed(&probe, prefix, &dir.join("data"));
+    service
+}
+
+#[test]
+fn sigkill_during_a_qos1_stream_loses_and_doubles_nothing() {
+    let Some(bin) = Mosquitto::binary() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("mosquitto")).unwrap();
+    let mosquitto = Mosquitto::start(bin, &dir.path().join("mosquitto"));
+    let prefix = unique_prefix("crash");
+    let config = write_config(
+        dir.path(),
+        &prefix,
+        &format!("url = \"mqtt://{}\"", mosquitto.addr()),
+    );
+    let data = dir.path().join("data");
+    let mut service = start_subscribed(dir.path(), &prefix, &mosquitto);
+
+    const N: usize = 4_000;
+    let publisher = publish_numbered(mosquitto.addr(), prefix.clone(), 0..N);
+    let mut kills = 0;
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    while !publisher.is_finished() || kills < 10 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        // Let it run a random while, then kill it without warning.
+        std::thread::sleep(Duration::from_millis(50 + rng % 300));
+        service.kill();
+        kills += 1;
+        service = Service::start(&data, &config);
+    }
+    let _publisher = publisher.join().unwrap();
+    wait_for_store(&data, Duration::from_secs(120), |s| {
+        stored(s) == N as u64 + 1
+    });
+    assert!(service.stop().success());
+    assert!(kills >= 10, "{kills} kills");
+    assert_each_reading_once(&data, N);
+}
+
+#[test]
+fn a_broker_restart_mid_stream_loses_nothing() {
+    let Some(bin) = Mosquitto::binary() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("mosquitto")).unwrap();
+    let mut mosquitto = Mosquitto::start(bin, &dir.path().join("mosquitto"));
+    let prefix = unique_prefix("restart");
+    let data = dir.path().join("data");
+    let service = start_subscribed(dir.path(), &prefix, &mosquitto);
+
+    const N: usize = 3_000;
+    let publisher = publish_numbered(mosquitto.addr(), prefix.clone(), 0..N);
+    // Mid-stream: a third of the messages is in the store.
+    wait_for_store(&data, Duration::from_secs(60), |s| {
+        stored(s) >= N as u64 / 3
+    });
+    mosquitto.stop();
+    // Down for a moment while both clients keep trying.
+    std::thread::sleep(Duration::from_millis(700));
+    mosquitto.restart();
+    let _publisher = publisher.join().unwrap();
+    wait_for_store(&data, Duration::from_secs(120), |s| {
+        stored(s) == N as u64 + 1
+    });
+    assert!(service.stop().success());
+    assert_each_reading_once(&data, N);
+}
