@@ -36,8 +36,11 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub store: StoreConfig,
     pub detect: DetectConfig,
+    /// Ticket deadlines per priority and complaint escalation (C8).
+    pub sla: crate::tickets::SlaConfig,
     pub modbus: ModbusConfig,
     pub webhooks: Vec<WebhookConfig>,
+    pub alerts: AlertsConfig,
 }
 
 impl Default for Config {
@@ -52,8 +55,10 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             store: StoreConfig::default(),
             detect: DetectConfig::default(),
+            sla: crate::tickets::SlaConfig::default(),
             modbus: ModbusConfig::default(),
             webhooks: Vec::new(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -281,6 +286,33 @@ fn optional_model_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Mo
         .transpose()
 }
 
+/// Delivering alerts: the per-vehicle rate limit and webhook retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// At most this many alerts per vehicle per `window`; the rest are
+    /// sent as one digest when the window ends.
+    pub max_per_vehicle: usize,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Webhook attempts before giving up (network errors, 5xx, 429).
+    pub webhook_attempts: u32,
+    /// Longest wait between webhook attempts (the back-off doubles from 1 s).
+    #[serde(with = "humantime_serde")]
+    pub webhook_max_delay: Duration,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            max_per_vehicle: 3,
+            window: Duration::from_secs(600),
+            webhook_attempts: 8,
+            webhook_max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
@@ -338,6 +370,7 @@ impl Config {
         if !(0.0..=1.0).contains(&d.batch_min_share) {
             return Err("detect.batch_min_share is a share between 0 and 1, e.g. 0.2".into());
         }
+        self.sla.validate()?;
         if self.store.compact_log_bytes == 0 {
             return Err("store.compact_log_bytes must be at least 1".into());
         }
@@ -382,6 +415,8 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
         let c = Config::load(&path).unwrap();
         assert_eq!(c.mqtt.topic_prefix, "fleet");
+        // The example spells out the defaults.
+        assert_eq!(c.sla, crate::tickets::SlaConfig::default());
         assert_eq!(c.jobs.interval, Duration::from_secs(300));
         let device = &c.modbus.devices[0];
         assert_eq!(device.interval, Duration::from_secs(10));

@@ -4,6 +4,8 @@
 //! follows ingest (store, jobs, tickets, API). Decoding lives in the
 //! `fleetcare-ingest` crate.
 
+pub mod alerts;
+pub mod api;
 pub mod catalog;
 pub mod cli;
 pub mod config;
@@ -15,3 +17,5 @@ pub mod registry;
 pub mod report;
 pub mod simulate;
 pub mod store;
+pub mod tickets;
+pub mod tls;

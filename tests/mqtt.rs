@@ -24,12 +24,20 @@ pub(crate) struct Service {
     child: Child,
     /// `host:port` of the embedded broker, or `None` with an external one.
     pub(crate) mqtt: Option<String>,
+    /// `host:port` of the HTTP API.
+    pub(crate) http: String,
 }
 
 impl Service {
     /// Starts `fleetcare run` and waits for its ready line.
     pub(crate) fn start(data: &Path, config: &Path) -> Self {
+        Self::start_with_env(data, config, &[])
+    }
+
+    /// Starts it with extra environment variables (secrets).
+    pub(crate) fn start_with_env(data: &Path, config: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fleetcare"))
+            .envs(env.iter().copied())
             .arg("--data")
             .arg(data)
             .arg("--config")
@@ -50,17 +58,24 @@ impl Service {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("fleetcare run printed no ready line within 60 s");
-        let mqtt = line
+        let fields: Vec<&str> = line
             .trim()
             .strip_prefix("fleetcare ready: ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .split(' ')
-            .find_map(|kv| kv.strip_prefix("mqtt="))
-            .expect("the ready line names mqtt=")
-            .to_owned();
+            .collect();
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find_map(|kv| kv.strip_prefix(name))
+                .unwrap_or_else(|| panic!("the ready line names no {name}: {line:?}"))
+                .to_owned()
+        };
+        let mqtt = field("mqtt=");
         Self {
             child,
             mqtt: (mqtt != "external").then_some(mqtt),
+            http: field("http="),
         }
     }
 

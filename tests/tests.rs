@@ -4,6 +4,8 @@
 // A panic in a test is a failed test, not a crash.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alerts;
+mod api;
 mod crash;
 mod imports;
 mod modbus;

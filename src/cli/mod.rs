@@ -1,11 +1,14 @@
 //! The `fleetcare` command line (design contract C6).
 
 mod decode;
+mod demo;
 mod registry;
 mod replay;
 mod report;
 mod run;
 mod simulate;
+mod tickets;
+mod tokens;
 
 use std::path::PathBuf;
 
@@ -83,12 +86,30 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run the service with a simulated fleet publishing to it live; prints the API address and a token.
+    Demo(demo::DemoArgs),
     /// Run the service: the MQTT source (embedded broker unless [mqtt] url is set) and Modbus pollers, storing everything.
     Run,
     /// Simulate a fleet whose faults and services are known: a recording and its ground truth.
     Simulate(crate::simulate::SimulateArgs),
     /// Maintenance reports: services due, recurring failures, fault trends, parts demand.
     Report(report::ReportArgs),
+    /// Repair tickets: list them, show one with its history, move one through the repair process.
+    Tickets {
+        #[command(subcommand)]
+        command: tickets::TicketsCommand,
+    },
+    /// API bearer tokens: create one (printed once; only its hash is stored).
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// Create a token for a role (operators: for their fleets) and print it.
+    Create(tokens::CreateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +156,7 @@ pub fn init_tracing() {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run => run::run(&cli.global.config()?),
+        Command::Demo(args) => demo::run(cli.global.config()?, &args),
         Command::Replay { files } => replay::run(&cli.global.config()?, &files),
         Command::Vehicles {
             command: VehiclesCommand::Import { file },
@@ -150,6 +172,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => registry::import(&cli.global.config()?, registry::ImportFile::Stock, &file),
         Command::Simulate(args) => simulate::run(&cli.global.config()?, &args),
         Command::Report(args) => report::run(&cli.global.config()?, &args),
+        Command::Tickets { command } => tickets::run(&cli.global.config()?, command),
+        Command::Tokens {
+            command: TokensCommand::Create(args),
+        } => tokens::create(&cli.global.config()?, &args),
         Command::Decode { file } => {
             // Validated even though decode uses none of it, so a broken file is noticed early.
             cli.global.config()?;

@@ -22,14 +22,31 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// A runtime with worker threads, for tests of concurrent callers.
+pub(crate) fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Runs `case` on a fresh SQLite database.
 pub(crate) fn on_sqlite<F, Fut>(case: F)
 where
     F: FnOnce(Db) -> Fut,
     Fut: Future<Output = ()>,
 {
+    on_sqlite_in(runtime(), case);
+}
+
+/// [`on_sqlite`] on the runtime `rt`.
+pub(crate) fn on_sqlite_in<F, Fut>(rt: tokio::runtime::Runtime, case: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime();
     rt.block_on(async {
         let url = sqlite_url(&dir.path().join("fleetcare.db")).unwrap();
         let db = Db::connect_url(&url).await.unwrap();
@@ -44,11 +61,19 @@ where
     F: FnOnce(Db) -> Fut,
     Fut: Future<Output = ()>,
 {
+    on_postgres_in(runtime(), case);
+}
+
+/// [`on_postgres`] on the runtime `rt`.
+pub(crate) fn on_postgres_in<F, Fut>(rt: tokio::runtime::Runtime, case: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let Ok(server) = std::env::var(POSTGRES_ENV) else {
         eprintln!("skipped: {POSTGRES_ENV} is not set, so this test did not run on PostgreSQL");
         return;
     };
-    let rt = runtime();
     let name = unique_name();
     let db = rt.block_on(async {
         admin(&server, &format!("CREATE DATABASE {name}")).await;
@@ -69,7 +94,27 @@ where
 
 /// Generates `mod $case { fn sqlite(); fn postgres(); }` for each
 /// `async fn $case(db: Db)` in scope, so that one body runs on both.
+/// `db_tests!(multi_thread: a, b)` runs them on a runtime with worker
+/// threads, for cases that spawn concurrent tasks.
 macro_rules! db_tests {
+    (multi_thread: $($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[test]
+            fn sqlite() {
+                $crate::db::testing::on_sqlite_in(
+                    $crate::db::testing::multi_thread_runtime(),
+                    super::$case,
+                );
+            }
+            #[test]
+            fn postgres() {
+                $crate::db::testing::on_postgres_in(
+                    $crate::db::testing::multi_thread_runtime(),
+                    super::$case,
+                );
+            }
+        }
+    )*};
     ($($case:ident),* $(,)?) => {$(
         mod $case {
             #[test]

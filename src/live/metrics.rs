@@ -25,6 +25,10 @@ pub struct LiveMetrics {
     pub mqtt_subscriptions: AtomicU64,
     /// MQTT connection losses and failed connection attempts.
     pub mqtt_connection_errors: AtomicU64,
+    /// Tickets opened by alerts (real-time and periodic).
+    pub tickets_opened: AtomicU64,
+    /// Alerts delivered (logged, published, sent to webhooks).
+    pub alerts_sent: AtomicU64,
     /// Modbus polls that returned every register.
     pub modbus_polls_ok: AtomicU64,
     /// Modbus polls that failed (timeout, exception, refused connection).
@@ -90,6 +94,16 @@ impl LiveMetrics {
             "fleetcare_modbus_polls_failed_total",
             "Modbus polls that failed.",
             get(&self.modbus_polls_failed),
+        );
+        counter(
+            "fleetcare_tickets_opened_total",
+            "Tickets opened by alerts.",
+            get(&self.tickets_opened),
+        );
+        counter(
+            "fleetcare_alerts_sent_total",
+            "Alerts delivered.",
+            get(&self.alerts_sent),
         );
         let up = u8::from(self.mqtt_connected.load(Ordering::Relaxed));
         let _ = writeln!(

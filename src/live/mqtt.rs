@@ -148,7 +148,7 @@ impl Connection {
             None => None,
         };
         let tls = if u.tls {
-            Some(client_tls(config.ca_file.as_deref())?)
+            Some(crate::tls::client_config(config.ca_file.as_deref())?)
         } else {
             None
         };
@@ -186,40 +186,6 @@ impl Connection {
         }
         o
     }
-}
-
-/// A rustls client configuration on ring, trusting `ca_file` or, without
-/// one, the Mozilla roots.
-fn client_tls(ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, MqttError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let ca_err = |reason: String| MqttError::CaFile {
-                path: path.to_owned(),
-                reason,
-            };
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| ca_err(e.to_string()))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ca_err(e.to_string()))?;
-            if certs.is_empty() {
-                return Err(ca_err("it holds no PEM certificate".to_owned()));
-            }
-            for c in certs {
-                roots.add(c).map_err(|e| ca_err(e.to_string()))?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| MqttError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
 }
 
 /// Settings of the subscription.

@@ -28,6 +28,10 @@ pub enum PublishError {
     Client(#[from] rumqttc::ClientError),
 }
 
+/// The largest step of event time that pacing follows: three days (a
+/// fleet idle over a long weekend); more is taken for a bad timestamp.
+const MAX_EVENT_JUMP_US: i64 = 3 * 86_400_000_000;
+
 /// How to publish.
 #[derive(Debug, Clone)]
 pub struct PublishOptions {
@@ -46,6 +50,8 @@ pub struct PublishSummary {
     pub bytes: u64,
     /// Recording lines that were not a message (reported on stderr).
     pub bad_lines: u64,
+    /// Messages whose topic MQTT forbids in a publish (wildcards).
+    pub unpublishable: u64,
     pub seconds: f64,
 }
 
@@ -132,16 +138,29 @@ pub async fn publish_recordings(
     };
     let started = Instant::now();
     let mut summary = PublishSummary::default();
-    let mut first_event: Option<i64> = None;
+    // Pacing follows the latest event time seen; a message that claims to
+    // be far ahead of it (a gateway's garbage, a wrong clock) is sent at
+    // once and does not move the clock.
+    let mut clock: Option<(i64, i64)> = None; // (first event, latest event)
     while let Some((topic, payload)) = rx.recv().await {
         if options.speed > 0.0
             && let Some(t) = crate::store::event_micros(&topic, payload.as_bytes())
         {
-            let t0 = *first_event.get_or_insert(t);
-            let due = Duration::from_secs_f64(((t - t0).max(0) as f64 / 1e6) / options.speed);
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                tokio::time::sleep(wait).await;
+            let (first, latest) = *clock.get_or_insert((t, t));
+            if t > latest && t - latest <= MAX_EVENT_JUMP_US {
+                clock = Some((first, t));
+                let due = Duration::from_secs_f64(((t - first) as f64 / 1e6) / options.speed);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(wait).await;
+                }
             }
+        }
+        if topic.is_empty() || topic.contains(['+', '#', '\0']) {
+            // No MQTT client can publish this (a recording's garbage may
+            // hold it); the broker would refuse it anyway.
+            summary.unpublishable += 1;
+            tracing::warn!(topic = %topic, "not a topic one can publish to; skipped");
+            continue;
         }
         summary.bytes += payload.len() as u64;
         summary.messages += 1;

@@ -55,6 +55,23 @@ pub async fn record_service(db: &Db, record: &ServiceRecord) -> Result<()> {
     queries::upsert_service(db.pool(), record).await
 }
 
+/// [`vehicle`] inside a caller's transaction.
+pub(crate) async fn vehicle_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &VehicleId,
+) -> Result<Option<Vehicle>> {
+    queries::vehicle(conn, id).await
+}
+
+/// [`record_service`] inside a caller's transaction, so that closing a
+/// ticket and the service it records commit together or not at all.
+pub(crate) async fn record_service_in(
+    conn: &mut sqlx::AnyConnection,
+    record: &ServiceRecord,
+) -> Result<()> {
+    queries::upsert_service(conn, record).await
+}
+
 /// Every stock level, by part then depot.
 pub async fn stock(db: &Db) -> Result<Vec<StockLevel>> {
     queries::stock(db.pool()).await

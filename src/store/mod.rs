@@ -36,7 +36,7 @@ use fleetcare_ingest::ids::{FleetId, VehicleId};
 use fleetcare_ingest::pipeline::{
     Message, Pipeline, PipelineCheckpoint, PipelineConfig, Record, VehicleKey,
 };
-use polars::prelude::{LazyFrame, PolarsError};
+use polars::prelude::{IntoLazy, LazyFrame, PolarsError};
 use serde::{Deserialize, Serialize};
 
 use dedupe::DigestIndex;
@@ -476,9 +476,9 @@ impl Store {
         v
     }
 
-    /// A lazy scan of one table's compacted history (`faults`, `lamps`,
-    /// `meters`, `dead_letters`); what is still in the log is not included:
-    /// call [`Store::compact`] first for a complete view.
+    /// A lazy scan of one table's whole history (`faults`, `lamps`,
+    /// `meters`, `dead_letters`): the compacted Parquet parts and the
+    /// records of the log not yet compacted.
     pub fn scan(&self, table: &str) -> Result<Option<LazyFrame>> {
         self.scan_between(table, None, None)
     }
@@ -494,9 +494,21 @@ impl Store {
         to: Option<Timestamp>,
     ) -> Result<Option<LazyFrame>> {
         let days = (from.map(dedupe::day_of_ts), to.map(dedupe::day_of_ts));
-        tables::scan(&self.dir, table, self.next_part, days).map_err(|source| StoreError::Parquet {
+        let err = |source| StoreError::Parquet {
             path: self.dir.join(table),
             source,
+        };
+        let parts = tables::scan(&self.dir, table, self.next_part, days).map_err(err)?;
+        // Records of the log, not yet compacted, are part of the history.
+        let pending = self.pending.frame(table, days).map_err(err)?;
+        Ok(match (parts, pending) {
+            (Some(p), Some(df)) => Some(
+                polars::prelude::concat([p, df.lazy()], polars::prelude::UnionArgs::default())
+                    .map_err(err)?,
+            ),
+            (Some(p), None) => Some(p),
+            (None, Some(df)) => Some(df.lazy()),
+            (None, None) => None,
         })
     }
 

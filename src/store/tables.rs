@@ -32,7 +32,7 @@ fn source_text(s: FaultSource) -> String {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Faults {
     fleet: Vec<String>,
     vehicle: Vec<String>,
@@ -49,7 +49,7 @@ struct Faults {
     started: Vec<Option<i64>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct LampRows {
     fleet: Vec<String>,
     vehicle: Vec<String>,
@@ -58,7 +58,7 @@ struct LampRows {
     lamps: [Vec<&'static str>; 4],
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Meters {
     fleet: Vec<String>,
     vehicle: Vec<String>,
@@ -69,7 +69,7 @@ struct Meters {
     reset: Vec<bool>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct DeadLetters {
     received: Vec<i64>,
     topic: Vec<String>,
@@ -79,7 +79,7 @@ struct DeadLetters {
 }
 
 /// The rows of one day, per table.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Day {
     faults: Faults,
     lamps: LampRows,
@@ -222,6 +222,33 @@ impl PendingRows {
         x.reason.push(d.reason.as_str());
         x.detail.push(d.detail.clone());
         x.excerpt.push(d.excerpt.clone());
+    }
+
+    /// The rows of `table` on `days` as one frame, like the Parquet parts
+    /// they become at the next compaction: readers see them before that.
+    pub(crate) fn frame(&self, table: &str, days: DayRange) -> PolarsResult<Option<DataFrame>> {
+        let mut frames = Vec::new();
+        for (&day, rows) in &self.days {
+            if days.0.is_some_and(|from| day < from) || days.1.is_some_and(|to| day > to) {
+                continue;
+            }
+            let df = match table {
+                "faults" => faults_frame(rows.faults.clone())?,
+                "lamps" => lamps_frame(rows.lamps.clone())?,
+                "meters" => meters_frame(rows.meters.clone())?,
+                "dead_letters" => dead_frame(rows.dead.clone())?,
+                _ => None,
+            };
+            frames.extend(df);
+        }
+        let mut frames = frames.into_iter();
+        let Some(mut all) = frames.next() else {
+            return Ok(None);
+        };
+        for f in frames {
+            all.vstack_mut(&f)?;
+        }
+        Ok(Some(all))
     }
 
     /// Writes every table of every day as part `seq`; returns the files

@@ -75,6 +75,26 @@ fn replaying_twice_stores_each_message_once() {
 }
 
 #[test]
+fn the_log_is_part_of_the_history_before_and_after_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = day_of_messages();
+    let (first, second) = data.split_at(data.len() / 2);
+    let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+    store.ingest(&as_messages(first), &mut Vec::new()).unwrap();
+    store.compact().unwrap();
+    store.ingest(&as_messages(second), &mut Vec::new()).unwrap();
+    // Half in Parquet, half only in the log: a reader beside the writer
+    // sees both, as the writer itself does.
+    let reader = Store::open_read_only(dir.path(), PipelineConfig::default()).unwrap();
+    assert_eq!(rows(&reader, "faults"), 6);
+    assert_eq!(rows(&reader, "meters"), 12);
+    assert_eq!(rows(&store, "faults"), 6);
+    store.compact().unwrap();
+    assert_eq!(rows(&store, "faults"), 6, "nothing twice once compacted");
+    assert_eq!(rows(&store, "meters"), 12);
+}
+
+#[test]
 fn history_lands_in_parquet_with_state_changes_only() {
     let dir = tempfile::tempdir().unwrap();
     let data = day_of_messages();

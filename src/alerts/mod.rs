@@ -1,0 +1,116 @@
+//! Alerts: what turns findings into tickets and tells people about them.
+//!
+//! ```text
+//! writer ──records──▶ critical ──NewAlert──┐
+//! periodic jobs ──rows──▶ findings ────────┼─▶ Tickets::raise ──Opened──▶ notify
+//! Tickets::check_slas ──breaches───────────┘                              │
+//!                                   alert log ◀── limit (per vehicle) ◀───┘
+//!                                   MQTT fleet/{fleet}/alerts, webhooks
+//! ```
+//!
+//! - `critical`: the real-time path — a fault start with the red stop lamp
+//!   on, or of a fault the catalogue calls critical, is a P1 fault ticket.
+//! - `findings`: maintenance due and recurring/repeat/batch findings of the
+//!   periodic jobs as ticket requests.
+//! - `limit`: per-vehicle rate limit, the excess sent as one digest.
+//! - `webhook`: HMAC-SHA256 signing and delivery with back-off.
+//! - `notify`: the alert log, the MQTT alerts topic and the webhooks, off
+//!   the ingest path.
+//! - `service`: the tasks that tie these together in `fleetcare run`.
+//!
+//! Only a newly opened ticket (and an SLA breach or escalation) is alerted:
+//! a repeat of an open problem adds an occurrence to its ticket silently.
+
+pub mod critical;
+pub mod findings;
+pub mod limit;
+pub mod notify;
+pub mod service;
+pub mod webhook;
+
+use chrono::{DateTime, Utc};
+use fleetcare_ingest::ids::{FleetId, VehicleId};
+use serde::Serialize;
+
+use crate::catalog::ModelId;
+use crate::tickets::{Priority, Ticket, TicketId};
+
+/// Why an alert was raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    CriticalFault,
+    Maintenance,
+    Recurring,
+    RepeatRepair,
+    BatchDefect,
+    Complaint,
+    SlaBreach,
+    ComplaintEscalated,
+    /// Alerts held back by the per-vehicle rate limit, sent as one.
+    Digest,
+}
+
+impl AlertKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::CriticalFault => "critical_fault",
+            Self::Maintenance => "maintenance",
+            Self::Recurring => "recurring",
+            Self::RepeatRepair => "repeat_repair",
+            Self::BatchDefect => "batch_defect",
+            Self::Complaint => "complaint",
+            Self::SlaBreach => "sla_breach",
+            Self::ComplaintEscalated => "complaint_escalated",
+            Self::Digest => "digest",
+        }
+    }
+}
+
+/// One alert, as published on `fleet/{fleet}/alerts` and to webhooks.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub kind: AlertKind,
+    pub fleet: Option<FleetId>,
+    pub vehicle: Option<VehicleId>,
+    pub model: Option<ModelId>,
+    pub ticket: Option<TicketId>,
+    pub priority: Option<Priority>,
+    pub title: String,
+    pub details: String,
+    /// For a digest: the alerts it stands for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<Alert>,
+}
+
+impl Alert {
+    /// The alert for a ticket that was just opened (or breached, escalated).
+    pub fn for_ticket(kind: AlertKind, ticket: &Ticket, at: DateTime<Utc>) -> Self {
+        Self {
+            id: new_id(),
+            at,
+            kind,
+            fleet: ticket.fleet.clone(),
+            vehicle: ticket.vehicle.clone(),
+            model: ticket.model.clone(),
+            ticket: Some(ticket.id),
+            priority: Some(ticket.priority),
+            title: ticket.title.clone(),
+            details: ticket.details.clone(),
+            held: Vec::new(),
+        }
+    }
+}
+
+/// A random alert id (hex). Falls back to the time when the operating
+/// system has no randomness to give, which only risks a collision.
+pub(crate) fn new_id() -> String {
+    crate::live::broker::random_hex(8).unwrap_or_else(|_| {
+        format!(
+            "{:016x}",
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        )
+    })
+}

@@ -1,0 +1,158 @@
+//! `GET /reports/{due,recurring,trends,parts}?as_of=`: the C6 report rows as
+//! JSON, scoped to the caller's fleets.
+//!
+//! - `due`: computed over the vehicles the caller may see (so every row is
+//!   of a visible fleet).
+//! - `recurring`: computed over every fleet (a batch defect is defined
+//!   across fleets, C5), then rows of fleets the caller cannot see are
+//!   dropped; a batch defect across fleets (`fleet` null) is shown only to
+//!   roles that see every fleet.
+//! - `trends`: per model, with no fleet column; computed over the vehicles
+//!   the caller may see, so an operator's trends count its own trucks only.
+//! - `parts`: fleet-wide demand against the manufacturer's depot stock; not
+//!   for operators (403, decided by the access policy).
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+
+use super::access::Scope;
+use super::error::ApiError;
+use super::{ApiQuery, ApiState, archive, blocking};
+use crate::registry;
+use crate::report::{self, DueRow, PartsRow, RecurringRow, TrendRow};
+
+/// The report routes, in the two groups the access policy tells apart.
+pub(super) struct ReportRoutes {
+    pub(super) per_fleet: Router<ApiState>,
+    pub(super) parts: Router<ApiState>,
+}
+
+pub(super) fn routes() -> ReportRoutes {
+    ReportRoutes {
+        per_fleet: Router::new()
+            .route("/reports/due", get(due))
+            .route("/reports/recurring", get(recurring))
+            .route("/reports/trends", get(trends)),
+        parts: Router::new().route("/reports/parts", get(parts)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ReportQuery {
+    /// RFC 3339, or a date for its 00:00 UTC; default: now.
+    as_of: Option<String>,
+}
+
+/// `as_of` as the CLI's `--as-of` reads it.
+fn as_of(q: &ReportQuery) -> Result<DateTime<Utc>, ApiError> {
+    let Some(text) = q.as_of.as_deref() else {
+        return Ok(Utc::now());
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "as_of {text:?} is not a time; give RFC 3339 (2026-03-01T08:00:00Z) or a date (2026-03-01)"
+            ))
+        })
+}
+
+/// The registry, services and stock; with `scoped`, only the vehicles the
+/// caller may see.
+async fn load(state: &ApiState, scope: &Scope, scoped: bool) -> Result<report::Registry, ApiError> {
+    let vehicles = registry::vehicles(&state.db).await?;
+    Ok(report::Registry {
+        vehicles: if scoped {
+            scope.filter(vehicles, |v| Some(&v.fleet))
+        } else {
+            vehicles
+        },
+        services: registry::services(&state.db).await?,
+        stock: registry::stock(&state.db).await?,
+    })
+}
+
+/// Runs `job` over the store with the registry and the as-of time.
+async fn compute<R: Send + 'static>(
+    state: ApiState,
+    registry: report::Registry,
+    as_of: DateTime<Utc>,
+    job: impl FnOnce(&crate::store::Store, &report::Context<'_>) -> report::Result<Vec<R>>
+    + Send
+    + 'static,
+) -> Result<Vec<R>, ApiError> {
+    blocking(move || {
+        let store = archive::open(&state.config)?;
+        let ctx = report::Context {
+            catalog: &state.catalog,
+            registry: &registry,
+            detect: &state.config.detect,
+            as_of,
+        };
+        Ok(job(&store, &ctx)?)
+    })
+    .await
+}
+
+async fn due(
+    State(state): State<ApiState>,
+    scope: Scope,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> Result<Json<Vec<DueRow>>, ApiError> {
+    let as_of = as_of(&q)?;
+    let registry = load(&state, &scope, true).await?;
+    let rows = compute(state, registry, as_of, |s, c| {
+        report::due::maintenance_due(s, c, false)
+    })
+    .await?;
+    Ok(Json(scope.filter(rows, |r| Some(&r.fleet))))
+}
+
+async fn recurring(
+    State(state): State<ApiState>,
+    scope: Scope,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> Result<Json<Vec<RecurringRow>>, ApiError> {
+    let as_of = as_of(&q)?;
+    let registry = load(&state, &scope, false).await?;
+    let rows = compute(state, registry, as_of, report::recurring::recurring).await?;
+    Ok(Json(scope.filter(rows, |r| r.fleet.as_ref())))
+}
+
+async fn trends(
+    State(state): State<ApiState>,
+    scope: Scope,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> Result<Json<Vec<TrendRow>>, ApiError> {
+    let as_of = as_of(&q)?;
+    let registry = load(&state, &scope, true).await?;
+    let rows = compute(state, registry, as_of, |s, c| {
+        report::trends::trends(s, c, None)
+    })
+    .await?;
+    Ok(Json(rows))
+}
+
+async fn parts(
+    State(state): State<ApiState>,
+    scope: Scope,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> Result<Json<Vec<PartsRow>>, ApiError> {
+    let as_of = as_of(&q)?;
+    // Only roles that see every fleet get here (the policy); the registry
+    // is still the scope's, so a change of policy cannot leak.
+    let registry = load(&state, &scope, true).await?;
+    let rows = compute(state, registry, as_of, |s, c| {
+        report::parts::parts_demand(s, c, None, false)
+    })
+    .await?;
+    Ok(Json(rows))
+}

@@ -1,0 +1,121 @@
+//! Repair tickets (contracts C7 and C8): one ticket per problem, moved
+//! through the repair process against service commitments.
+//!
+//! Alerts become tickets through [`Tickets::raise`], which de-duplicates
+//! per (vehicle, kind, key) — per (model, key) for batch defects — even
+//! when alerts for one key arrive at once: the database's partial unique
+//! index decides, not a lock in this process, so several fleetcare
+//! processes sharing a PostgreSQL database still open one ticket.
+//! Complaints and manual reports come through [`Tickets::create`]; people
+//! move tickets with [`Tickets::transition`]; [`Tickets::check_slas`] runs
+//! periodically and reports each missed deadline and each escalated
+//! complaint once. Every change is an event in the ticket's history.
+
+mod error;
+mod raise;
+mod sla;
+mod state;
+mod store;
+mod transition;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use fleetcare_ingest::ids::{FleetId, VehicleId};
+
+pub use error::{Result, TicketError};
+pub use sla::SlaConfig;
+pub use state::TicketState;
+pub use transition::{Transition, check as check_transition};
+pub use types::{
+    NewAlert, Outcome, PartUsed, Priority, Raised, Sla, Ticket, TicketEvent, TicketFilter,
+    TicketId, TicketKind, TicketWithEvents, UnknownName,
+};
+
+use crate::catalog::ModelId;
+use crate::db::Db;
+
+/// The ticket store; cheap to clone (a pool handle and shared settings).
+#[derive(Debug, Clone)]
+pub struct Tickets {
+    db: Db,
+    sla: Arc<SlaConfig>,
+}
+
+impl Tickets {
+    pub fn new(db: Db, sla: SlaConfig) -> Self {
+        Self {
+            db,
+            sla: Arc::new(sla),
+        }
+    }
+
+    pub fn sla(&self) -> &SlaConfig {
+        &self.sla
+    }
+
+    /// Opens a ticket for the alert, or adds an occurrence (and an event)
+    /// to the one already active for its key. Alerts are by `fleetcare`
+    /// in the history.
+    pub async fn raise(&self, alert: NewAlert) -> Result<Raised> {
+        raise::raise(&self.db, &self.sla, alert).await
+    }
+
+    /// A complaint or manual report (`kind` must be one of those): its own
+    /// ticket, never merged with another, priority P3.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create(
+        &self,
+        kind: TicketKind,
+        fleet: FleetId,
+        vehicle: VehicleId,
+        model: Option<ModelId>,
+        title: String,
+        details: String,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Ticket> {
+        raise::create(
+            &self.db, &self.sla, kind, fleet, vehicle, model, title, details, actor, at,
+        )
+        .await
+    }
+
+    /// Moves ticket `id`; refused moves name the allowed ones. Closing a
+    /// maintenance or fault ticket records the service or repair in the
+    /// registry in the same transaction.
+    pub async fn transition(
+        &self,
+        id: TicketId,
+        t: Transition,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Ticket> {
+        transition::apply(&self.db, id, t, actor, at).await
+    }
+
+    /// One ticket and its history, oldest event first.
+    pub async fn get(&self, id: TicketId) -> Result<Option<(Ticket, Vec<TicketEvent>)>> {
+        let Some(ticket) = store::load(self.db.pool(), id).await? else {
+            return Ok(None);
+        };
+        let events = store::events(self.db.pool(), id).await?;
+        Ok(Some((ticket, events)))
+    }
+
+    /// The tickets `filter` lets through, newest first.
+    pub async fn list(&self, filter: &TicketFilter) -> Result<Vec<Ticket>> {
+        store::list(&self.db, filter).await
+    }
+
+    /// Records the deadlines missed by `now` and escalates complaints left
+    /// open longer than `complaint_escalate_after`, and returns only the
+    /// tickets newly breached or escalated, so each is alerted once.
+    pub async fn check_slas(&self, now: DateTime<Utc>) -> Result<Vec<Ticket>> {
+        sla::check(&self.db, &self.sla, now).await
+    }
+}

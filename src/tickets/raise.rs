@@ -1,0 +1,327 @@
+//! Opening tickets: from alerts, de-duplicated per key (C8), and by hand
+//! for complaints and manual reports.
+
+use chrono::{DateTime, Utc};
+use fleetcare_ingest::ids::{FleetId, VehicleId};
+use sqlx::AnyConnection;
+
+use super::error::{Result, TicketError};
+use super::sla::SlaConfig;
+use super::state::TicketState;
+use super::store::{self, SYSTEM_ACTOR};
+use super::types::{NewAlert, Priority, Raised, Ticket, TicketId, TicketKind};
+use crate::catalog::{ModelId, TaskId};
+use crate::db::Db;
+use crate::registry::{REPAIR_PREFIX, ServiceTask};
+
+/// Attempts before `raise` gives up. One lost race leaves the winner's
+/// ticket committed and visible, so the second attempt normally adds the
+/// occurrence; more are needed only if that ticket is closed in between.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// Longest title and details accepted from a person (complaints).
+const MAX_TITLE: usize = 200;
+const MAX_DETAILS: usize = 10_000;
+
+/// Priority of a complaint or manual report until someone changes it (or
+/// an unanswered complaint is escalated).
+const CREATED_PRIORITY: Priority = Priority::P3;
+
+/// The alert's ticket: one more occurrence of the active ticket for its
+/// key, or a new one.
+///
+/// Concurrent alerts for one key race to insert; the partial unique index
+/// lets one win, the others roll back (returning their ticket number) and
+/// try again, now finding the winner's ticket to count on.
+pub(super) async fn raise(db: &Db, sla: &SlaConfig, alert: NewAlert) -> Result<Raised> {
+    let (dedupe_on, key) = checked_subject(&alert)?;
+    for _ in 0..MAX_ATTEMPTS {
+        let mut tx = store::begin_write(db).await?;
+        if let Some(id) = add_occurrence(&mut tx, &alert, &dedupe_on, &key).await? {
+            store::add_event(
+                &mut tx,
+                id,
+                alert.at,
+                SYSTEM_ACTOR,
+                "occurrence",
+                None,
+                None,
+                Some(&alert.title),
+            )
+            .await?;
+            let ticket = store::load_required(&mut *tx, id).await?;
+            tx.commit().await?;
+            return Ok(Raised::Occurrence(ticket));
+        }
+        let id = store::next_id(&mut tx).await?;
+        let row = Insert {
+            id,
+            fleet: alert.fleet.as_ref(),
+            vehicle: alert.vehicle.as_ref(),
+            model: alert.model.as_ref(),
+            kind: alert.kind,
+            key: &key,
+            dedupe_on: &dedupe_on,
+            priority: alert.priority,
+            title: &alert.title,
+            details: &alert.details,
+            at: alert.at,
+        };
+        match insert(&mut tx, sla, &row).await {
+            Ok(()) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                tx.rollback().await?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        store::add_event(
+            &mut tx,
+            id,
+            alert.at,
+            SYSTEM_ACTOR,
+            "opened",
+            None,
+            Some(TicketState::Open),
+            Some(&alert.title),
+        )
+        .await?;
+        let ticket = store::load_required(&mut *tx, id).await?;
+        tx.commit().await?;
+        return Ok(Raised::Opened(ticket));
+    }
+    Err(TicketError::Contended {
+        key,
+        attempts: MAX_ATTEMPTS,
+    })
+}
+
+/// A complaint or manual report: never de-duplicated (its key is its own
+/// number), priority P3.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn create(
+    db: &Db,
+    sla: &SlaConfig,
+    kind: TicketKind,
+    fleet: FleetId,
+    vehicle: VehicleId,
+    model: Option<ModelId>,
+    title: String,
+    details: String,
+    actor: &str,
+    at: DateTime<Utc>,
+) -> Result<Ticket> {
+    if !matches!(kind, TicketKind::Complaint | TicketKind::Manual) {
+        return Err(TicketError::NotCreatable(kind));
+    }
+    let title = title.trim();
+    if title.is_empty() || title.chars().count() > MAX_TITLE {
+        return Err(TicketError::InvalidInput {
+            field: "title",
+            value: title.to_owned(),
+            reason: format!("give a title of 1 to {MAX_TITLE} characters"),
+        });
+    }
+    if details.chars().count() > MAX_DETAILS {
+        return Err(TicketError::InvalidInput {
+            field: "details",
+            value: details.chars().take(40).collect::<String>() + "…",
+            reason: format!("details are at most {MAX_DETAILS} characters"),
+        });
+    }
+    let mut tx = store::begin_write(db).await?;
+    let id = store::next_id(&mut tx).await?;
+    let key = id.to_string();
+    let row = Insert {
+        id,
+        fleet: Some(&fleet),
+        vehicle: Some(&vehicle),
+        model: model.as_ref(),
+        kind,
+        key: &key,
+        dedupe_on: vehicle.as_str(),
+        priority: CREATED_PRIORITY,
+        title,
+        details: &details,
+        at,
+    };
+    insert(&mut tx, sla, &row).await?;
+    store::add_event(
+        &mut tx,
+        id,
+        at,
+        actor,
+        "opened",
+        None,
+        Some(TicketState::Open),
+        None,
+    )
+    .await?;
+    let ticket = store::load_required(&mut *tx, id).await?;
+    tx.commit().await?;
+    Ok(ticket)
+}
+
+/// What de-duplication is per (the vehicle, or the model of a batch
+/// defect) and the key in its one spelling (`0110:00` is `110:0`).
+fn checked_subject(alert: &NewAlert) -> Result<(String, String)> {
+    let kind = alert.kind;
+    let dedupe_on = if kind == TicketKind::BatchDefect {
+        let model = alert.model.as_ref().ok_or(TicketError::InvalidAlert {
+            kind,
+            problem: "must name the model (batch defects are per model)",
+        })?;
+        model.as_str().to_owned()
+    } else {
+        if alert.fleet.is_none() {
+            return Err(TicketError::InvalidAlert {
+                kind,
+                problem: "must name the fleet (only batch defects span fleets)",
+            });
+        }
+        let vehicle = alert.vehicle.as_ref().ok_or(TicketError::InvalidAlert {
+            kind,
+            problem: "must name the vehicle (only batch defects are per model)",
+        })?;
+        vehicle.as_str().to_owned()
+    };
+    Ok((dedupe_on, canonical_key(kind, &alert.key)?))
+}
+
+/// `key` in its one spelling for `kind`: `SPN:FMI` for fault kinds, a
+/// task id for maintenance.
+pub(super) fn canonical_key(kind: TicketKind, key: &str) -> Result<String> {
+    let invalid = |expected| TicketError::InvalidKey {
+        kind,
+        key: key.to_owned(),
+        expected,
+    };
+    match kind {
+        TicketKind::Maintenance => TaskId::new(key)
+            .map(|t| t.as_str().to_owned())
+            .map_err(|_| invalid("the id of the maintenance task, e.g. engine-oil")),
+        TicketKind::Complaint | TicketKind::Manual => {
+            if key.trim().is_empty() || key.chars().count() > 64 {
+                Err(invalid("1 to 64 characters"))
+            } else {
+                Ok(key.to_owned())
+            }
+        }
+        TicketKind::Fault
+        | TicketKind::Recurring
+        | TicketKind::RepeatRepair
+        | TicketKind::BatchDefect => match ServiceTask::parse(&format!("{REPAIR_PREFIX}{key}")) {
+            Ok(ServiceTask::Repair { spn, fmi }) => Ok(format!("{spn}:{fmi}")),
+            _ => Err(invalid("SPN:FMI, e.g. 110:0")),
+        },
+    }
+}
+
+/// The active ticket for the key counts the alert: one more occurrence,
+/// the more urgent of the two priorities, the later update time.
+async fn add_occurrence(
+    conn: &mut AnyConnection,
+    alert: &NewAlert,
+    dedupe_on: &str,
+    key: &str,
+) -> Result<Option<TicketId>> {
+    let at = store::time_text(alert.at);
+    let priority = alert.priority.as_str();
+    let row: Option<(i64,)> = sqlx::query_as(
+        "UPDATE tickets SET occurrences = occurrences + 1, \
+         updated_at = CASE WHEN $1 > updated_at THEN $2 ELSE updated_at END, \
+         priority = CASE WHEN $3 < priority THEN $4 ELSE priority END \
+         WHERE dedupe_on = $5 AND kind = $6 AND ticket_key = $7 \
+         AND state NOT IN ('closed', 'cancelled') \
+         RETURNING ticket_id",
+    )
+    .bind(&at)
+    .bind(&at)
+    .bind(priority)
+    .bind(priority)
+    .bind(dedupe_on)
+    .bind(alert.kind.as_str())
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(id,)| TicketId(id)))
+}
+
+/// A new ticket's row.
+struct Insert<'a> {
+    id: TicketId,
+    fleet: Option<&'a FleetId>,
+    vehicle: Option<&'a VehicleId>,
+    model: Option<&'a ModelId>,
+    kind: TicketKind,
+    key: &'a str,
+    dedupe_on: &'a str,
+    priority: Priority,
+    title: &'a str,
+    details: &'a str,
+    at: DateTime<Utc>,
+}
+
+/// Inserts an open ticket with its deadlines. The raw sqlx error comes
+/// back so that `raise` can tell a lost race (unique violation) apart.
+async fn insert(
+    conn: &mut AnyConnection,
+    sla: &SlaConfig,
+    row: &Insert<'_>,
+) -> std::result::Result<(), sqlx::Error> {
+    let (respond_by, resolve_by) = sla.deadlines(row.priority, row.at);
+    let at = store::time_text(row.at);
+    sqlx::query(
+        "INSERT INTO tickets (ticket_id, fleet_id, vehicle_id, model_id, kind, ticket_key, \
+         dedupe_on, state, priority, title, details, created_at, updated_at, occurrences, \
+         respond_by, resolve_by, parts_used) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $11, $12, 1, $13, $14, '[]')",
+    )
+    .bind(row.id.0)
+    .bind(row.fleet.map(FleetId::as_str))
+    .bind(row.vehicle.map(VehicleId::as_str))
+    .bind(row.model.map(ModelId::as_str))
+    .bind(row.kind.as_str())
+    .bind(row.key)
+    .bind(row.dedupe_on)
+    .bind(row.priority.as_str())
+    .bind(row.title)
+    .bind(row.details)
+    .bind(&at)
+    .bind(&at)
+    .bind(store::time_text(respond_by))
+    .bind(store::time_text(resolve_by))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_one_spelling() {
+        assert_eq!(
+            canonical_key(TicketKind::Fault, "0110:00").unwrap(),
+            "110:0"
+        );
+        assert_eq!(
+            canonical_key(TicketKind::BatchDefect, "91:3").unwrap(),
+            "91:3"
+        );
+        assert_eq!(
+            canonical_key(TicketKind::Maintenance, "engine-oil").unwrap(),
+            "engine-oil"
+        );
+        let e = canonical_key(TicketKind::Fault, "110")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "a fault ticket's key is SPN:FMI, e.g. 110:0, not \"110\""
+        );
+        assert!(canonical_key(TicketKind::Recurring, "110:32").is_err());
+        assert!(canonical_key(TicketKind::Maintenance, "engine oil").is_err());
+    }
+}

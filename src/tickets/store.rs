@@ -1,0 +1,285 @@
+//! Ticket rows in the database: reading them back into checked types,
+//! numbering, the history, and write transactions that behave the same on
+//! SQLite and PostgreSQL.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use fleetcare_ingest::ids::{FleetId, VehicleId};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row, Transaction};
+
+use super::error::{Result, TicketError};
+use super::state::TicketState;
+use super::types::{PartUsed, Sla, Ticket, TicketEvent, TicketFilter, TicketId};
+use crate::catalog::ModelId;
+use crate::db::{Backend, Db, DbError};
+
+/// The actor of changes fleetcare makes itself (alerts, SLA checks).
+pub(super) const SYSTEM_ACTOR: &str = "fleetcare";
+
+/// How a time is stored: RFC 3339 UTC with microseconds, one width, so
+/// that text order is time order (the SLA check compares text).
+pub(super) fn time_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// A write transaction. SQLite takes its write lock at `BEGIN IMMEDIATE`,
+/// where a busy database is waited for (the busy timeout); a deferred
+/// transaction that reads first and writes later would instead fail at
+/// once with "database is locked" when another writer got in between.
+/// PostgreSQL locks rows as they are written.
+pub(super) async fn begin_write(db: &Db) -> Result<Transaction<'static, Any>> {
+    Ok(match db.backend() {
+        Backend::Sqlite => db.pool().begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => db.pool().begin().await?,
+    })
+}
+
+/// The next ticket number. The counter row stays locked until the
+/// transaction ends, and a rollback gives the number back.
+pub(super) async fn next_id(conn: &mut AnyConnection) -> Result<TicketId> {
+    let (id,): (i64,) = sqlx::query_as(
+        "UPDATE ticket_numbers SET last_id = last_id + 1 WHERE name = 'tickets' RETURNING last_id",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(TicketId(id))
+}
+
+/// Locks one ticket's row for the rest of the transaction (the portable
+/// form of `SELECT … FOR UPDATE`, which SQLite lacks): false if there is
+/// no such ticket.
+pub(super) async fn lock(conn: &mut AnyConnection, id: TicketId) -> Result<bool> {
+    let done = sqlx::query("UPDATE tickets SET occurrences = occurrences WHERE ticket_id = $1")
+        .bind(id.0)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Appends one line to a ticket's history. The ticket's row is written
+/// (and so locked) earlier in the same transaction, so numbering by
+/// `MAX(seq) + 1` cannot race.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn add_event(
+    conn: &mut AnyConnection,
+    id: TicketId,
+    at: DateTime<Utc>,
+    actor: &str,
+    kind: &str,
+    from: Option<TicketState>,
+    to: Option<TicketState>,
+    note: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO ticket_events (ticket_id, seq, at, actor, kind, from_state, to_state, note) \
+         SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7 \
+         FROM ticket_events WHERE ticket_id = $8",
+    )
+    .bind(id.0)
+    .bind(time_text(at))
+    .bind(actor)
+    .bind(kind)
+    .bind(from.map(TicketState::as_str))
+    .bind(to.map(TicketState::as_str))
+    .bind(note)
+    .bind(id.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const COLUMNS: &str = "ticket_id, fleet_id, vehicle_id, model_id, kind, ticket_key, state, \
+    priority, title, details, created_at, updated_at, occurrences, respond_by, resolve_by, \
+    breached_at, escalated_at, finished_at, assignee, outlet, outcome, satisfaction, \
+    labour_hours, parts_used, warranty";
+
+/// One ticket, if it exists.
+pub(super) async fn load<'e, E>(e: E, id: TicketId) -> Result<Option<Ticket>>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tickets WHERE ticket_id = $1"
+    )))
+    .bind(id.0)
+    .fetch_optional(e)
+    .await?;
+    row.as_ref().map(ticket_from_row).transpose()
+}
+
+/// One ticket that this transaction has just written.
+pub(super) async fn load_required<'e, E>(e: E, id: TicketId) -> Result<Ticket>
+where
+    E: Executor<'e, Database = Any>,
+{
+    load(e, id).await?.ok_or(TicketError::NotFound(id))
+}
+
+/// A ticket's history, oldest first.
+pub(super) async fn events<'e, E>(e: E, id: TicketId) -> Result<Vec<TicketEvent>>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let rows = sqlx::query(
+        "SELECT at, actor, kind, from_state, to_state, note FROM ticket_events \
+         WHERE ticket_id = $1 ORDER BY seq",
+    )
+    .bind(id.0)
+    .fetch_all(e)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let state = |column: &'static str| -> Result<Option<TicketState>> {
+                let text: Option<String> = row.try_get(column)?;
+                text.map(|t| {
+                    t.parse()
+                        .map_err(|e| corrupt("ticket_events", column, &t, e))
+                })
+                .transpose()
+            };
+            Ok(TicketEvent {
+                at: parse_time("ticket_events", "at", &row.try_get::<String, _>("at")?)?,
+                actor: row.try_get("actor")?,
+                kind: row.try_get("kind")?,
+                from: state("from_state")?,
+                to: state("to_state")?,
+                note: row.try_get("note")?,
+            })
+        })
+        .collect()
+}
+
+/// The tickets `filter` lets through, newest first.
+pub(super) async fn list(db: &Db, filter: &TicketFilter) -> Result<Vec<Ticket>> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    let mut add = |clause: &str, value: &str| {
+        values.push(value.to_owned());
+        clauses.push(format!("{clause} ${}", values.len()));
+    };
+    if let Some(state) = filter.state {
+        add("state =", state.as_str());
+    }
+    if let Some(kind) = filter.kind {
+        add("kind =", kind.as_str());
+    }
+    if let Some(fleet) = &filter.fleet {
+        add("fleet_id =", fleet.as_str());
+    }
+    if let Some(vehicle) = &filter.vehicle {
+        add("vehicle_id =", vehicle.as_str());
+    }
+    if let Some(visible) = &filter.fleets_visible {
+        if visible.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = values.len() + 1;
+        values.extend(visible.iter().map(|f| f.as_str().to_owned()));
+        let marks: Vec<String> = (first..=values.len()).map(|n| format!("${n}")).collect();
+        clauses.push(format!("fleet_id IN ({})", marks.join(", ")));
+    }
+    let mut sql = format!("SELECT {COLUMNS} FROM tickets");
+    if !clauses.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&clauses.join(" AND "));
+    }
+    sql.push_str(" ORDER BY ticket_id DESC");
+    // Built from fixed fragments and numbered placeholders only; every
+    // value is bound.
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for v in values {
+        query = query.bind(v);
+    }
+    let rows = query.fetch_all(db.pool()).await?;
+    rows.iter().map(ticket_from_row).collect()
+}
+
+fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
+    let text = |column: &'static str| -> Result<String> { Ok(row.try_get(column)?) };
+    let opt_text = |column: &'static str| -> Result<Option<String>> { Ok(row.try_get(column)?) };
+    let time = |column: &'static str| parse_time("tickets", column, &text(column)?);
+    let parsed = |column: &'static str| -> Result<String> { text(column) };
+
+    let id = TicketId(row.try_get("ticket_id")?);
+    let fleet = opt_text("fleet_id")?
+        .map(|f| FleetId::new(&f).map_err(|e| corrupt("tickets", "fleet_id", &f, e)))
+        .transpose()?;
+    let vehicle = opt_text("vehicle_id")?
+        .map(|v| VehicleId::new(&v).map_err(|e| corrupt("tickets", "vehicle_id", &v, e)))
+        .transpose()?;
+    let model = opt_text("model_id")?
+        .map(|m| ModelId::new(m.clone()).map_err(|e| corrupt("tickets", "model_id", &m, e)))
+        .transpose()?;
+    let kind_text = parsed("kind")?;
+    let state_text = parsed("state")?;
+    let priority_text = parsed("priority")?;
+    let occurrences: i64 = row.try_get("occurrences")?;
+    let satisfaction: Option<i64> = row.try_get("satisfaction")?;
+    let warranty: Option<i64> = row.try_get("warranty")?;
+    let parts_text = parsed("parts_used")?;
+    Ok(Ticket {
+        id,
+        fleet,
+        vehicle,
+        model,
+        kind: kind_text
+            .parse()
+            .map_err(|e| corrupt("tickets", "kind", &kind_text, e))?,
+        key: text("ticket_key")?,
+        state: state_text
+            .parse()
+            .map_err(|e| corrupt("tickets", "state", &state_text, e))?,
+        priority: priority_text
+            .parse()
+            .map_err(|e| corrupt("tickets", "priority", &priority_text, e))?,
+        title: text("title")?,
+        details: text("details")?,
+        created_at: time("created_at")?,
+        updated_at: time("updated_at")?,
+        occurrences: u32::try_from(occurrences)
+            .map_err(|e| corrupt("tickets", "occurrences", &occurrences.to_string(), e))?,
+        sla: Sla {
+            respond_by: time("respond_by")?,
+            resolve_by: time("resolve_by")?,
+            breached: opt_text("breached_at")?.is_some(),
+        },
+        assignee: opt_text("assignee")?,
+        outlet: opt_text("outlet")?,
+        closed_at: opt_text("finished_at")?
+            .map(|t| parse_time("tickets", "finished_at", &t))
+            .transpose()?,
+        escalated: opt_text("escalated_at")?.is_some(),
+        outcome: opt_text("outcome")?
+            .map(|o| o.parse().map_err(|e| corrupt("tickets", "outcome", &o, e)))
+            .transpose()?,
+        satisfaction: satisfaction
+            .map(|s| {
+                u8::try_from(s).map_err(|e| corrupt("tickets", "satisfaction", &s.to_string(), e))
+            })
+            .transpose()?,
+        labour_hours: row.try_get("labour_hours")?,
+        parts_used: serde_json::from_str::<Vec<PartUsed>>(&parts_text)
+            .map_err(|e| corrupt("tickets", "parts_used", &parts_text, e))?,
+        warranty: warranty.map(|w| w != 0),
+    })
+}
+
+fn parse_time(table: &'static str, column: &'static str, text: &str) -> Result<DateTime<Utc>> {
+    Ok(DateTime::parse_from_rfc3339(text)
+        .map_err(|e| corrupt(table, column, text, e))?
+        .with_timezone(&Utc))
+}
+
+fn corrupt(
+    table: &'static str,
+    column: &'static str,
+    value: &str,
+    reason: impl std::fmt::Display,
+) -> TicketError {
+    TicketError::Db(DbError::Corrupt {
+        table,
+        column,
+        value: value.to_owned(),
+        reason: reason.to_string(),
+    })
+}

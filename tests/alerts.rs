@@ -1,0 +1,230 @@
+//! Issue 6, end to end: an external MQTT client publishes a red-stop-lamp
+//! DM1 for a truck; a ticket shows in the API, the alert arrives on the
+//! fleet's alerts topic and at a webhook receiver with a valid signature;
+//! the same DM1 repeated every second for a minute opens no second ticket.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+
+use crate::mqtt::{Publisher, Service, unique_prefix, wait_subscribed};
+
+/// A one-shot HTTP request over a fresh connection; (status, body).
+pub(crate) fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
+}
+
+/// A webhook receiver: every request's signature header and body.
+fn webhook_receiver() -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let mut reader = BufReader::new(stream);
+            let mut signature = String::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    match k.to_ascii_lowercase().as_str() {
+                        "x-fleetcare-signature" => signature = v.trim().to_owned(),
+                        "content-length" => length = v.trim().parse().unwrap_or(0),
+                        _ => {}
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let mut stream = reader.into_inner();
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            if tx.send((signature, body)).is_err() {
+                return;
+            }
+        }
+    });
+    (addr, rx)
+}
+
+fn tickets(http_addr: &str, token: &str) -> Vec<Value> {
+    let (status, body) = http(http_addr, "GET", "/api/v1/tickets", Some(token), None);
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<Value>(&body)
+        .unwrap()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn create_token(data: &Path, config: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetcare"))
+        .arg("--data")
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .args(["tokens", "create", "--role", "support"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A DM1 with the red stop lamp on and SPN 100 FMI 1 (oil pressure low).
+fn red_dm1(ts: f64) -> String {
+    format!("({ts:.6}) can0 18FECA00#10FF64000101FFFF\n")
+}
+
+#[test]
+fn a_red_stop_lamp_opens_one_ticket_and_alerts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique_prefix("alert");
+    let (hook, hooks) = webhook_receiver();
+    let config = dir.path().join("fleetcare.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mqtt]\nlisten = \"127.0.0.1:0\"\ntopic_prefix = \"{prefix}\"\nclient_id = \"fc-{prefix}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[[webhooks]]\nfleet = \"acme\"\nurl = \"http://{hook}/hook\"\nsecret_env = \"FLEETCARE_TEST_HOOK_SECRET\"\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let token = create_token(&data, &config);
+    let secret = "a shared secret";
+    let service =
+        Service::start_with_env(&data, &config, &[("FLEETCARE_TEST_HOOK_SECRET", secret)]);
+    let mqtt = service.mqtt.clone().unwrap();
+    let publisher = Publisher::connect(&mqtt, &format!("pub-{prefix}"));
+    wait_subscribed(&publisher, &prefix, &data);
+
+    // The fleet's systems listen on the alerts topic.
+    let (host, port) = mqtt.rsplit_once(':').unwrap();
+    let mut o = MqttOptions::new(format!("ops-{prefix}"), host, port.parse().unwrap());
+    o.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut connection) = Client::new(o, 100);
+    client
+        .subscribe(format!("{prefix}/acme/alerts"), QoS::AtLeastOnce)
+        .unwrap();
+    let (alerts_tx, alerts) = mpsc::channel();
+    std::thread::spawn(move || {
+        for event in connection.iter() {
+            match event {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    let _ = alerts_tx.send(None);
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let _ = alerts_tx.send(Some(p.payload.to_vec()));
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    assert_eq!(
+        alerts.recv_timeout(Duration::from_secs(10)).unwrap(),
+        None,
+        "subscribed"
+    );
+
+    let t0 = 1_772_323_200.0;
+    let topic = format!("{prefix}/acme/TRK-042/can");
+    let sent = Instant::now();
+    publisher.publish(&topic, red_dm1(t0));
+    let ticket = loop {
+        if let Some(t) = tickets(&service.http, &token).into_iter().next() {
+            break t;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "no ticket within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    eprintln!("red-stop DM1 to a visible ticket: {:?}", sent.elapsed());
+    assert_eq!(ticket["kind"], "fault");
+    assert_eq!(ticket["key"], "100:1");
+    assert_eq!(ticket["priority"], "P1");
+    assert_eq!(ticket["fleet"], "acme");
+    assert_eq!(ticket["vehicle"], "TRK-042");
+    assert_eq!(ticket["state"], "open");
+
+    let alert = alerts
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .expect("an alert on the alerts topic");
+    let alert: Value = serde_json::from_slice(&alert).unwrap();
+    assert_eq!(alert["kind"], "critical_fault");
+    assert_eq!(alert["vehicle"], "TRK-042");
+    assert_eq!(alert["ticket"], ticket["id"]);
+
+    let (signature, body) = hooks.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        signature,
+        fleetcare::alerts::webhook::signature(secret.as_bytes(), &body)
+    );
+    let hooked: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(hooked["id"], alert["id"], "the same alert");
+
+    // The DM1 again every second for a minute: the fault stays active, so
+    // no new episode, no second ticket, no second alert.
+    for s in 1..=60 {
+        publisher.publish(&topic, red_dm1(t0 + f64::from(s)));
+    }
+    // And a message after them, to know they have all been handled.
+    publisher.publish(
+        &topic,
+        format!("({:.6}) can0 18FEE500#A0860100FFFFFFFF\n", t0 + 61.0),
+    );
+    crate::mqtt::wait_for_store(&data, Duration::from_secs(30), |s| {
+        crate::mqtt::stored(s) == 1 + 1 + 60 + 1
+    });
+    let all = tickets(&service.http, &token);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(service.stop().success());
+    assert!(alerts.try_recv().is_err(), "no second alert");
+    assert!(hooks.try_recv().is_err(), "no second webhook call");
+}

@@ -1,0 +1,600 @@
+//! Issue 6, the HTTP API (C7) over a real socket: access (roles, fleet
+//! scoping, 401s) on every endpoint, and a ticket's life through the API.
+//!
+//! The router runs in-process on 127.0.0.1:0 over a fixture of two fleets
+//! (`fa` and `fb`) built through the library: stored messages, imported
+//! registry rows, tickets raised and created, alert rows, tokens. The
+//! client is reqwest (already a dependency for webhooks), plain HTTP.
+
+mod fixture;
+
+use std::collections::BTreeSet;
+
+use fleetcare::api;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use fixture::{A_VEHICLES, AS_OF, B_VEHICLES, Fixture, fixture};
+
+/// A running API and a client for it.
+struct Api {
+    base: String,
+    client: reqwest::Client,
+    fixture: Fixture,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Api {
+    async fn start() -> Self {
+        let (fixture, state) = fixture().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(api::serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        Self {
+            base,
+            // The project's own builder: reqwest needs its rustls config even for plain HTTP.
+            client: fleetcare::tls::https_client().unwrap(),
+            fixture,
+            _shutdown: tx,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    async fn get_ok(&self, path: &str, token: &str) -> Value {
+        let (status, body) = self.get(path, token).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
+    }
+}
+
+fn rows(v: &Value) -> &Vec<Value> {
+    v.as_array().unwrap_or_else(|| panic!("not an array: {v}"))
+}
+
+/// The `fleet` values of a list's rows (`null` as "null").
+fn fleets(v: &Value) -> BTreeSet<String> {
+    rows(v)
+        .iter()
+        .map(|r| match &r["fleet"] {
+            Value::String(s) => s.clone(),
+            _ => "null".to_owned(),
+        })
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Every operation of the OpenAPI document with its path parameters
+/// filled in (`{id}` of vehicles: A1; of tickets: the first of fleet A).
+fn operations(doc: &Value, ticket: i64) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let filled = if path.starts_with("/api/v1/vehicles/") {
+                path.replace("{id}", "A1")
+            } else {
+                path.replace("{id}", &ticket.to_string())
+            };
+            out.push((method.to_uppercase(), filled));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_is_401_everywhere_but_health_metrics_and_the_document() {
+    let api = Api::start().await;
+    let (status, doc) = api.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let ops = operations(&doc, api.fixture.a_tickets[0]);
+    assert_eq!(ops.len(), 15, "{ops:?}");
+    let public = set(&["/healthz", "/metrics", "/api/v1/openapi.json"]);
+    for (method, path) in &ops {
+        let body = (method == "POST").then(|| json!({}));
+        let (status, answer) = api.call(method, path, None, body.clone()).await;
+        if public.contains(path) {
+            assert_eq!(status, StatusCode::OK, "{method} {path}");
+            continue;
+        }
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}: {answer}"
+        );
+        assert!(
+            answer["error"].as_str().unwrap().contains("bearer token"),
+            "{answer}"
+        );
+        let (status, _) = api.call(method, path, Some("fct_not-a-token"), body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with a bad token"
+        );
+    }
+    let (_, metrics) = api.call("GET", "/metrics", None, None).await;
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("fleetcare_messages_stored_total 0"),
+        "{metrics}"
+    );
+    // Every operation the document lists is served (an admin gets no
+    // "no such endpoint" and no 405 on any of them).
+    for (method, path) in &ops {
+        let body = (method == "POST").then(|| json!({}));
+        let (status, answer) = api.call(method, path, Some(&api.fixture.admin), body).await;
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_ne!(answer["error"], "no endpoint of that id", "{method} {path}");
+        assert!(
+            !status.is_server_error(),
+            "{method} {path}: {status} {answer}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_of_fleet_a_never_sees_fleet_b() {
+    let api = Api::start().await;
+    let f = &api.fixture;
+    let op = f.operator_a.as_str();
+    let as_of = format!("as_of={AS_OF}");
+
+    // Single resources of fleet B, and the batch defect across fleets:
+    // 404 on every endpoint that names one, as for an id that does not exist.
+    let mut hidden = Vec::new();
+    for v in B_VEHICLES {
+        hidden.push(("GET", format!("/api/v1/vehicles/{v}"), None));
+        hidden.push((
+            "POST",
+            "/api/v1/tickets".to_owned(),
+            Some(json!({"vehicle": v, "kind": "complaint", "title": "t", "details": ""})),
+        ));
+    }
+    for id in f.b_tickets.iter().chain([&f.cross_ticket]) {
+        hidden.push(("GET", format!("/api/v1/tickets/{id}"), None));
+        hidden.push((
+            "POST",
+            format!("/api/v1/tickets/{id}/transitions"),
+            Some(json!({"to": "cancelled", "note": "not mine"})),
+        ));
+    }
+    assert_eq!(hidden.len(), 2 * 2 + 2 * 4);
+    for (method, path, body) in &hidden {
+        let (status, answer) = api.call(method, path, Some(op), body.clone()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {answer}");
+        // The same answer as for an id that does not exist.
+        let unknown = path.replace("/B1", "/Z9").replace("/B2", "/Z9");
+        let unknown = f
+            .b_tickets
+            .iter()
+            .chain([&f.cross_ticket])
+            .fold(unknown, |p, id| p.replace(&format!("/{id}"), "/99999"));
+        let body = body.clone().map(|mut b| {
+            if b.get("vehicle").is_some() {
+                b["vehicle"] = json!("Z9");
+            }
+            b
+        });
+        let (status, other) = api.call(method, &unknown, Some(op), body).await;
+        assert_eq!(
+            (status, &other),
+            (StatusCode::NOT_FOUND, &answer),
+            "{unknown}"
+        );
+    }
+    // Nothing was changed by the refused transitions.
+    let t = api
+        .get_ok(&format!("/api/v1/tickets/{}", f.b_tickets[0]), &f.support)
+        .await;
+    assert_eq!(t["state"], "open");
+
+    // Lists: fleet A's rows only, never B's nor those across fleets.
+    let lists = [
+        "/api/v1/vehicles".to_owned(),
+        "/api/v1/tickets".to_owned(),
+        "/api/v1/alerts".to_owned(),
+        "/api/v1/dead-letters".to_owned(),
+        format!("/api/v1/reports/due?{as_of}"),
+        format!("/api/v1/reports/recurring?{as_of}"),
+    ];
+    for path in &lists {
+        let mine = api.get_ok(path, op).await;
+        assert_eq!(fleets(&mine), set(&["fa"]), "{path}: {mine}");
+        let all = api.get_ok(path, &f.support).await;
+        let expected: &[&str] = if path.contains("vehicles") || path.contains("due") {
+            &["fa", "fb"]
+        } else {
+            &["fa", "fb", "null"]
+        };
+        assert_eq!(fleets(&all), set(expected), "support on {path}: {all}");
+    }
+    let ids = |v: &Value, key: &str| -> BTreeSet<String> {
+        rows(v)
+            .iter()
+            .map(|r| r[key].to_string().trim_matches('"').to_owned())
+            .collect()
+    };
+    let vehicles = api.get_ok("/api/v1/vehicles", op).await;
+    assert_eq!(ids(&vehicles, "id"), set(&A_VEHICLES));
+    let tickets = api.get_ok("/api/v1/tickets", op).await;
+    let a_ids: Vec<String> = f.a_tickets.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        ids(&tickets, "id"),
+        a_ids
+            .iter()
+            .map(String::as_str)
+            .map(str::to_owned)
+            .collect()
+    );
+    // Filters only narrow: fleet B's tickets asked for by name are not there.
+    for q in [
+        "fleet=fb",
+        "vehicle=B1",
+        "kind=batch_defect",
+        "kind=complaint",
+    ] {
+        let found = api.get_ok(&format!("/api/v1/tickets?{q}"), op).await;
+        assert!(rows(&found).is_empty(), "?{q}: {found}");
+        let support = api
+            .get_ok(&format!("/api/v1/tickets?{q}"), &f.support)
+            .await;
+        assert!(!rows(&support).is_empty(), "support ?{q}: {support}");
+    }
+    let alerts = api.get_ok("/api/v1/alerts", op).await;
+    assert_eq!(ids(&alerts, "id"), set(&["a-1"]));
+    let dead = api.get_ok("/api/v1/dead-letters", op).await;
+    assert_eq!(rows(&dead).len(), 2, "A1's and A2's bad payloads: {dead}");
+    let dead_all = api.get_ok("/api/v1/dead-letters", &f.support).await;
+    assert_eq!(rows(&dead_all).len(), 5, "{dead_all}");
+
+    // Recurring: A1 and A2 for the operator; the batch defect spans both
+    // fleets, so only support sees it.
+    let recurring = api
+        .get_ok(&format!("/api/v1/reports/recurring?{as_of}"), op)
+        .await;
+    assert_eq!(
+        ids(&recurring, "vehicle"),
+        set(&["A1", "A2"]),
+        "{recurring}"
+    );
+    let all = api
+        .get_ok(&format!("/api/v1/reports/recurring?{as_of}"), &f.support)
+        .await;
+    let batch: Vec<&Value> = rows(&all)
+        .iter()
+        .filter(|r| r["kind"] == "batch_defect")
+        .collect();
+    assert_eq!(batch.len(), 1, "{all}");
+    assert_eq!(batch[0]["vehicles"], 3);
+
+    // Trends have no fleet column: the operator's count its own trucks.
+    let sum = |v: &Value| -> u64 {
+        rows(v)
+            .iter()
+            .map(|r| r["episodes"].as_u64().unwrap())
+            .sum()
+    };
+    let mine = api
+        .get_ok(&format!("/api/v1/reports/trends?{as_of}"), op)
+        .await;
+    let all = api
+        .get_ok(&format!("/api/v1/reports/trends?{as_of}"), &f.support)
+        .await;
+    assert_eq!((sum(&mine), sum(&all)), (6, 9), "{mine} {all}");
+
+    // Parts demand is fleet-wide: not for operators.
+    let (status, _) = api.get(&format!("/api/v1/reports/parts?{as_of}"), op).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The operator's own vehicle: the whole archive.
+    let archive = api.get_ok("/api/v1/vehicles/A1", op).await;
+    assert_eq!(archive["vehicle"]["fleet"], "fa");
+    let meters: BTreeSet<String> = ids(&archive["meters"], "meter");
+    assert_eq!(meters, set(&["engine_hours", "odometer_km"]), "{archive}");
+    let engine = rows(&archive["meters"])
+        .iter()
+        .find(|m| m["meter"] == "engine_hours")
+        .unwrap();
+    assert_eq!(engine["value"], 1028.0, "the latest reading: {archive}");
+    assert_eq!(rows(&archive["services"]).len(), 1);
+    assert_eq!(
+        ids(&archive["tickets"], "id"),
+        a_ids.iter().map(String::clone).collect()
+    );
+    assert!(!rows(&archive["next_services"]).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn support_sees_both_fleets_and_planners_only_reports() {
+    let api = Api::start().await;
+    let f = &api.fixture;
+    for v in A_VEHICLES.iter().chain(&B_VEHICLES) {
+        let archive = api
+            .get_ok(&format!("/api/v1/vehicles/{v}"), &f.support)
+            .await;
+        assert_eq!(archive["vehicle"]["id"], *v);
+    }
+    for id in f
+        .a_tickets
+        .iter()
+        .chain(&f.b_tickets)
+        .chain([&f.cross_ticket])
+    {
+        let t = api
+            .get_ok(&format!("/api/v1/tickets/{id}"), &f.support)
+            .await;
+        assert_eq!(t["id"], *id);
+        assert!(!rows(&t["events"]).is_empty(), "{t}");
+    }
+    let alerts = api.get_ok("/api/v1/alerts", &f.support).await;
+    let order: Vec<&str> = rows(&alerts)
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["x-1", "b-2", "b-1", "a-1"], "newest first");
+    let limited = api.get_ok("/api/v1/alerts?limit=1", &f.support).await;
+    assert_eq!(rows(&limited).len(), 1);
+
+    let as_of = format!("as_of={AS_OF}");
+    for report in ["due", "recurring", "trends", "parts"] {
+        let path = format!("/api/v1/reports/{report}?{as_of}");
+        let rows_planner = api.get_ok(&path, &f.planner).await;
+        let rows_support = api.get_ok(&path, &f.support).await;
+        assert_eq!(rows_planner, rows_support, "{report}");
+    }
+    let parts = api
+        .get_ok(&format!("/api/v1/reports/parts?{as_of}"), &f.planner)
+        .await;
+    assert!(!rows(&parts).is_empty());
+    for (method, path) in [
+        ("GET", "/api/v1/vehicles".to_owned()),
+        ("GET", "/api/v1/vehicles/A1".to_owned()),
+        ("GET", "/api/v1/tickets".to_owned()),
+        ("GET", format!("/api/v1/tickets/{}", f.a_tickets[0])),
+        ("POST", "/api/v1/tickets".to_owned()),
+        (
+            "POST",
+            format!("/api/v1/tickets/{}/transitions", f.a_tickets[0]),
+        ),
+        ("GET", "/api/v1/alerts".to_owned()),
+        ("GET", "/api/v1/dead-letters".to_owned()),
+    ] {
+        let body = (method == "POST").then(|| json!({}));
+        let (status, answer) = api.call(method, &path, Some(&f.planner), body).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "planner {method} {path}: {answer}"
+        );
+        assert_eq!(
+            answer["error"],
+            "the planner role may not use this endpoint"
+        );
+    }
+    // Bad input is the client's error, never the server's.
+    for path in [
+        "/api/v1/reports/due?as_of=yesterday",
+        "/api/v1/alerts?limit=0",
+        "/api/v1/alerts?limit=x",
+        "/api/v1/tickets?state=repairing",
+        "/api/v1/tickets?vehicle=",
+        "/api/v1/tickets?fleet=a%20b",
+    ] {
+        let (status, answer) = api.get(path, &f.support).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
+    for path in [
+        "/api/v1/vehicles/nope",
+        "/api/v1/vehicles/%20",
+        "/api/v1/tickets/0",
+        "/api/v1/tickets/x",
+        "/api/v1/tickets/99999",
+        "/api/v1/nothing",
+    ] {
+        let (status, _) = api.get(path, &f.support).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complaint_moves_through_repair_and_a_wrong_move_is_refused() {
+    let api = Api::start().await;
+    let op = api.fixture.operator_a.clone();
+    let (status, t) = api
+        .call(
+            "POST",
+            "/api/v1/tickets",
+            Some(&op),
+            Some(json!({"vehicle": "A2", "kind": "complaint", "title": "Bin lift jerks", "details": "Called in by the depot"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{t}");
+    assert_eq!(
+        (t["kind"].as_str(), t["state"].as_str(), t["fleet"].as_str()),
+        (Some("complaint"), Some("open"), Some("fa"))
+    );
+    let id = t["id"].as_i64().unwrap();
+    let path = format!("/api/v1/tickets/{id}/transitions");
+    let mv = |body: Value| api.call("POST", &path, Some(&op), Some(body));
+
+    let (status, refused) = mv(json!({"to": "in_repair", "note": "skip ahead"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    let message = refused["error"].as_str().unwrap();
+    assert!(
+        message.contains("dispatched") && message.contains("cancelled"),
+        "{message}"
+    );
+
+    let steps = [
+        json!({"to": "dispatched", "note": "sent", "assignee": "Wang Lei", "outlet": "north workshop"}),
+        json!({"to": "diagnosing", "note": "on site"}),
+        json!({"to": "in_repair", "note": "no parts needed"}),
+        json!({"to": "quality_check", "note": "done"}),
+        json!({"to": "in_repair", "note": "inspection failed"}),
+        json!({"to": "quality_check", "note": "redone"}),
+        json!({"to": "delivered", "note": "back in service"}),
+    ];
+    for step in steps {
+        let (status, t) = mv(step.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{step}: {t}");
+        assert_eq!(t["state"], step["to"]);
+    }
+    let (status, t) = mv(json!({"to": "closed", "note": "called back"})).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "closing needs a score: {t}"
+    );
+    let (status, t) = mv(
+        json!({"to": "closed", "note": "called back", "satisfaction": 4, "outcome": "repaired"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(
+        (t["state"].as_str(), t["satisfaction"].as_i64()),
+        (Some("closed"), Some(4))
+    );
+    let (status, t) = mv(json!({"to": "open", "note": "again"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{t}");
+
+    let shown = api.get_ok(&format!("/api/v1/tickets/{id}"), &op).await;
+    let moves: Vec<&str> = rows(&shown["events"])
+        .iter()
+        .filter(|e| e["kind"] == "moved")
+        .filter_map(|e| e["to"].as_str())
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            "dispatched",
+            "diagnosing",
+            "in_repair",
+            "quality_check",
+            "in_repair",
+            "quality_check",
+            "delivered",
+            "closed"
+        ]
+    );
+    let actor = rows(&shown["events"]).last().unwrap()["actor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(actor.starts_with("operator:"), "{actor}");
+
+    // Malformed bodies are 4xx with a JSON error.
+    for body in ["{", "[]", r#"{"to": "flying", "note": ""}"#] {
+        let resp = api
+            .client
+            .post(format!("{}{path}", api.base))
+            .bearer_auth(&op)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let answer: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+        assert!(status.is_client_error(), "{body}: {status}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
+    let (status, t) = api
+        .call(
+            "POST",
+            "/api/v1/tickets",
+            Some(&op),
+            Some(json!({"vehicle": "A2", "kind": "fault", "title": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{t}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_create_prints_one_token_that_the_api_accepts() {
+    let api = Api::start().await;
+    let data = api.fixture.data.clone();
+    let tokens = async |args: &[&str]| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetcare"))
+            .arg("--data")
+            .arg(&data)
+            .args(["tokens", "create"])
+            .args(args)
+            .output()
+            .await
+            .unwrap()
+    };
+    let out = tokens(&["--role", "operator", "--fleet", "fb"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "the token alone: {stdout:?}");
+    assert!(
+        lines[0].starts_with("fct_") && lines[0].len() == 68,
+        "{stdout}"
+    );
+    let vehicles = api.get_ok("/api/v1/vehicles", lines[0]).await;
+    let ids: BTreeSet<String> = rows(&vehicles)
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, set(&B_VEHICLES));
+    // The database keeps only the hash.
+    let db = std::fs::read(api.fixture.data.join("fleetcare.db")).unwrap();
+    let needle = lines[0].as_bytes();
+    assert!(!db.windows(needle.len()).any(|w| w == needle));
+
+    for (args, says) in [
+        (&["--role", "operator"][..], "--fleet"),
+        (
+            &["--role", "support", "--fleet", "fa"][..],
+            "leave out --fleet",
+        ),
+        (
+            &["--role", "operator", "--fleet", "no spaces"][..],
+            "no spaces",
+        ),
+        (&["--role", "root"][..], "root"),
+    ] {
+        let out = tokens(args).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
