@@ -19,7 +19,7 @@ mod fixture;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let (fixture, state) = fixture::fixture().await;
+    let (fixture, state) = fixture::fixture(None).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let ready = serde_json::json!({
         "address": listener.local_addr()?.to_string(),

@@ -25,8 +25,9 @@ struct Api {
 }
 
 impl Api {
-    async fn start() -> Self {
-        let (fixture, state) = fixture().await;
+    /// Over SQLite, or the PostgreSQL database `database_url` names.
+    async fn start_on(database_url: Option<String>) -> Self {
+        let (fixture, state) = fixture(database_url).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -40,6 +41,10 @@ impl Api {
             fixture,
             _shutdown: tx,
         }
+    }
+
+    async fn start() -> Self {
+        Self::start_on(None).await
     }
 
     async fn call(
@@ -168,7 +173,50 @@ async fn no_token_is_401_everywhere_but_health_metrics_and_the_document() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_of_fleet_a_never_sees_fleet_b() {
-    let api = Api::start().await;
+    operator_scoping(Api::start().await).await;
+}
+
+/// The PostgreSQL server of `FLEETCARE_TEST_POSTGRES_URL` (set by .ci/run).
+const POSTGRES_ENV: &str = "FLEETCARE_TEST_POSTGRES_URL";
+
+async fn postgres_admin(server: &str, sql: String) {
+    use sqlx::Connection as _;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(server).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+/// The same checks with tokens, tickets and alerts in PostgreSQL: one SQL
+/// text for both (the alert query's `IN` list, the token tables).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_of_fleet_a_never_sees_fleet_b_on_postgres() {
+    let Ok(server) = std::env::var(POSTGRES_ENV) else {
+        eprintln!("skipped: {POSTGRES_ENV} is not set, so this test did not run on PostgreSQL");
+        return;
+    };
+    let name = format!("fleetcare_api_{}", std::process::id());
+    postgres_admin(&server, format!("CREATE DATABASE {name}")).await;
+    let (base, query) = server.split_once('?').unwrap_or((&server, ""));
+    let (root, _) = base.rsplit_once('/').unwrap();
+    let url = if query.is_empty() {
+        format!("{root}/{name}")
+    } else {
+        format!("{root}/{name}?{query}")
+    };
+    // In a task of its own, so the database is dropped even if it fails.
+    let outcome =
+        tokio::spawn(async move { operator_scoping(Api::start_on(Some(url)).await).await }).await;
+    postgres_admin(&server, format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn operator_scoping(api: Api) {
     let f = &api.fixture;
     let op = f.operator_a.as_str();
     let as_of = format!("as_of={AS_OF}");

@@ -7,6 +7,7 @@
 mod alerts;
 mod api;
 mod crash;
+mod demo;
 mod imports;
 mod modbus;
 mod mqtt;

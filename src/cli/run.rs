@@ -151,7 +151,12 @@ pub(super) async fn serve(config: Config, on_ready: Option<OnReady>) -> anyhow::
     );
     let webhooks = webhooks(&config)?;
     let metrics = Arc::new(LiveMetrics::default());
-    let tickets = Tickets::new(db.clone(), config.sla.clone());
+    let tickets = Tickets::new(db.clone(), config.sla.clone()).with_meters(Arc::new(
+        crate::tickets::StoreMeters {
+            data_dir: config.data_dir.clone(),
+            pipeline: config.pipeline(),
+        },
+    ));
     let (faults_tx, faults_rx) = mpsc::unbounded_channel();
     let (handle, writer) = spawn_writer(
         store,

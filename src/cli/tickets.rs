@@ -92,7 +92,12 @@ fn part_used(text: &str) -> Result<(String, u32), String> {
 pub(super) fn run(config: &Config, command: TicketsCommand) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let db = Db::connect(config).await?;
-        let tickets = Tickets::new(db.clone(), config.sla.clone());
+        let tickets = Tickets::new(db.clone(), config.sla.clone()).with_meters(
+            std::sync::Arc::new(crate::tickets::StoreMeters {
+                data_dir: config.data_dir.clone(),
+                pipeline: config.pipeline(),
+            }),
+        );
         let result = match command {
             TicketsCommand::List(args) => list(&tickets, args).await,
             TicketsCommand::Show { id } => show(&tickets, id).await,

@@ -12,6 +12,7 @@
 //! complaint once. Every change is an event in the ticket's history.
 
 mod error;
+mod meters;
 mod raise;
 mod sla;
 mod state;
@@ -28,6 +29,7 @@ use chrono::{DateTime, Utc};
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 
 pub use error::{Result, TicketError};
+pub use meters::StoreMeters;
 pub use sla::SlaConfig;
 pub use state::TicketState;
 pub use transition::{Transition, check as check_transition};
@@ -39,11 +41,27 @@ pub use types::{
 use crate::catalog::ModelId;
 use crate::db::Db;
 
+/// A vehicle's meters when a maintenance ticket closes: the service record
+/// carries them, so the task's meter intervals restart from there.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MeterReadings {
+    pub engine_hours: Option<f64>,
+    pub pto_hours: Option<f64>,
+    pub odometer_km: Option<f64>,
+}
+
+/// Where [`MeterReadings`] come from (the store, in `fleetcare run`).
+/// Called off the async workers: it may block.
+pub trait MeterSource: Send + Sync + std::fmt::Debug {
+    fn readings(&self, fleet: &FleetId, vehicle: &VehicleId) -> MeterReadings;
+}
+
 /// The ticket store; cheap to clone (a pool handle and shared settings).
 #[derive(Debug, Clone)]
 pub struct Tickets {
     db: Db,
     sla: Arc<SlaConfig>,
+    meters: Option<Arc<dyn MeterSource>>,
 }
 
 impl Tickets {
@@ -51,7 +69,15 @@ impl Tickets {
         Self {
             db,
             sla: Arc::new(sla),
+            meters: None,
         }
+    }
+
+    /// Closing a maintenance ticket records the meters `source` gives;
+    /// without one, only day intervals restart.
+    pub fn with_meters(mut self, source: Arc<dyn MeterSource>) -> Self {
+        self.meters = Some(source);
+        self
     }
 
     pub fn sla(&self) -> &SlaConfig {
@@ -95,7 +121,33 @@ impl Tickets {
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<Ticket> {
-        transition::apply(&self.db, id, t, actor, at).await
+        let readings = match (&self.meters, t.to) {
+            (Some(source), TicketState::Closed) => self.readings_for(source, id).await?,
+            _ => MeterReadings::default(),
+        };
+        transition::apply(&self.db, id, t, actor, at, readings).await
+    }
+
+    /// The meters of a maintenance ticket's vehicle (none for other kinds).
+    async fn readings_for(
+        &self,
+        source: &Arc<dyn MeterSource>,
+        id: TicketId,
+    ) -> Result<MeterReadings> {
+        let Some(ticket) = store::load(self.db.pool(), id).await? else {
+            return Ok(MeterReadings::default());
+        };
+        let (TicketKind::Maintenance, Some(fleet), Some(vehicle)) =
+            (ticket.kind, ticket.fleet, ticket.vehicle)
+        else {
+            return Ok(MeterReadings::default());
+        };
+        let source = source.clone();
+        Ok(
+            tokio::task::spawn_blocking(move || source.readings(&fleet, &vehicle))
+                .await
+                .unwrap_or_default(),
+        )
     }
 
     /// One ticket and its history, oldest event first.

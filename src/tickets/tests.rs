@@ -405,6 +405,48 @@ async fn moves_are_checked_and_recorded(db: Db) {
     assert_eq!(events.len(), 9);
 }
 
+/// Meters a closing maintenance ticket reads, as the store would give.
+#[derive(Debug)]
+struct FixedMeters;
+
+impl super::MeterSource for FixedMeters {
+    fn readings(&self, _: &FleetId, _: &VehicleId) -> super::MeterReadings {
+        super::MeterReadings {
+            engine_hours: Some(1234.5),
+            pto_hours: None,
+            odometer_km: Some(48_211.0),
+        }
+    }
+}
+
+async fn closing_maintenance_records_the_meters(db: Db) {
+    register(&db, "TRK-001").await;
+    let t = tickets(db.clone()).with_meters(std::sync::Arc::new(FixedMeters));
+    let m = t
+        .raise(NewAlert {
+            kind: TicketKind::Maintenance,
+            priority: Priority::P3,
+            ..fault("TRK-001", "engine-oil", t0())
+        })
+        .await
+        .unwrap()
+        .into_ticket();
+    close(&t, m.id, t0()).await;
+    let services = registry::vehicle_services(&db, &vehicle("TRK-001"))
+        .await
+        .unwrap();
+    assert_eq!(services.len(), 1);
+    // The intervals by meter restart from these readings.
+    assert_eq!(
+        (
+            services[0].engine_hours,
+            services[0].pto_hours,
+            services[0].odometer_km
+        ),
+        (Some(1234.5), None, Some(48_211.0))
+    );
+}
+
 async fn closing_records_the_service_or_repair(db: Db) {
     register(&db, "TRK-001").await;
     let t = tickets(db.clone());
@@ -800,6 +842,7 @@ db_tests!(
     an_alert_after_closing_opens_a_new_ticket,
     moves_are_checked_and_recorded,
     closing_records_the_service_or_repair,
+    closing_maintenance_records_the_meters,
     a_breach_is_reported_once,
     unanswered_complaints_are_escalated_once,
     lists_filter_and_hide_other_fleets,

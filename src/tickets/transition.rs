@@ -173,6 +173,7 @@ pub(super) async fn apply(
     t: Transition,
     actor: &str,
     at: DateTime<Utc>,
+    readings: super::MeterReadings,
 ) -> Result<Ticket> {
     let mut tx = store::begin_write(db).await?;
     if !store::lock(&mut tx, id).await? {
@@ -244,7 +245,7 @@ pub(super) async fn apply(
         note.push(format!("outlet {o}"));
     }
     if t.to == TicketState::Closed
-        && let Some(said) = record_service(&mut tx, &ticket, at).await?
+        && let Some(said) = record_service(&mut tx, &ticket, at, readings).await?
     {
         note.push(said);
     }
@@ -275,6 +276,7 @@ async fn record_service(
     conn: &mut sqlx::AnyConnection,
     ticket: &Ticket,
     at: DateTime<Utc>,
+    readings: super::MeterReadings,
 ) -> Result<Option<String>> {
     let task = match ticket.kind {
         TicketKind::Maintenance => TaskId::new(ticket.key.as_str())
@@ -300,9 +302,9 @@ async fn record_service(
         vehicle: vehicle.clone(),
         task,
         performed_at: at,
-        engine_hours: None,
-        pto_hours: None,
-        odometer_km: None,
+        engine_hours: readings.engine_hours,
+        pto_hours: readings.pto_hours,
+        odometer_km: readings.odometer_km,
         source: ServiceSource::Ticket,
     };
     registry::record_service_in(conn, &record).await?;

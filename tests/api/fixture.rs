@@ -125,14 +125,17 @@ fn fault(fleet: Option<&str>, vehicle: Option<&str>, kind: TicketKind, at: &str)
     }
 }
 
-/// The data directory, the database and the API state of two fleets.
-pub(crate) async fn fixture() -> (Fixture, ApiState) {
+/// The data directory, the database and the API state of two fleets; the
+/// database is SQLite under the data directory, or the (empty) PostgreSQL
+/// database `database_url` names.
+pub(crate) async fn fixture(database_url: Option<String>) -> (Fixture, ApiState) {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
+    let mut config = Config {
         data_dir: dir.path().join("data"),
         models_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("models"),
         ..Config::default()
     };
+    config.database.url = database_url;
     let data = config.data_dir.clone();
     let c = config.clone();
     tokio::task::spawn_blocking(move || store_messages(&data, &c))
