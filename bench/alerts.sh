@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Critical-DM1-to-ticket latency (issue 6): `fleetcare run` on the embedded
+# broker; red-stop DM1s for new trucks are timed until their alert arrives
+# (sent once the ticket is committed), first on an idle service, then while
+# the MQTT benchmark's fleet (bench/mqtt.sh's recording) is published.
+#
+#   bench/alerts.sh [TRUCKS] [DAYS]      (default 5000 trucks, 1 day)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+trucks=${1:-5000}
+days=${2:-1}
+work=${WORK:-/var/tmp/fleetcare-bench}/mqtt-$trucks-$days
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build --release --quiet --bin fleetcare --example mqtt_bench --example alert_latency
+bin="$CARGO_TARGET_DIR/release/fleetcare"
+mkdir -p "$work"
+rec="$work/rec.jsonl"
+if [ ! -s "$rec" ]; then
+  "$bin" simulate --trucks "$trucks" --days "$days" --seed 1 --out "$rec" >/dev/null
+fi
+rm -rf "$work/alerts-data"
+mkdir -p "$work/alerts-data"
+cat > "$work/alerts.toml" <<CONF
+[mqtt]
+listen = "127.0.0.1:0"
+[http]
+listen = "127.0.0.1:0"
+CONF
+"$bin" --data "$work/alerts-data" --config "$work/alerts.toml" run > "$work/run.out" &
+run=$!
+trap 'kill $run 2>/dev/null || true' EXIT
+until grep -q '^fleetcare ready' "$work/run.out"; do sleep 0.1; done
+mqtt=$(sed -n 's/.*mqtt=\([^ ]*\).*/\1/p' "$work/run.out")
+echo "idle:"
+"$CARGO_TARGET_DIR/release/examples/alert_latency" --broker "$mqtt" --count 100 | sed 's/^/  /'
+echo "under load ($(wc -l < "$rec") messages published as fast as the broker takes them):"
+"$CARGO_TARGET_DIR/release/examples/mqtt_bench" publish --broker "$mqtt" --recording "$rec" | sed 's/^/  load: /' &
+load=$!
+"$CARGO_TARGET_DIR/release/examples/alert_latency" --broker "$mqtt" --count 200 | sed 's/^/  /'
+wait "$load"
+kill -TERM "$run"; wait "$run" || true

@@ -1,0 +1,91 @@
+//! Critical-DM1-to-ticket latency (driven by `bench/alerts.sh`): publishes
+//! red-stop-lamp DM1s, each for a truck of its own (so each opens a P1
+//! ticket), to a running `fleetcare run`, and times each until its alert
+//! arrives on `{prefix}/{fleet}/alerts` — the alert is sent right after
+//! the ticket is committed, so this bounds the ticket latency from above.
+//! Prints p50, p99 and the maximum.
+
+#![allow(clippy::print_stdout)]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// host:port of the broker fleetcare uses.
+    #[arg(long)]
+    broker: String,
+    #[arg(long, default_value = "fleet")]
+    prefix: String,
+    /// DM1s to time.
+    #[arg(long, default_value_t = 200)]
+    count: u32,
+    /// Pause between them.
+    #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
+    every: Duration,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or_default()
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let (host, port) = args
+        .broker
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow::anyhow!("--broker is host:port"))?;
+    let mut o = MqttOptions::new(format!("alert-latency-{}", std::process::id()), host, port.parse()?);
+    o.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut eventloop) = AsyncClient::new(o, 1000);
+    let fleet = "latency";
+    client
+        .subscribe(format!("{}/{fleet}/alerts", args.prefix), QoS::AtLeastOnce)
+        .await?;
+    loop {
+        if let Event::Incoming(Packet::SubAck(_)) = eventloop.poll().await? {
+            break;
+        }
+    }
+    let mut sent: HashMap<String, Instant> = HashMap::new();
+    let mut latencies = Vec::new();
+    let mut next = tokio::time::interval(args.every);
+    let mut i = 0u32;
+    let t0 = chrono::Utc::now().timestamp();
+    while latencies.len() < args.count as usize {
+        tokio::select! {
+            _ = next.tick(), if i < args.count => {
+                let vehicle = format!("LAT-{i:05}");
+                // Red stop lamp on, SPN 100 FMI 1.
+                let payload = format!("({t0}.000000) can0 18FECA00#10FF64000101FFFF\n");
+                sent.insert(vehicle.clone(), Instant::now());
+                client
+                    .publish(format!("{}/{fleet}/{vehicle}/can", args.prefix), QoS::AtLeastOnce, false, payload)
+                    .await?;
+                i += 1;
+            }
+            e = eventloop.poll() => {
+                if let Event::Incoming(Packet::Publish(p)) = e? {
+                    let alert: serde_json::Value = serde_json::from_slice(&p.payload)?;
+                    if let Some(start) = alert["vehicle"].as_str().and_then(|v| sent.remove(v)) {
+                        latencies.push(start.elapsed());
+                    }
+                }
+            }
+        }
+    }
+    latencies.sort();
+    println!(
+        "critical DM1 to alert (ticket committed): {} samples, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
+    Ok(())
+}
