@@ -40,7 +40,11 @@ async fn main() -> anyhow::Result<()> {
         .broker
         .rsplit_once(':')
         .ok_or_else(|| anyhow::anyhow!("--broker is host:port"))?;
-    let mut o = MqttOptions::new(format!("alert-latency-{}", std::process::id()), host, port.parse()?);
+    let mut o = MqttOptions::new(
+        format!("alert-latency-{}", std::process::id()),
+        host,
+        port.parse()?,
+    );
     o.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut eventloop) = AsyncClient::new(o, 1000);
     let fleet = "latency";
