@@ -126,7 +126,7 @@ pub(crate) fn wait_exit(child: &mut Child, limit: Duration) -> std::process::Exi
 pub(crate) fn write_config(dir: &Path, prefix: &str, mqtt: &str) -> PathBuf {
     let path = dir.join("fleetcare.toml");
     let text = format!(
-        "[mqtt]\ntopic_prefix = \"{prefix}\"\nclient_id = \"fc-{prefix}\"\nmax_reconnect_delay = \"500ms\"\n{mqtt}\n\n[ingest]\nmeter_store_every = \"0s\"\n"
+        "[mqtt]\ntopic_prefix = \"{prefix}\"\nclient_id = \"fc-{prefix}\"\nmax_reconnect_delay = \"500ms\"\n{mqtt}\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[ingest]\nmeter_store_every = \"0s\"\n"
     );
     std::fs::write(&path, text).unwrap();
     path
