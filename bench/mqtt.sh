@@ -22,8 +22,20 @@ rec="$work/rec.jsonl"
 if [ ! -s "$rec" ]; then
   "$bin" simulate --trucks "$trucks" --days "$days" --seed 1 --out "$rec" >/dev/null
 fi
-n=$(wc -l < "$rec")
-echo "recording: $trucks trucks x $days days, $n messages, $(du -h "$rec" | cut -f1)"
+# Messages a client can publish: the recording's garbage includes topics
+# with MQTT wildcards, which the publisher skips.
+n=$(python3 -c '
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    try:
+        t = json.loads(line)["topic"]
+    except Exception:
+        continue
+    if t and "+" not in t and "#" not in t and "\0" not in t:
+        n += 1
+print(n)' "$rec")
+echo "recording: $trucks trucks x $days days, $(wc -l < "$rec") lines, $n publishable messages, $(du -h "$rec" | cut -f1)"
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }

@@ -67,6 +67,9 @@ enum Cmd {
     },
 }
 
+/// No message for this long after the first: the rest are not coming.
+const IDLE: Duration = Duration::from_secs(10);
+
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -159,15 +162,30 @@ async fn serve(
             println!("ready mqtt={shown}");
             let mut last = Instant::now();
             while count.load(Ordering::Relaxed) < expect {
-                if let Event::Incoming(Packet::Publish(_)) = eventloop.poll().await? {
-                    first.get_or_init(Instant::now);
-                    count.fetch_add(1, Ordering::Relaxed);
-                    last = Instant::now();
+                // A broker that lost messages must not hang the benchmark.
+                let idle = if first.get().is_some() { IDLE } else { Duration::from_secs(600) };
+                match tokio::time::timeout(idle, eventloop.poll()).await {
+                    Ok(Ok(Event::Incoming(Packet::Publish(_)))) => {
+                        first.get_or_init(Instant::now);
+                        count.fetch_add(1, Ordering::Relaxed);
+                        last = Instant::now();
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(_) => {
+                        println!(
+                            "discard: only {} of {expect} messages arrived (none for {} s)",
+                            count.load(Ordering::Relaxed),
+                            IDLE.as_secs()
+                        );
+                        break;
+                    }
                 }
             }
             let secs = first
                 .get()
                 .map_or(0.0, |f| last.duration_since(*f).as_secs_f64());
+            let expect = count.load(Ordering::Relaxed);
             println!(
                 "discard: {expect} messages in {secs:.2} s: {:.0} msg/s; peak RSS {:.0} MB",
                 expect as f64 / secs,
@@ -195,16 +213,28 @@ async fn serve(
             }
             println!("ready mqtt={shown}");
             let mut first = None;
-            while metrics.stored.load(Ordering::Relaxed)
-                + metrics.duplicates.load(Ordering::Relaxed)
-                < expect
-            {
+            let mut last = (0, Instant::now());
+            let done = || {
+                metrics.stored.load(Ordering::Relaxed) + metrics.duplicates.load(Ordering::Relaxed)
+            };
+            while done() < expect {
                 if first.is_none() && metrics.received.load(Ordering::Relaxed) > 0 {
                     first = Some(Instant::now());
                 }
+                if done() != last.0 {
+                    last = (done(), Instant::now());
+                } else if first.is_some() && last.1.elapsed() > IDLE {
+                    println!(
+                        "store: only {} of {expect} messages arrived (none for {} s)",
+                        last.0,
+                        IDLE.as_secs()
+                    );
+                    break;
+                }
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
-            let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
+            let secs = first.map_or(0.0, |f| last.1.duration_since(f).as_secs_f64());
+            let expect = done();
             let _ = stop_tx.send(true);
             let _ = source.await;
             let store = tokio::task::spawn_blocking(move || writer.join())
