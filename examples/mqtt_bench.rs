@@ -163,7 +163,11 @@ async fn serve(
             let mut last = Instant::now();
             while count.load(Ordering::Relaxed) < expect {
                 // A broker that lost messages must not hang the benchmark.
-                let idle = if first.get().is_some() { IDLE } else { Duration::from_secs(600) };
+                let idle = if first.get().is_some() {
+                    IDLE
+                } else {
+                    Duration::from_secs(600)
+                };
                 match tokio::time::timeout(idle, eventloop.poll()).await {
                     Ok(Ok(Event::Incoming(Packet::Publish(_)))) => {
                         first.get_or_init(Instant::now);
