@@ -47,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
     );
     o.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut eventloop) = AsyncClient::new(o, 1000);
+    fleetcare::live::mqtt::without_nagle(&mut eventloop);
     let fleet = "latency";
     client
         .subscribe(format!("{}/{fleet}/alerts", args.prefix), QoS::AtLeastOnce)
@@ -61,10 +62,20 @@ async fn main() -> anyhow::Result<()> {
     let mut next = tokio::time::interval(args.every);
     let mut i = 0u32;
     let t0 = chrono::Utc::now().timestamp();
+    let mut last_alert = Instant::now();
     while latencies.len() < args.count as usize {
+        if i == args.count && last_alert.elapsed() > Duration::from_secs(30) {
+            println!(
+                "{} alerts never arrived",
+                args.count as usize - latencies.len()
+            );
+            break;
+        }
         tokio::select! {
             _ = next.tick(), if i < args.count => {
-                let vehicle = format!("LAT-{i:05}");
+                // A truck per DM1 and per run: a truck with an open
+                // ticket for this fault would only add an occurrence.
+                let vehicle = format!("LAT-{}-{i:05}", std::process::id());
                 // Red stop lamp on, SPN 100 FMI 1.
                 let payload = format!("({t0}.000000) can0 18FECA00#10FF64000101FFFF\n");
                 sent.insert(vehicle.clone(), Instant::now());
@@ -78,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
                     let alert: serde_json::Value = serde_json::from_slice(&p.payload)?;
                     if let Some(start) = alert["vehicle"].as_str().and_then(|v| sent.remove(v)) {
                         latencies.push(start.elapsed());
+                        last_alert = Instant::now();
                     }
                 }
             }

@@ -93,6 +93,7 @@ fn alerts_client(
     // Publishes not yet acknowledged are sent again after a reconnection.
     o.set_clean_session(false);
     let (client, mut eventloop) = AsyncClient::new(o, 1024);
+    mqtt::without_nagle(&mut eventloop);
     let task = tokio::spawn(async move {
         let mut failures = 0u32;
         let mut deadline: Option<tokio::time::Instant> = None;

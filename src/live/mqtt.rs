@@ -188,6 +188,14 @@ impl Connection {
     }
 }
 
+/// No Nagle delay: alerts and acknowledgements are small packets that must
+/// leave at once (with Nagle and delayed ACKs they wait ~40 ms).
+pub fn without_nagle(eventloop: &mut EventLoop) {
+    let mut net = eventloop.network_options();
+    net.set_tcp_nodelay(true);
+    eventloop.set_network_options(net);
+}
+
 /// Settings of the subscription.
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
@@ -249,6 +257,7 @@ pub async fn run(
     options.set_clean_session(false);
     options.set_manual_acks(true);
     let (client, mut eventloop) = AsyncClient::new(options, 4096);
+    without_nagle(&mut eventloop);
     let metrics = handle.metrics().clone();
     let unacked = Arc::new(AtomicUsize::new(0));
     let (ack_tx, ack_rx) = mpsc::unbounded_channel::<PendingAck>();

@@ -104,6 +104,7 @@ pub async fn publish_recordings(
     mqtt.set_clean_session(false);
     mqtt.set_inflight(options.inflight.max(1));
     let (client, mut eventloop) = AsyncClient::new(mqtt, 1024);
+    super::mqtt::without_nagle(&mut eventloop);
     let acked = Arc::new(AtomicU64::new(0));
     let progress = Arc::new(Notify::new());
     let poller = {
