@@ -15,6 +15,7 @@ pub mod live;
 pub mod recording;
 pub mod registry;
 pub mod report;
+pub mod secret;
 pub mod simulate;
 pub mod store;
 pub mod tickets;

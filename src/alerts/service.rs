@@ -79,15 +79,6 @@ pub async fn critical_faults(ctx: AlertContext, mut rx: mpsc::UnboundedReceiver<
     }
 }
 
-/// Reads the registry into the shapes the jobs use.
-async fn load_registry(db: &Db) -> Result<Registry, crate::db::DbError> {
-    Ok(Registry {
-        vehicles: crate::registry::vehicles(db).await?,
-        services: crate::registry::services(db).await?,
-        stock: crate::registry::stock(db).await?,
-    })
-}
-
 /// The periodic jobs: maintenance due and recurring findings become
 /// tickets; SLA breaches and unanswered complaints are alerted once. Runs
 /// at once, then every `jobs.interval`, until shutdown.
@@ -108,7 +99,7 @@ pub async fn periodic_jobs(ctx: AlertContext, mut shutdown: Shutdown) {
 /// One run of the periodic jobs.
 pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let registry = load_registry(&ctx.db).await?;
+    let registry = Registry::load(&ctx.db).await?;
     {
         let map: ModelMap = registry
             .vehicles

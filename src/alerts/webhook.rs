@@ -21,13 +21,10 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
         Err(_) => return String::new(),
     };
     mac.update(body);
-    let bytes = mac.finalize().into_bytes();
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256=");
-    for b in bytes {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    format!(
+        "sha256={}",
+        crate::secret::hex(&mac.finalize().into_bytes())
+    )
 }
 
 /// One fleet's webhook.

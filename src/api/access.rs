@@ -246,12 +246,7 @@ pub enum TokenError {
 /// fast the hash is, and a fast, unsalted hash lets every request find its
 /// token by an indexed lookup instead of trying each stored one.
 fn token_hash(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest.iter() {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    hex
+    crate::secret::hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// Creates a token for `role` (and, for an operator, its fleets), stores
@@ -263,12 +258,8 @@ pub async fn create_token(db: &Db, role: Role, fleets: &[FleetId]) -> Result<Str
     if role.all_fleets() && !fleets.is_empty() {
         return Err(TokenError::FleetsForAllFleetRole(role));
     }
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
-    let mut token = String::from(TOKEN_PREFIX);
-    for byte in bytes {
-        token.push_str(&format!("{byte:02x}"));
-    }
+    let secret = crate::secret::random_hex(32).map_err(|e| TokenError::Random(e.0))?;
+    let token = format!("{TOKEN_PREFIX}{secret}");
     let hash = token_hash(&token);
     let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
     let mut tx = db.pool().begin().await.map_err(DbError::from)?;

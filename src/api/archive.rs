@@ -69,32 +69,13 @@ pub(crate) fn latest_meters(
     fleet: &FleetId,
     vehicle: &VehicleId,
 ) -> Result<Vec<MeterReading>, ApiError> {
-    let Some(lf) = store.scan("meters")? else {
-        return Ok(Vec::new());
-    };
-    let ts = col("ts").cast(DataType::Int64);
-    let df = vehicle_rows(lf, fleet, vehicle)
-        .group_by([col("meter")])
-        .agg([
-            ts.clone().max().alias("ts"),
-            col("value")
-                .sort_by([ts], SortMultipleOptions::default())
-                .last()
-                .alias("value"),
-        ])
-        .sort(["meter"], SortMultipleOptions::default())
-        .collect()
-        .map_err(query)?;
-    let meter = df.column("meter").and_then(|c| c.str()).map_err(query)?;
-    let ts = df.column("ts").and_then(|c| c.i64()).map_err(query)?;
-    let value = df.column("value").and_then(|c| c.f64()).map_err(query)?;
-    Ok((0..df.height())
-        .filter_map(|i| {
-            Some(MeterReading {
-                meter: meter.get(i)?.to_owned(),
-                value: value.get(i)?,
-                ts: time_text(ts.get(i)?),
-            })
+    Ok(store
+        .latest_meters(fleet, vehicle)?
+        .into_iter()
+        .map(|(meter, ts, value)| MeterReading {
+            meter,
+            value,
+            ts: time_text(ts),
         })
         .collect())
 }

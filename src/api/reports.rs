@@ -21,7 +21,6 @@ use serde::Deserialize;
 use super::access::Scope;
 use super::error::ApiError;
 use super::{ApiQuery, ApiState, archive, blocking};
-use crate::registry;
 use crate::report::{self, DueRow, PartsRow, RecurringRow, TrendRow};
 
 /// The report routes, in the two groups the access policy tells apart.
@@ -68,16 +67,11 @@ fn as_of(q: &ReportQuery) -> Result<DateTime<Utc>, ApiError> {
 /// The registry, services and stock; with `scoped`, only the vehicles the
 /// caller may see.
 async fn load(state: &ApiState, scope: &Scope, scoped: bool) -> Result<report::Registry, ApiError> {
-    let vehicles = registry::vehicles(&state.db).await?;
-    Ok(report::Registry {
-        vehicles: if scoped {
-            scope.filter(vehicles, |v| Some(&v.fleet))
-        } else {
-            vehicles
-        },
-        services: registry::services(&state.db).await?,
-        stock: registry::stock(&state.db).await?,
-    })
+    let mut all = report::Registry::load(&state.db).await?;
+    if scoped {
+        all.vehicles = scope.filter(all.vehicles, |v| Some(&v.fleet));
+    }
+    Ok(all)
 }
 
 /// Runs `job` over the store with the registry and the as-of time.

@@ -16,8 +16,8 @@ use fleetcare_ingest::pipeline::Message;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Config;
-use crate::lines::{BoundedLines, Line};
-use crate::recording::{MAX_LINE, RecordingLine};
+use crate::lines::BoundedLines;
+use crate::recording::{self, MAX_LINE};
 use crate::store::Store;
 
 /// Messages stored per log sync.
@@ -61,13 +61,8 @@ fn read_files(
             .next_line()
             .with_context(|| format!("cannot read {}", path.display()))?
         {
-            let parsed = match line {
-                Line::Text(t) if t.trim().is_empty() => continue,
-                Line::Text(t) => {
-                    serde_json::from_str::<RecordingLine<'_>>(t).map_err(|e| e.to_string())
-                }
-                Line::TooLong => Err(format!("longer than {MAX_LINE} bytes")),
-                Line::NotText => Err("not UTF-8 text".to_owned()),
+            let Some(parsed) = recording::parse(line) else {
+                continue;
             };
             match parsed {
                 Ok(r) => {

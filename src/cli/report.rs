@@ -11,7 +11,6 @@ use clap::{Args, Subcommand};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db::Db;
-use crate::registry;
 use crate::report::output::{self, Format, Row};
 use crate::report::{self, Context, Registry};
 use crate::store::Store;
@@ -88,14 +87,7 @@ fn parse_as_of(text: &str) -> Result<DateTime<Utc>, String> {
 fn load_registry(config: &Config) -> anyhow::Result<Registry> {
     super::registry::runtime()?.block_on(async {
         let db = Db::connect(config).await?;
-        let read = async {
-            Ok::<_, crate::db::DbError>(Registry {
-                vehicles: registry::vehicles(&db).await?,
-                services: registry::services(&db).await?,
-                stock: registry::stock(&db).await?,
-            })
-        }
-        .await;
+        let read = Registry::load(&db).await;
         db.close().await;
         read.context("cannot read the fleet registry from the database")
     })

@@ -74,7 +74,7 @@ fn tempfile_dir() -> std::io::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!(
         "fleetcare-simulate-{}-{}",
         std::process::id(),
-        crate::live::broker::random_hex(4).map_err(std::io::Error::other)?
+        crate::secret::random_hex(4).map_err(std::io::Error::other)?
     ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)

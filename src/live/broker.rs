@@ -19,6 +19,11 @@ use rumqttd::{Broker, ConnectionSettings, RouterConfig, ServerSettings};
 
 use crate::config::MqttConfig;
 
+/// Login secrets, with the broker's error.
+fn random_hex(n: usize) -> Result<String, BrokerError> {
+    crate::secret::random_hex(n).map_err(|e| BrokerError::Random(e.0))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     #[error(
@@ -181,13 +186,6 @@ fn logins(config: &MqttConfig) -> Result<(AuthMap, Option<InternalLogin>), Broke
     };
     auth.insert(internal.username.clone(), internal.password.clone());
     Ok((Some(auth), Some(internal)))
-}
-
-/// `bytes` random bytes from the operating system, as hex.
-pub(crate) fn random_hex(bytes: usize) -> Result<String, BrokerError> {
-    let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| BrokerError::Random(e.to_string()))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use rumqttc::{AsyncClient, Event, Outgoing, Packet, QoS};
 use tokio::sync::{Notify, mpsc};
 
 use super::mqtt::Connection;
-use crate::lines::{BoundedLines, Line};
-use crate::recording::{MAX_LINE, RecordingLine};
+use crate::lines::BoundedLines;
+use crate::recording::{self, MAX_LINE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -70,13 +70,11 @@ fn read_files(
         let mut lines =
             BoundedLines::new(std::io::BufReader::with_capacity(1 << 20, file), MAX_LINE);
         while let Some((n, line)) = lines.next_line().map_err(read_err)? {
-            let parsed = match line {
-                Line::Text(t) if t.trim().is_empty() => continue,
-                Line::Text(t) => serde_json::from_str::<RecordingLine<'_>>(t).ok(),
-                Line::TooLong | Line::NotText => None,
+            let Some(parsed) = recording::parse(line) else {
+                continue;
             };
             match parsed {
-                Some(r) => {
+                Ok(r) => {
                     if tx
                         .blocking_send((r.topic.into_owned(), r.payload.into_owned()))
                         .is_err()
@@ -84,9 +82,9 @@ fn read_files(
                         return Ok(bad);
                     }
                 }
-                None => {
+                Err(e) => {
                     bad += 1;
-                    tracing::warn!(file = %path.display(), line = n, "not a recording line; skipped");
+                    tracing::warn!(file = %path.display(), line = n, error = %e, "not a recording line; skipped");
                 }
             }
         }

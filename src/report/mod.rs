@@ -68,6 +68,17 @@ pub struct Registry {
     pub stock: Vec<StockLevel>,
 }
 
+impl Registry {
+    /// Reads all three from the database.
+    pub async fn load(db: &crate::db::Db) -> Result<Self, crate::db::DbError> {
+        Ok(Self {
+            vehicles: crate::registry::vehicles(db).await?,
+            services: crate::registry::services(db).await?,
+            stock: crate::registry::stock(db).await?,
+        })
+    }
+}
+
 /// Everything a job needs besides the store.
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {

@@ -512,6 +512,47 @@ impl Store {
         })
     }
 
+    /// Each meter's latest stored reading for one vehicle, by meter name:
+    /// `(meter, ts in µs, continuous value)`.
+    pub fn latest_meters(
+        &self,
+        fleet: &FleetId,
+        vehicle: &VehicleId,
+    ) -> Result<Vec<(String, i64, f64)>> {
+        use polars::prelude::{DataType, SortMultipleOptions, col, lit};
+        let Some(lf) = self.scan("meters")? else {
+            return Ok(Vec::new());
+        };
+        let err = |source| StoreError::Parquet {
+            path: self.dir.join("meters"),
+            source,
+        };
+        let ts = col("ts").cast(DataType::Int64);
+        let df = lf
+            .filter(
+                col("fleet")
+                    .eq(lit(fleet.as_str()))
+                    .and(col("vehicle").eq(lit(vehicle.as_str()))),
+            )
+            .group_by([col("meter")])
+            .agg([
+                ts.clone().max().alias("ts"),
+                col("value")
+                    .sort_by([ts], SortMultipleOptions::default())
+                    .last()
+                    .alias("value"),
+            ])
+            .sort(["meter"], SortMultipleOptions::default())
+            .collect()
+            .map_err(err)?;
+        let meter = df.column("meter").and_then(|c| c.str()).map_err(err)?;
+        let ts = df.column("ts").and_then(|c| c.i64()).map_err(err)?;
+        let value = df.column("value").and_then(|c| c.f64()).map_err(err)?;
+        Ok((0..df.height())
+            .filter_map(|i| Some((meter.get(i)?.to_owned(), ts.get(i)?, value.get(i)?)))
+            .collect())
+    }
+
     /// Compacts and releases the store.
     pub fn close(mut self) -> Result<()> {
         self.compact()

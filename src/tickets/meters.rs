@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 use fleetcare_ingest::pipeline::PipelineConfig;
-use polars::prelude::*;
 
 use super::{MeterReadings, MeterSource};
 use crate::store::Store;
@@ -19,33 +18,14 @@ pub struct StoreMeters {
 }
 
 impl StoreMeters {
-    fn read(&self, fleet: &FleetId, vehicle: &VehicleId) -> Result<MeterReadings, String> {
-        let store = Store::open_read_only(&self.data_dir, self.pipeline.clone())
-            .map_err(|e| e.to_string())?;
-        let Some(lf) = store.scan("meters").map_err(|e| e.to_string())? else {
-            return Ok(MeterReadings::default());
-        };
-        let df = lf
-            .filter(
-                col("fleet")
-                    .eq(lit(fleet.as_str()))
-                    .and(col("vehicle").eq(lit(vehicle.as_str()))),
-            )
-            .group_by([col("meter")])
-            .agg([col("value").max()])
-            .collect()
-            .map_err(|e| e.to_string())?;
-        let meters = df.column("meter").and_then(|c| c.str().cloned());
-        let values = df.column("value").and_then(|c| c.f64().cloned());
-        let (Ok(meters), Ok(values)) = (meters, values) else {
-            return Err("the meters table lacks its meter or value column".to_owned());
-        };
+    fn read(&self, fleet: &FleetId, vehicle: &VehicleId) -> crate::store::Result<MeterReadings> {
+        let store = Store::open_read_only(&self.data_dir, self.pipeline.clone())?;
         let mut r = MeterReadings::default();
-        for (m, v) in meters.iter().zip(values.iter()) {
-            match m {
-                Some("engine_hours") => r.engine_hours = v,
-                Some("pto_hours") => r.pto_hours = v,
-                Some("odometer_km") => r.odometer_km = v,
+        for (meter, _, value) in store.latest_meters(fleet, vehicle)? {
+            match meter.as_str() {
+                "engine_hours" => r.engine_hours = Some(value),
+                "pto_hours" => r.pto_hours = Some(value),
+                "odometer_km" => r.odometer_km = Some(value),
                 _ => {}
             }
         }

@@ -29,43 +29,7 @@ requirements="$here/requirements.txt"
 max_examples="${API_FUZZ_MAX_EXAMPLES:-50}"
 start=$SECONDS
 
-# A venv whose interpreter no longer runs is rebuilt; anything else at that
-# path is left alone.
-if [[ -e "$venv" ]] && ! "$venv/bin/python" -c '' 2>/dev/null; then
-    if [[ -f "$venv/pyvenv.cfg" ]]; then
-        echo "schemathesis: rebuilding the broken venv $venv" >&2
-        rm -rf -- "$venv"
-    else
-        echo "schemathesis: $venv exists and is not a Python venv; set API_FUZZ_VENV" >&2
-        exit 2
-    fi
-fi
-if [[ ! -x "$venv/bin/python" ]]; then
-    "${PYTHON:-python3}" -m venv "$venv"
-fi
-
-# Every `name==version` of requirements.txt installed at exactly that version?
-satisfied() {
-    "$venv/bin/python" - "$requirements" <<'PY'
-import importlib.metadata as md, sys
-for line in open(sys.argv[1]):
-    line = line.split("#", 1)[0].strip()
-    if not line:
-        continue
-    name, _, version = line.partition("==")
-    try:
-        if md.version(name) != version:
-            sys.exit(1)
-    except md.PackageNotFoundError:
-        sys.exit(1)
-PY
-}
-if ! satisfied; then
-    echo "schemathesis: installing $requirements into $venv" >&2
-    "$venv/bin/python" -m pip install --quiet --no-input --disable-pip-version-check -r "$requirements"
-    "$venv/bin/python" -m pip check >/dev/null
-    satisfied || { echo "schemathesis: $requirements still not satisfied in $venv" >&2; exit 2; }
-fi
+python="$(bash "$repo/tests/venv.sh" "$requirements" "$venv" schemathesis)"
 
 cd "$repo"
 cargo build --quiet --example api_fixture
@@ -94,13 +58,13 @@ if ! read -r -t 120 ready <"$work/ready"; then
     cat "$work/server.log" >&2
     exit 2
 fi
-field() { "$venv/bin/python" -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$ready" "$1"; }
+field() { "$python" -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$ready" "$1"; }
 base="http://$(field address)"
 
 status=0
 for who in admin operator; do
     echo "schemathesis: fuzzing $base as $who"
-    "$venv/bin/schemathesis" run "$base/api/v1/openapi.json" \
+    "$(dirname "$python")/schemathesis" run "$base/api/v1/openapi.json" \
         --url "$base" \
         --header "Authorization: Bearer $(field "$who")" \
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
