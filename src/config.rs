@@ -41,6 +41,8 @@ pub struct Config {
     pub modbus: ModbusConfig,
     pub webhooks: Vec<WebhookConfig>,
     pub alerts: AlertsConfig,
+    /// The InfluxDB sink; absent: off.
+    pub influxdb: Option<InfluxConfig>,
 }
 
 impl Default for Config {
@@ -59,6 +61,7 @@ impl Default for Config {
             modbus: ModbusConfig::default(),
             webhooks: Vec::new(),
             alerts: AlertsConfig::default(),
+            influxdb: None,
         }
     }
 }
@@ -322,6 +325,104 @@ pub struct WebhookConfig {
     pub secret_env: String,
 }
 
+/// The InfluxDB 2 sink (`[influxdb]`): meters, fault episodes, lamps and
+/// ticket history as line protocol. `url`, `org` and `bucket` are required.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfluxConfig {
+    /// e.g. `http://influxdb:8086` (no path: the client writes to /api/v2/write).
+    pub url: String,
+    pub org: String,
+    pub bucket: String,
+    /// The environment variable holding the API token (write access to
+    /// the bucket); set it to an empty value for a server without auth.
+    #[serde(default = "default_influx_token_env")]
+    pub token_env: String,
+    /// Lines per write request.
+    #[serde(default = "default_batch_lines")]
+    pub batch_lines: usize,
+    /// A batch that is not full is written after this long.
+    #[serde(default = "default_flush_interval", with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// A write without an answer by then has failed (and is retried).
+    #[serde(default = "default_influx_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Longest wait between retries (the back-off doubles from 1 s).
+    #[serde(default = "default_influx_retry", with = "humantime_serde")]
+    pub max_retry_delay: Duration,
+    /// Where batches wait while InfluxDB is down; absent: `influxdb` under
+    /// `data_dir`.
+    #[serde(default)]
+    pub buffer_dir: Option<PathBuf>,
+    /// The spool's size limit; when full, its oldest lines are dropped
+    /// (and counted).
+    #[serde(default = "default_max_buffer_bytes")]
+    pub max_buffer_bytes: u64,
+    /// How often ticket history and the ticket backlog are exported.
+    #[serde(default = "default_tickets_interval", with = "humantime_serde")]
+    pub tickets_interval: Duration,
+}
+
+fn default_influx_token_env() -> String {
+    "FLEETCARE_INFLUXDB_TOKEN".to_owned()
+}
+fn default_batch_lines() -> usize {
+    5_000
+}
+fn default_flush_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_influx_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_influx_retry() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_buffer_bytes() -> u64 {
+    1 << 30
+}
+fn default_tickets_interval() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl InfluxConfig {
+    fn validate(&self) -> Result<(), String> {
+        let url_ok = reqwest::Url::parse(&self.url).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https") && u.path() == "/" && u.query().is_none()
+        });
+        if !url_ok {
+            return Err(format!(
+                "influxdb.url {:?} must be an http:// or https:// address without a path, e.g. \"http://127.0.0.1:8086\"",
+                self.url
+            ));
+        }
+        if self.org.is_empty() || self.bucket.is_empty() {
+            return Err("influxdb.org and influxdb.bucket must not be empty".into());
+        }
+        if !(1..=1_000_000).contains(&self.batch_lines) {
+            return Err("influxdb.batch_lines must be between 1 and 1000000".into());
+        }
+        if self.flush_interval.is_zero()
+            || self.timeout.is_zero()
+            || self.max_retry_delay.is_zero()
+            || self.tickets_interval.is_zero()
+        {
+            return Err("influxdb durations must be longer than zero".into());
+        }
+        if self.max_buffer_bytes < 1 << 20 {
+            return Err("influxdb.max_buffer_bytes must be at least 1048576 (1 MiB)".into());
+        }
+        Ok(())
+    }
+
+    /// The spool folder.
+    pub fn buffer_dir(&self, data_dir: &Path) -> PathBuf {
+        self.buffer_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("influxdb"))
+    }
+}
+
 impl Config {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -377,6 +478,9 @@ impl Config {
         if self.ingest.max_hours_per_hour <= 0.0 || self.ingest.max_km_per_hour <= 0.0 {
             return Err("ingest meter rates must be positive".into());
         }
+        if let Some(influx) = &self.influxdb {
+            influx.validate()?;
+        }
         for d in &self.modbus.devices {
             if d.interval.is_zero() || d.timeout.is_zero() {
                 return Err(format!(
@@ -427,6 +531,14 @@ mod tests {
             Some("compactor-c12")
         );
         assert_eq!(c.webhooks[0].secret_env, "ACME_WEBHOOK_SECRET");
+        let influx = c.influxdb.as_ref().unwrap();
+        assert_eq!(influx.batch_lines, default_batch_lines());
+        assert_eq!(influx.flush_interval, default_flush_interval());
+        assert_eq!(influx.timeout, default_influx_timeout());
+        assert_eq!(influx.max_retry_delay, default_influx_retry());
+        assert_eq!(influx.max_buffer_bytes, default_max_buffer_bytes());
+        assert_eq!(influx.tickets_interval, default_tickets_interval());
+        assert_eq!(influx.token_env, default_influx_token_env());
     }
 
     #[test]
@@ -455,6 +567,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("127.0.0.1:502 (acme/TRK-001)"), "{e}");
+    }
+
+    #[test]
+    fn influxdb_is_off_unless_configured_and_has_defaults() {
+        let c = Config::parse(Path::new("x.toml"), "").unwrap();
+        assert!(c.influxdb.is_none());
+        let text =
+            "[influxdb]\nurl = \"http://127.0.0.1:8086\"\norg = \"acme\"\nbucket = \"fleetcare\"\n";
+        let c = Config::parse(Path::new("x.toml"), text).unwrap();
+        let i = c.influxdb.as_ref().unwrap();
+        assert_eq!(
+            (i.batch_lines, i.token_env.as_str()),
+            (5_000, "FLEETCARE_INFLUXDB_TOKEN")
+        );
+        assert_eq!(i.buffer_dir(Path::new("/d")), PathBuf::from("/d/influxdb"));
+        for (bad, says) in [
+            ("url = \"http://h:8086/influx\"", "without a path"),
+            ("batch_lines = 0", "batch_lines"),
+            ("flush_interval = \"0s\"", "longer than zero"),
+            ("max_buffer_bytes = 10", "1 MiB"),
+            ("tokn_env = \"X\"", "unknown field `tokn_env`"),
+        ] {
+            let text = format!("{text}{bad}\n");
+            let text = if bad.starts_with("url") {
+                text.replacen("url = \"http://127.0.0.1:8086\"\n", "", 1)
+            } else {
+                text
+            };
+            let e = Config::parse(Path::new("x.toml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        let e = Config::parse(
+            Path::new("x.toml"),
+            "[influxdb]\norg = \"a\"\nbucket = \"b\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("missing field `url`"), "{e}");
     }
 
     #[test]

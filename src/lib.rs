@@ -17,6 +17,8 @@ pub mod registry;
 pub mod report;
 pub mod secret;
 pub mod simulate;
+pub mod sink;
 pub mod store;
 pub mod tickets;
 pub mod tls;
+pub mod web;

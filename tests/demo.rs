@@ -35,6 +35,7 @@ fn the_demo_serves_tickets_from_its_simulated_fleet() {
         }
     });
     let mut http_addr = None;
+    let mut web_ui = None;
     let mut token = None;
     while token.is_none() {
         let line = rx
@@ -43,9 +44,17 @@ fn the_demo_serves_tickets_from_its_simulated_fleet() {
         if let Some(rest) = line.strip_prefix("fleetcare ready: http=") {
             http_addr = rest.split(' ').next().map(str::to_owned);
         }
+        if let Some(rest) = line.strip_prefix("fleetcare demo: web UI at ") {
+            web_ui = rest.split(' ').next().map(str::to_owned);
+        }
         token = line.strip_prefix("admin token: ").map(str::to_owned);
     }
     let (http_addr, token) = (http_addr.unwrap(), token.unwrap());
+    // C6: the demo prints the web UI's address, and the page is there.
+    assert_eq!(web_ui, Some(format!("http://{http_addr}/ui/")));
+    let (status, body) = http(&http_addr, "GET", "/ui/login", None, None);
+    assert_eq!(status, 200);
+    assert!(body.contains("name=\"token\""), "{body}");
     let (status, _) = http(&http_addr, "GET", "/healthz", None, None);
     assert_eq!(status, 200);
     // The first run of the periodic jobs finds what the simulator planted

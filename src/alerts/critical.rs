@@ -3,15 +3,29 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use fleetcare_ingest::ids::{FleetId, VehicleId};
 use fleetcare_ingest::j1939::LampStatus;
-use fleetcare_ingest::pipeline::Record;
+use fleetcare_ingest::pipeline::{Record, VehicleKey};
 
 use crate::catalog::{Catalog, ModelId, Severity};
 use crate::tickets::{NewAlert, Priority, TicketKind};
 
 /// The vehicles' models, from the registry (refreshed by the service).
-pub type ModelMap = HashMap<(FleetId, VehicleId), ModelId>;
+/// Keyed like records, so a lookup borrows the record's key.
+pub type ModelMap = HashMap<VehicleKey, ModelId>;
+
+/// The models of `vehicles`.
+pub fn model_map(vehicles: &[crate::registry::Vehicle]) -> ModelMap {
+    vehicles
+        .iter()
+        .map(|v| {
+            let key = VehicleKey {
+                fleet: v.fleet.clone(),
+                vehicle: v.id.clone(),
+            };
+            (key, v.model.clone())
+        })
+        .collect()
+}
 
 /// The ticket a record asks for, if it is a critical fault start: the red
 /// stop lamp on, or a fault the vehicle's model's catalogue calls critical.
@@ -26,8 +40,7 @@ pub fn assess(record: &Record, catalog: &Catalog, models: &ModelMap) -> Option<N
     else {
         return None;
     };
-    let key = (vehicle.fleet.clone(), vehicle.vehicle.clone());
-    let model = models.get(&key).cloned();
+    let model = models.get(vehicle.as_ref()).cloned();
     let entry = model
         .as_ref()
         .and_then(|m| catalog.fault(m, dtc.spn, dtc.fmi));

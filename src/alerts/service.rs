@@ -1,7 +1,6 @@
 //! The alert tasks of `fleetcare run`: the real-time critical-fault path
 //! and the periodic jobs.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::Utc;
@@ -101,11 +100,7 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let registry = Registry::load(&ctx.db).await?;
     {
-        let map: ModelMap = registry
-            .vehicles
-            .iter()
-            .map(|v| ((v.fleet.clone(), v.id.clone()), v.model.clone()))
-            .collect::<HashMap<_, _>>();
+        let map = critical::model_map(&registry.vehicles);
         *ctx.models.write().unwrap_or_else(|e| e.into_inner()) = map;
     }
     let now = Utc::now();

@@ -120,7 +120,8 @@ pub struct Caller {
 }
 
 /// What one request may see: every data access of a handler goes through
-/// it. Obtained only from [`require`] (as an extractor).
+/// it. Obtained only from [`authorize`] (the API gets it from [`require`]
+/// as an extractor).
 #[derive(Debug, Clone)]
 pub struct Scope {
     caller: Caller,
@@ -200,12 +201,20 @@ pub async fn require(
     let caller = authenticate(&state.db, token)
         .await?
         .ok_or(ApiError::Unauthorized)?;
+    let scope = authorize(caller, resource)?;
+    request.extensions_mut().insert(scope);
+    Ok(next.run(request).await)
+}
+
+/// The [`Scope`] of `caller` on `resource`, or 403 when its role may not
+/// use it ([`Role::may_use`]). The API's middleware and the web UI's pages
+/// both come through here, so they share one policy.
+pub fn authorize(caller: Caller, resource: Resource) -> Result<Scope, ApiError> {
     if !caller.role.may_use(resource) {
         tracing::debug!(role = %caller.role, ?resource, "Refused a role its resource.");
         return Err(ApiError::Forbidden(caller.role));
     }
-    request.extensions_mut().insert(Scope { caller });
-    Ok(next.run(request).await)
+    Ok(Scope { caller })
 }
 
 /// The token of an `Authorization: Bearer …` header.

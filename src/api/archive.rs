@@ -1,5 +1,6 @@
-//! What the API reads from the store (docs/storage.md): a vehicle's latest
-//! meters and recent fault episodes, and the dead letters. Blocking polars
+//! What the API and the web UI read from the store (docs/storage.md): a
+//! vehicle's latest meters, meter history and recent fault episodes, the
+//! active faults of every vehicle, and the dead letters. Blocking polars
 //! scans: call from [`super::blocking`].
 //!
 //! The store is opened read-only per request (it takes no lock, so the
@@ -176,17 +177,15 @@ pub(crate) fn topic_fleet(prefix: &str, topic: &str) -> Option<FleetId> {
     FleetId::new(fleet).ok()
 }
 
-/// The newest `limit` dead letters, newest first; with `fleets`, only those
-/// whose topic is under one of them (pushed down into the scan, so the
-/// limit counts visible rows).
-pub(crate) fn dead_letters(
+/// The dead-letter table; with `fleets`, only rows whose topic is under
+/// one of them.
+fn visible_dead_letter_rows(
     store: &Store,
     prefix: &str,
     fleets: Option<&[FleetId]>,
-    limit: usize,
-) -> Result<Vec<DeadLetter>, ApiError> {
+) -> Result<Option<LazyFrame>, ApiError> {
     let Some(mut lf) = store.scan("dead_letters")? else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     if let Some(fleets) = fleets {
         let mut visible = lit(false);
@@ -197,6 +196,155 @@ pub(crate) fn dead_letters(
         }
         lf = lf.filter(visible);
     }
+    Ok(Some(lf))
+}
+
+/// Dead letters of one reason, over the whole history.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ReasonCount {
+    pub(crate) reason: String,
+    pub(crate) count: u64,
+    /// When the newest arrived (RFC 3339).
+    pub(crate) last: String,
+}
+
+/// How many dead letters each reason has (most first); with `fleets`,
+/// only those whose topic is under one of them. Topics that name no valid
+/// fleet count only without `fleets`, as in [`dead_letters`].
+pub(crate) fn dead_letter_reasons(
+    store: &Store,
+    prefix: &str,
+    fleets: Option<&[FleetId]>,
+) -> Result<Vec<ReasonCount>, ApiError> {
+    let Some(lf) = visible_dead_letter_rows(store, prefix, fleets)? else {
+        return Ok(Vec::new());
+    };
+    let df = lf
+        .group_by([col("reason")])
+        .agg([
+            len().cast(DataType::UInt64).alias("count"),
+            col("received").cast(DataType::Int64).max().alias("last"),
+        ])
+        .sort(
+            ["count", "reason"],
+            SortMultipleOptions::default().with_order_descending_multi([true, false]),
+        )
+        .collect()
+        .map_err(query)?;
+    let reason = df.column("reason").and_then(|c| c.str()).map_err(query)?;
+    let count = df.column("count").and_then(|c| c.u64()).map_err(query)?;
+    let last = df.column("last").and_then(|c| c.i64()).map_err(query)?;
+    Ok((0..df.height())
+        .filter_map(|i| {
+            Some(ReasonCount {
+                reason: reason.get(i)?.to_owned(),
+                count: count.get(i)?,
+                last: time_text(last.get(i)?),
+            })
+        })
+        .collect())
+}
+
+/// Fault episodes still active per vehicle, `(fleet, vehicle) → count`:
+/// those whose latest event is a start (what a vehicle's archive lists
+/// with `ended` null).
+pub(crate) fn active_faults(
+    store: &Store,
+) -> Result<std::collections::HashMap<(String, String), u32>, ApiError> {
+    let Some(lf) = store.scan("faults")? else {
+        return Ok(Default::default());
+    };
+    let key = [
+        col("fleet"),
+        col("vehicle"),
+        col("source"),
+        col("spn"),
+        col("fmi"),
+    ];
+    let df = lf
+        .group_by(key)
+        .agg([col("event")
+            .sort_by([col("ts")], SortMultipleOptions::default())
+            .last()
+            .alias("last")])
+        .filter(col("last").eq(lit("start")))
+        .group_by([col("fleet"), col("vehicle")])
+        .agg([len().cast(DataType::UInt32).alias("active")])
+        .collect()
+        .map_err(query)?;
+    let fleet = df.column("fleet").and_then(|c| c.str()).map_err(query)?;
+    let vehicle = df.column("vehicle").and_then(|c| c.str()).map_err(query)?;
+    let active = df.column("active").and_then(|c| c.u32()).map_err(query)?;
+    Ok((0..df.height())
+        .filter_map(|i| {
+            Some((
+                (fleet.get(i)?.to_owned(), vehicle.get(i)?.to_owned()),
+                active.get(i)?,
+            ))
+        })
+        .collect())
+}
+
+/// At most this many points per meter in a history.
+pub(crate) const MAX_METER_POINTS: usize = 300;
+
+/// Each meter's stored readings for the vehicle since `from_us`, oldest
+/// first, as (seconds since the epoch, continuous value), thinned to at
+/// most [`MAX_METER_POINTS`] (the newest is always kept).
+pub(crate) fn meter_history(
+    store: &Store,
+    fleet: &FleetId,
+    vehicle: &VehicleId,
+    from_us: i64,
+) -> Result<std::collections::BTreeMap<String, Vec<(i64, f64)>>, ApiError> {
+    let mut out: std::collections::BTreeMap<String, Vec<(i64, f64)>> = Default::default();
+    let Some(lf) = store.scan("meters")? else {
+        return Ok(out);
+    };
+    let df = vehicle_rows(lf, fleet, vehicle)
+        .select([col("meter"), col("ts").cast(DataType::Int64), col("value")])
+        .filter(col("ts").gt_eq(lit(from_us)))
+        .sort(["ts"], SortMultipleOptions::default())
+        .collect()
+        .map_err(query)?;
+    let meter = df.column("meter").and_then(|c| c.str()).map_err(query)?;
+    let ts = df.column("ts").and_then(|c| c.i64()).map_err(query)?;
+    let value = df.column("value").and_then(|c| c.f64()).map_err(query)?;
+    for i in 0..df.height() {
+        if let (Some(m), Some(t), Some(v)) = (meter.get(i), ts.get(i), value.get(i)) {
+            out.entry(m.to_owned())
+                .or_default()
+                .push((t.div_euclid(1_000_000), v));
+        }
+    }
+    for points in out.values_mut() {
+        let step = points.len().div_ceil(MAX_METER_POINTS).max(1);
+        if step > 1 {
+            let last = points.last().copied();
+            let mut thinned: Vec<_> = points.iter().copied().step_by(step).collect();
+            if let Some(l) = last
+                && thinned.last() != Some(&l)
+            {
+                thinned.push(l);
+            }
+            *points = thinned;
+        }
+    }
+    Ok(out)
+}
+
+/// The newest `limit` dead letters, newest first; with `fleets`, only those
+/// whose topic is under one of them (pushed down into the scan, so the
+/// limit counts visible rows).
+pub(crate) fn dead_letters(
+    store: &Store,
+    prefix: &str,
+    fleets: Option<&[FleetId]>,
+    limit: usize,
+) -> Result<Vec<DeadLetter>, ApiError> {
+    let Some(lf) = visible_dead_letter_rows(store, prefix, fleets)? else {
+        return Ok(Vec::new());
+    };
     let df = lf
         .select([
             col("received").cast(DataType::Int64),

@@ -137,7 +137,17 @@ async fn dead_letters(
     scope: Scope,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<DeadLetter>>, ApiError> {
-    let limit = q.limit()? as usize;
+    Ok(Json(
+        visible_dead_letters(&state, &scope, q.limit()? as usize).await?,
+    ))
+}
+
+/// The newest `limit` dead letters the caller may see (`GET /dead-letters`).
+pub(crate) async fn visible_dead_letters(
+    state: &ApiState,
+    scope: &Scope,
+    limit: usize,
+) -> Result<Vec<DeadLetter>, ApiError> {
     let fleets = scope.fleets_visible().map(<[FleetId]>::to_vec);
     let st = state.clone();
     let rows = blocking(move || {
@@ -150,5 +160,5 @@ async fn dead_letters(
         )
     })
     .await?;
-    Ok(Json(scope.filter(rows, |d| d.fleet.as_ref())))
+    Ok(scope.filter(rows, |d| d.fleet.as_ref()))
 }

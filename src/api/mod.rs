@@ -8,13 +8,13 @@
 //! token. Choices where the contract is silent: docs/decisions.md, "HTTP API".
 
 pub mod access;
-mod archive;
+pub(crate) mod archive;
 pub mod error;
-mod logs;
+pub(crate) mod logs;
 mod openapi;
-mod reports;
-mod tickets;
-mod vehicles;
+pub(crate) mod reports;
+pub(crate) mod tickets;
+pub(crate) mod vehicles;
 
 use std::future::Future;
 use std::io;
@@ -34,7 +34,9 @@ use crate::db::Db;
 use crate::live::metrics::LiveMetrics;
 use crate::tickets::Tickets;
 
-pub use access::{Caller, Resource, Role, Scope, TokenError, authenticate, create_token};
+pub use access::{
+    Caller, Resource, Role, Scope, TokenError, authenticate, authorize, create_token,
+};
 pub use error::ApiError;
 
 /// The API's version prefix.

@@ -96,18 +96,65 @@ async fn compute<R: Send + 'static>(
     .await
 }
 
+/// The `due` rows the caller may see (`GET /reports/due`).
+pub(crate) async fn due_rows(
+    state: &ApiState,
+    scope: &Scope,
+    as_of: DateTime<Utc>,
+) -> Result<Vec<DueRow>, ApiError> {
+    let registry = load(state, scope, true).await?;
+    let rows = compute(state.clone(), registry, as_of, |s, c| {
+        report::due::maintenance_due(s, c, false)
+    })
+    .await?;
+    Ok(scope.filter(rows, |r| Some(&r.fleet)))
+}
+
+/// The `recurring` rows the caller may see (`GET /reports/recurring`).
+pub(crate) async fn recurring_rows(
+    state: &ApiState,
+    scope: &Scope,
+    as_of: DateTime<Utc>,
+) -> Result<Vec<RecurringRow>, ApiError> {
+    let registry = load(state, scope, false).await?;
+    let rows = compute(state.clone(), registry, as_of, report::recurring::recurring).await?;
+    Ok(scope.filter(rows, |r| r.fleet.as_ref()))
+}
+
+/// The `trends` rows over the caller's vehicles (`GET /reports/trends`).
+pub(crate) async fn trend_rows(
+    state: &ApiState,
+    scope: &Scope,
+    as_of: DateTime<Utc>,
+) -> Result<Vec<TrendRow>, ApiError> {
+    let registry = load(state, scope, true).await?;
+    compute(state.clone(), registry, as_of, |s, c| {
+        report::trends::trends(s, c, None)
+    })
+    .await
+}
+
+/// The `parts` rows (`GET /reports/parts`).
+pub(crate) async fn parts_rows(
+    state: &ApiState,
+    scope: &Scope,
+    as_of: DateTime<Utc>,
+) -> Result<Vec<PartsRow>, ApiError> {
+    // Only roles that see every fleet get here (the policy); the registry
+    // is still the scope's, so a change of policy cannot leak.
+    let registry = load(state, scope, true).await?;
+    compute(state.clone(), registry, as_of, |s, c| {
+        report::parts::parts_demand(s, c, None, false)
+    })
+    .await
+}
+
 async fn due(
     State(state): State<ApiState>,
     scope: Scope,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Json<Vec<DueRow>>, ApiError> {
-    let as_of = as_of(&q)?;
-    let registry = load(&state, &scope, true).await?;
-    let rows = compute(state, registry, as_of, |s, c| {
-        report::due::maintenance_due(s, c, false)
-    })
-    .await?;
-    Ok(Json(scope.filter(rows, |r| Some(&r.fleet))))
+    Ok(Json(due_rows(&state, &scope, as_of(&q)?).await?))
 }
 
 async fn recurring(
@@ -115,10 +162,7 @@ async fn recurring(
     scope: Scope,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Json<Vec<RecurringRow>>, ApiError> {
-    let as_of = as_of(&q)?;
-    let registry = load(&state, &scope, false).await?;
-    let rows = compute(state, registry, as_of, report::recurring::recurring).await?;
-    Ok(Json(scope.filter(rows, |r| r.fleet.as_ref())))
+    Ok(Json(recurring_rows(&state, &scope, as_of(&q)?).await?))
 }
 
 async fn trends(
@@ -126,13 +170,7 @@ async fn trends(
     scope: Scope,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Json<Vec<TrendRow>>, ApiError> {
-    let as_of = as_of(&q)?;
-    let registry = load(&state, &scope, true).await?;
-    let rows = compute(state, registry, as_of, |s, c| {
-        report::trends::trends(s, c, None)
-    })
-    .await?;
-    Ok(Json(rows))
+    Ok(Json(trend_rows(&state, &scope, as_of(&q)?).await?))
 }
 
 async fn parts(
@@ -140,13 +178,5 @@ async fn parts(
     scope: Scope,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Json<Vec<PartsRow>>, ApiError> {
-    let as_of = as_of(&q)?;
-    // Only roles that see every fleet get here (the policy); the registry
-    // is still the scope's, so a change of policy cannot leak.
-    let registry = load(&state, &scope, true).await?;
-    let rows = compute(state, registry, as_of, |s, c| {
-        report::parts::parts_demand(s, c, None, false)
-    })
-    .await?;
-    Ok(Json(rows))
+    Ok(Json(parts_rows(&state, &scope, as_of(&q)?).await?))
 }

@@ -30,7 +30,7 @@ pub(super) fn routes() -> Router<ApiState> {
 }
 
 /// A ticket error as the API answers it.
-pub(super) fn error(e: TicketError) -> ApiError {
+pub(crate) fn error(e: TicketError) -> ApiError {
     match e {
         TicketError::NotFound(_) => ApiError::NotFound("ticket".to_owned()),
         // The refusal names the allowed moves (C8).
@@ -82,14 +82,28 @@ async fn list(
             .as_deref()
             .map(|v| VehicleId::new(v).map_err(|_| ApiError::BadRequest(id("vehicle", v))))
             .transpose()?,
+        fleets_visible: None,
+    };
+    Ok(Json(visible_tickets(&state, &scope, filter).await?))
+}
+
+/// The tickets `filter` lets through among those the caller may see,
+/// newest first (`GET /tickets`, the web UI's ticket board).
+pub(crate) async fn visible_tickets(
+    state: &ApiState,
+    scope: &Scope,
+    filter: TicketFilter,
+) -> Result<Vec<Ticket>, ApiError> {
+    let filter = TicketFilter {
         fleets_visible: scope.fleets_visible().map(<[_]>::to_vec),
+        ..filter
     };
     let tickets = state.tickets.list(&filter).await.map_err(error)?;
-    Ok(Json(scope.filter(tickets, |t| t.fleet.as_ref())))
+    Ok(scope.filter(tickets, |t| t.fleet.as_ref()))
 }
 
 /// The ticket `id` if it exists and the caller may see it.
-async fn visible_ticket(
+pub(crate) async fn visible_ticket(
     state: &ApiState,
     scope: &Scope,
     id: &str,
@@ -166,11 +180,21 @@ async fn transition(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Transition>,
 ) -> Result<Json<Ticket>, ApiError> {
-    let current = visible_ticket(&state, &scope, &id).await?;
-    let ticket = state
+    Ok(Json(move_ticket(&state, &scope, &id, body).await?))
+}
+
+/// Moves ticket `id` as the caller (`POST /tickets/{id}/transitions`, the
+/// web UI's move forms); 404 unless the caller may see it.
+pub(crate) async fn move_ticket(
+    state: &ApiState,
+    scope: &Scope,
+    id: &str,
+    transition: Transition,
+) -> Result<Ticket, ApiError> {
+    let current = visible_ticket(state, scope, id).await?;
+    state
         .tickets
-        .transition(current.ticket.id, body, scope.actor(), Utc::now())
+        .transition(current.ticket.id, transition, scope.actor(), Utc::now())
         .await
-        .map_err(error)?;
-    Ok(Json(ticket))
+        .map_err(error)
 }

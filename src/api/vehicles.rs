@@ -25,12 +25,12 @@ pub(super) fn routes() -> Router<ApiState> {
 /// A registered vehicle as the API shows it.
 #[derive(Debug, Serialize)]
 pub(crate) struct VehicleView {
-    id: String,
-    fleet: String,
-    model: String,
-    vin: Option<String>,
-    commissioned_on: String,
-    depot: String,
+    pub(crate) id: String,
+    pub(crate) fleet: String,
+    pub(crate) model: String,
+    pub(crate) vin: Option<String>,
+    pub(crate) commissioned_on: String,
+    pub(crate) depot: String,
 }
 
 impl From<&Vehicle> for VehicleView {
@@ -48,14 +48,14 @@ impl From<&Vehicle> for VehicleView {
 
 /// A service done, as the archive lists it.
 #[derive(Debug, Serialize)]
-struct ServiceView {
-    task: String,
-    performed_at: String,
-    engine_hours: Option<f64>,
-    pto_hours: Option<f64>,
-    odometer_km: Option<f64>,
+pub(crate) struct ServiceView {
+    pub(crate) task: String,
+    pub(crate) performed_at: String,
+    pub(crate) engine_hours: Option<f64>,
+    pub(crate) pto_hours: Option<f64>,
+    pub(crate) odometer_km: Option<f64>,
     /// `import` or `ticket`.
-    source: &'static str,
+    pub(crate) source: &'static str,
 }
 
 impl From<&ServiceRecord> for ServiceView {
@@ -73,22 +73,30 @@ impl From<&ServiceRecord> for ServiceView {
 
 /// One vehicle's service archive.
 #[derive(Debug, Serialize)]
-struct Archive {
-    vehicle: VehicleView,
-    meters: Vec<MeterReading>,
-    episodes: Vec<Episode>,
-    services: Vec<ServiceView>,
-    tickets: Vec<Ticket>,
-    next_services: Vec<NextServiceRow>,
+pub(crate) struct Archive {
+    pub(crate) vehicle: VehicleView,
+    pub(crate) meters: Vec<MeterReading>,
+    pub(crate) episodes: Vec<Episode>,
+    pub(crate) services: Vec<ServiceView>,
+    pub(crate) tickets: Vec<Ticket>,
+    pub(crate) next_services: Vec<NextServiceRow>,
 }
 
-/// Every registered vehicle the caller may see, by fleet then id.
+/// Every registered vehicle the caller may see, by fleet then id (what
+/// `GET /vehicles` lists and the web UI's fleet overview shows).
+pub(crate) async fn visible_vehicles(
+    state: &ApiState,
+    scope: &Scope,
+) -> Result<Vec<Vehicle>, ApiError> {
+    let vehicles = registry::vehicles(&state.db).await?;
+    Ok(scope.filter(vehicles, |v| Some(&v.fleet)))
+}
+
 async fn list(
     State(state): State<ApiState>,
     scope: Scope,
 ) -> Result<Json<Vec<VehicleView>>, ApiError> {
-    let vehicles = registry::vehicles(&state.db).await?;
-    let visible = scope.filter(vehicles, |v| Some(&v.fleet));
+    let visible = visible_vehicles(&state, &scope).await?;
     Ok(Json(visible.iter().map(VehicleView::from).collect()))
 }
 
@@ -112,7 +120,17 @@ async fn show(
     scope: Scope,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Archive>, ApiError> {
-    let vehicle = visible_vehicle(&state, &scope, &id).await?;
+    Ok(Json(service_archive(&state, &scope, &id).await?))
+}
+
+/// The service archive of vehicle `id` (`GET /vehicles/{id}`, the web UI's
+/// vehicle page); 404 unless the caller may see it.
+pub(crate) async fn service_archive(
+    state: &ApiState,
+    scope: &Scope,
+    id: &str,
+) -> Result<Archive, ApiError> {
+    let vehicle = visible_vehicle(state, scope, id).await?;
     let services = registry::vehicle_services(&state.db, &vehicle.id).await?;
     let filter = TicketFilter {
         vehicle: Some(vehicle.id.clone()),
@@ -147,12 +165,12 @@ async fn show(
         Ok((meters, episodes, next))
     })
     .await?;
-    Ok(Json(Archive {
+    Ok(Archive {
         vehicle: VehicleView::from(&vehicle),
         meters,
         episodes,
         services: service_views,
         tickets,
         next_services,
-    }))
+    })
 }

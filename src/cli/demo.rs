@@ -4,7 +4,8 @@
 //! The fleet's last `--days` up to today are simulated (so reports and
 //! forecasts are about now), its vehicles and service history imported,
 //! an admin token created, and the service started with the embedded
-//! broker on a free port. The fleet's messages are then published through
+//! broker on a free port; it prints the web UI's address and the token.
+//! The fleet's messages are then published through
 //! the broker at `--speed` (event time per wall time), so tickets and
 //! alerts appear as the history arrives.
 
@@ -96,8 +97,8 @@ pub(super) fn run(mut config: Config, args: &DemoArgs) -> anyhow::Result<()> {
         );
         let _ = writeln!(
             out,
-            "fleetcare demo: API at http://{}/api/v1 (try /api/v1/tickets), trucks publish to {broker}\nadmin token: {token}",
-            ready.http
+            "fleetcare demo: web UI at http://{http}/ui/ (sign in with the admin token below)\nfleetcare demo: API at http://{http}/api/v1 (try /api/v1/tickets), trucks publish to {broker}\nadmin token: {token}",
+            http = ready.http
         );
         let _ = out.flush();
         let connection = ready.connection.clone();

@@ -1,6 +1,7 @@
 //! `fleetcare run`: the service in one process — the store writer, the MQTT
 //! source (embedded broker unless `[mqtt] url` is set), the Modbus pollers,
-//! the real-time alert path, the periodic jobs, tickets and the HTTP API.
+//! the real-time alert path, the periodic jobs, tickets, the HTTP API and
+//! the web UI.
 //!
 //! Shutdown on SIGTERM or SIGINT, in the order that loses nothing: sources
 //! stop reading; the writer stores what is queued and the MQTT source
@@ -28,6 +29,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::live::broker::EmbeddedBroker;
 use crate::live::mqtt::{self, Connection, SourceConfig};
+use crate::live::writer::fan_out;
 use crate::live::{LiveMetrics, WriterConfig, spawn_writer};
 use crate::store::Store;
 use crate::tickets::Tickets;
@@ -159,11 +161,36 @@ pub(super) async fn serve(config: Config, on_ready: Option<OnReady>) -> anyhow::
         },
     ));
     let (faults_tx, faults_rx) = mpsc::unbounded_channel();
+    // Vehicle → model for alerts and the InfluxDB sink; the jobs refresh it.
+    let models = match crate::registry::vehicles(&db).await {
+        Ok(v) => crate::alerts::critical::model_map(&v),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the fleet registry yet; models are filled in by the jobs");
+            Default::default()
+        }
+    };
+    let models = Arc::new(RwLock::new(models));
+    let mut record_sinks = vec![fault_start_sink(faults_tx)];
+    let influx = match &config.influxdb {
+        Some(c) => {
+            let (service, sink) = crate::sink::InfluxService::start(
+                c,
+                &config.data_dir,
+                &db,
+                models.clone(),
+                metrics.clone(),
+            )
+            .context("fix [influxdb] in the configuration")?;
+            record_sinks.push(sink);
+            Some(service)
+        }
+        None => None,
+    };
     let (handle, writer) = spawn_writer(
         store,
         WriterConfig::default(),
         metrics.clone(),
-        Some(fault_start_sink(faults_tx)),
+        Some(fan_out(record_sinks)),
     )
     .context("cannot start the store writer thread")?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -189,7 +216,7 @@ pub(super) async fn serve(config: Config, on_ready: Option<OnReady>) -> anyhow::
         handle.clone(),
         stop_rx.clone(),
     ));
-    let pollers = start_modbus(&config, &catalog, &db, &handle, &stop_rx).await?;
+    let (pollers, devices) = start_modbus(&config, &catalog, &db, &handle, &stop_rx).await?;
     drop(handle);
 
     let (alerts_mqtt, alerts_mqtt_task) = alerts_client(&config, &connection, stop_rx.clone());
@@ -217,7 +244,7 @@ pub(super) async fn serve(config: Config, on_ready: Option<OnReady>) -> anyhow::
         config: shared_config.clone(),
         notifier,
         metrics: metrics.clone(),
-        models: Arc::new(RwLock::new(HashMap::new())),
+        models,
     };
     let realtime = tokio::spawn(critical_faults(alerts.clone(), faults_rx));
     let jobs = tokio::spawn(periodic_jobs(alerts.clone(), stop_rx.clone()));
@@ -229,9 +256,17 @@ pub(super) async fn serve(config: Config, on_ready: Option<OnReady>) -> anyhow::
         .context("the HTTP listener has no address")?;
     let state = ApiState::new(db.clone(), tickets, config.clone(), metrics.clone())
         .context("fix the truck-model catalogue")?;
+    let sources = crate::web::IngestSources {
+        broker: match (broker_addr, &config.mqtt.url) {
+            (Some(addr), _) => crate::web::Broker::Embedded(addr),
+            (None, url) => crate::web::Broker::external(url.as_deref().unwrap_or_default()),
+        },
+        devices,
+    };
     let api = {
         let mut stop = stop_rx.clone();
-        tokio::spawn(crate::api::serve(listener, state, async move {
+        let web = crate::web::WebState::new(state, sources);
+        tokio::spawn(crate::web::serve(listener, web, async move {
             let _ = stop.changed().await;
         }))
     };
@@ -283,12 +318,15 @@ pub(super) async fn serve(config: Config, on_ready: Option<OnReady>) -> anyhow::
     // once it has handled the last records; then the notifier drains.
     let _ = realtime.await;
     let _ = jobs.await;
+    if let Some(influx) = influx {
+        influx.finish().await;
+    }
     let _ = notifier_task.await;
     let _ = alerts_mqtt_task.await;
     match api.await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "the HTTP API failed"),
-        Err(e) => tracing::error!(error = %e, "the HTTP API panicked"),
+        Ok(Err(e)) => tracing::error!(error = %e, "the HTTP API and web UI failed"),
+        Err(e) => tracing::error!(error = %e, "the HTTP API and web UI panicked"),
     }
     db.close().await;
     let stored = metrics.stored.load(std::sync::atomic::Ordering::Relaxed);
@@ -299,6 +337,13 @@ pub(super) async fn serve(config: Config, on_ready: Option<OnReady>) -> anyhow::
     }
 }
 
+/// The pollers' tasks and each polled device's live status (for the web
+/// UI's health page).
+type Pollers = (
+    Vec<tokio::task::JoinHandle<()>>,
+    Vec<Arc<crate::live::modbus::DeviceStatus>>,
+);
+
 /// Starts a poller per configured Modbus device. A device that cannot be
 /// polled (unknown vehicle, model without a register map) is reported and
 /// skipped; the others run.
@@ -308,10 +353,10 @@ async fn start_modbus(
     db: &Db,
     handle: &crate::live::IngestHandle,
     stop: &crate::live::Shutdown,
-) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+) -> anyhow::Result<Pollers> {
     let devices = &config.modbus.devices;
     if devices.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     // The registry only matters for devices that do not name their model.
     let registry = if devices.iter().any(|d| d.model.is_none()) {
@@ -331,12 +376,14 @@ async fn start_modbus(
     for e in &errors {
         tracing::error!(error = %e, "this Modbus device is not polled");
     }
-    Ok(crate::live::modbus::spawn_pollers(
+    let statuses = targets.iter().map(|t| t.status().clone()).collect();
+    let tasks = crate::live::modbus::spawn_pollers(
         targets,
         &config.mqtt.topic_prefix,
         handle.clone(),
         stop.clone(),
-    ))
+    );
+    Ok((tasks, statuses))
 }
 
 async fn wait_for_stop_signal() -> anyhow::Result<()> {

@@ -33,6 +33,20 @@ pub struct LiveMetrics {
     pub modbus_polls_ok: AtomicU64,
     /// Modbus polls that failed (timeout, exception, refused connection).
     pub modbus_polls_failed: AtomicU64,
+    /// Lines the InfluxDB server took.
+    pub influx_lines_written: AtomicU64,
+    /// Lines put in the InfluxDB spool (server down, or ticket history).
+    pub influx_lines_spooled: AtomicU64,
+    /// InfluxDB writes that failed and are tried again.
+    pub influx_write_failures: AtomicU64,
+    /// Lines in batches InfluxDB refused as malformed (kept in rejected.lp).
+    pub influx_lines_rejected: AtomicU64,
+    /// Lines lost: the spool was full (oldest dropped) or could not be written.
+    pub influx_lines_dropped: AtomicU64,
+    /// Bytes in the InfluxDB spool now (a gauge).
+    pub influx_buffered_bytes: AtomicU64,
+    /// Whether InfluxDB writes are failing now.
+    pub influx_failing: AtomicBool,
 }
 
 impl LiveMetrics {
@@ -105,10 +119,48 @@ impl LiveMetrics {
             "Alerts delivered.",
             get(&self.alerts_sent),
         );
-        let up = u8::from(self.mqtt_connected.load(Ordering::Relaxed));
-        let _ = writeln!(
-            out,
-            "# HELP fleetcare_mqtt_connected Whether the MQTT source is connected.\n# TYPE fleetcare_mqtt_connected gauge\nfleetcare_mqtt_connected {up}"
+        counter(
+            "fleetcare_influx_lines_written_total",
+            "Lines InfluxDB took.",
+            get(&self.influx_lines_written),
+        );
+        counter(
+            "fleetcare_influx_lines_spooled_total",
+            "Lines put in the InfluxDB spool on disk.",
+            get(&self.influx_lines_spooled),
+        );
+        counter(
+            "fleetcare_influx_write_failures_total",
+            "InfluxDB writes that failed and are retried.",
+            get(&self.influx_write_failures),
+        );
+        counter(
+            "fleetcare_influx_lines_rejected_total",
+            "Lines in batches InfluxDB refused as malformed.",
+            get(&self.influx_lines_rejected),
+        );
+        counter(
+            "fleetcare_influx_lines_dropped_total",
+            "Lines lost because the InfluxDB spool was full or unwritable.",
+            get(&self.influx_lines_dropped),
+        );
+        let mut gauge = |name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        };
+        gauge(
+            "fleetcare_mqtt_connected",
+            "Whether the MQTT source is connected.",
+            u64::from(self.mqtt_connected.load(Ordering::Relaxed)),
+        );
+        gauge(
+            "fleetcare_influx_buffered_bytes",
+            "Bytes in the InfluxDB spool.",
+            get(&self.influx_buffered_bytes),
+        );
+        gauge(
+            "fleetcare_influx_failing",
+            "Whether InfluxDB writes are failing now.",
+            u64::from(self.influx_failing.load(Ordering::Relaxed)),
         );
         out
     }

@@ -68,6 +68,16 @@ impl IngestHandle {
 /// real-time path (critical faults) hangs here.
 pub type RecordSink = Box<dyn FnMut(&[Record]) + Send>;
 
+/// One sink that hands every batch to each of `sinks` in turn (the
+/// real-time path, the InfluxDB sink); none of them may block.
+pub fn fan_out(mut sinks: Vec<RecordSink>) -> RecordSink {
+    Box::new(move |records: &[Record]| {
+        for sink in &mut sinks {
+            sink(records);
+        }
+    })
+}
+
 /// Starts the writer thread over `store`. The thread ends when every
 /// [`IngestHandle`] is dropped, compacting the store on the way out, or at
 /// the first storage error (after which nothing more is acknowledged).

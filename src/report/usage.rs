@@ -67,27 +67,37 @@ pub(crate) fn vehicle_meters(
     let from = window_start - BASELINE_LOOKBACK_DAYS * US_PER_DAY;
     let mut out: HashMap<VehicleKey, VehicleMeters> = HashMap::new();
     if let Some(lf) = history::scan(store, "meters", Some(from), as_of)? {
-        let ws = lit(window_start);
+        // The window split is computed as masked columns before grouping:
+        // plain max/min aggregations take polars' fast path, where a
+        // `filter` inside `agg` is evaluated group by group.
+        let ts = col("ts").cast(DataType::Int64);
+        let before = ts.clone().lt_eq(lit(window_start));
+        let null = || lit(NULL).cast(DataType::Float64);
         let q = lf
             .select([
                 col("fleet"),
                 col("vehicle"),
                 col("meter"),
-                col("ts").cast(DataType::Int64),
-                col("value"),
+                col("value").alias("current"),
+                when(before.clone())
+                    .then(col("value"))
+                    .otherwise(null())
+                    .alias("base"),
+                when(before.clone())
+                    .then(null())
+                    .otherwise(col("value"))
+                    .alias("first"),
+                when(before)
+                    .then(lit(NULL).cast(DataType::Int64))
+                    .otherwise(ts)
+                    .alias("first_ts"),
             ])
             .group_by([col("fleet"), col("vehicle"), col("meter")])
             .agg([
-                col("value").max().alias("current"),
-                col("value")
-                    .filter(col("ts").lt_eq(ws.clone()))
-                    .max()
-                    .alias("base"),
-                col("value")
-                    .filter(col("ts").gt(ws.clone()))
-                    .min()
-                    .alias("first"),
-                col("ts").filter(col("ts").gt(ws)).min().alias("first_ts"),
+                col("current").max(),
+                col("base").max(),
+                col("first").min(),
+                col("first_ts").min(),
             ]);
         let df = history::collect(report, q)?;
         let c = Columns {
