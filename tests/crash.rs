@@ -98,13 +98,21 @@ fn sigkill_at_random_points_stores_every_message_once() {
     let crashed = dir.path().join("crashed");
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
     let mut kills = 0;
-    for _ in 0..40 {
+    let mut runs = 0;
+    // Kill points are drawn from a window that starts at half a clean run.
+    // Every killed run leaves less to do, so a later run can finish before
+    // its kill point; then the window halves, so the kills keep landing
+    // inside runs (recovery, compaction, de-duplication) however fast or
+    // loaded the machine is.
+    let mut window = full_run / 2;
+    while runs < 40 || (kills < 10 && runs < 400) {
+        runs += 1;
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
         // A random point of a run: the kill is the experiment, not a wait
         // for something to happen.
-        let at = full_run.mul_f64((rng % 1000) as f64 / 2000.0);
+        let at = window.mul_f64((rng % 1000) as f64 / 1000.0);
         let mut child = replay(&crashed, &config, &recording).spawn().unwrap();
         let deadline = Instant::now() + at;
         while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
@@ -113,10 +121,12 @@ fn sigkill_at_random_points_stores_every_message_once() {
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap();
             kills += 1;
+        } else {
+            window = (window / 2).max(Duration::from_millis(1));
         }
         child.wait().unwrap();
     }
-    eprintln!("crash test: {kills} of 40 runs killed mid-way (a full run takes {full_run:?})");
+    eprintln!("crash test: {kills} of {runs} runs killed mid-way (a full run takes {full_run:?})");
     assert!(kills >= 10, "only {kills} runs were killed mid-way");
     assert!(
         replay(&crashed, &config, &recording)
