@@ -14,9 +14,16 @@ trucks=${1:-5000}
 days=${2:-1}
 work=${WORK:-/var/tmp/fleetcare-bench}/mqtt-$trucks-$days
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release --quiet --bin fleetcare --example mqtt_bench
-bin="$CARGO_TARGET_DIR/release/fleetcare"
-bench="$CARGO_TARGET_DIR/release/examples/mqtt_bench"
+# FLEETCARE_BIN_DIR: measure fleetcare and mqtt_bench from that directory
+# instead of building release ones.
+if [ -n "${FLEETCARE_BIN_DIR:-}" ]; then
+  bin=$FLEETCARE_BIN_DIR/fleetcare
+  bench=$FLEETCARE_BIN_DIR/mqtt_bench
+else
+  cargo build --release --quiet --bin fleetcare --example mqtt_bench
+  bin="$CARGO_TARGET_DIR/release/fleetcare"
+  bench="$CARGO_TARGET_DIR/release/examples/mqtt_bench"
+fi
 mkdir -p "$work"
 rec="$work/rec.jsonl"
 if [ ! -s "$rec" ]; then

@@ -12,8 +12,13 @@ trucks=${1:-1000}
 days=${2:-365}
 work=${WORK:-/var/tmp/fleetcare-bench}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release --quiet --bin fleetcare
-bin="$CARGO_TARGET_DIR/release/fleetcare"
+# FLEETCARE_BIN: measure that binary instead of building a release one.
+if [ -n "${FLEETCARE_BIN:-}" ]; then
+  bin=$FLEETCARE_BIN
+else
+  cargo build --release --quiet --bin fleetcare
+  bin="$CARGO_TARGET_DIR/release/fleetcare"
+fi
 sim="$work/sim-$trucks-$days"
 data="$work/data-$trucks-$days"
 if [ ! -s "$sim/truth.json" ] || [ ! -d "$data/faults" ]; then

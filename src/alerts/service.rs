@@ -98,12 +98,12 @@ pub async fn periodic_jobs(ctx: AlertContext, mut shutdown: Shutdown) {
 /// One run of the periodic jobs.
 pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let registry = Registry::load(&ctx.db).await?;
+    let now = Utc::now();
+    let registry = Registry::load(&ctx.db, now).await?;
     {
         let map = critical::model_map(&registry.vehicles);
         *ctx.models.write().unwrap_or_else(|e| e.into_inner()) = map;
     }
-    let now = Utc::now();
     let (catalog, config) = (ctx.catalog.clone(), ctx.config.clone());
     // polars work is CPU-bound: off the async workers.
     let requests =

@@ -66,8 +66,13 @@ fn as_of(q: &ReportQuery) -> Result<DateTime<Utc>, ApiError> {
 
 /// The registry, services and stock; with `scoped`, only the vehicles the
 /// caller may see.
-async fn load(state: &ApiState, scope: &Scope, scoped: bool) -> Result<report::Registry, ApiError> {
-    let mut all = report::Registry::load(&state.db).await?;
+async fn load(
+    state: &ApiState,
+    scope: &Scope,
+    scoped: bool,
+    as_of: DateTime<Utc>,
+) -> Result<report::Registry, ApiError> {
+    let mut all = report::Registry::load(&state.db, as_of).await?;
     if scoped {
         all.vehicles = scope.filter(all.vehicles, |v| Some(&v.fleet));
     }
@@ -102,7 +107,7 @@ pub(crate) async fn due_rows(
     scope: &Scope,
     as_of: DateTime<Utc>,
 ) -> Result<Vec<DueRow>, ApiError> {
-    let registry = load(state, scope, true).await?;
+    let registry = load(state, scope, true, as_of).await?;
     let rows = compute(state.clone(), registry, as_of, |s, c| {
         report::due::maintenance_due(s, c, false)
     })
@@ -116,7 +121,7 @@ pub(crate) async fn recurring_rows(
     scope: &Scope,
     as_of: DateTime<Utc>,
 ) -> Result<Vec<RecurringRow>, ApiError> {
-    let registry = load(state, scope, false).await?;
+    let registry = load(state, scope, false, as_of).await?;
     let rows = compute(state.clone(), registry, as_of, report::recurring::recurring).await?;
     Ok(scope.filter(rows, |r| r.fleet.as_ref()))
 }
@@ -127,7 +132,7 @@ pub(crate) async fn trend_rows(
     scope: &Scope,
     as_of: DateTime<Utc>,
 ) -> Result<Vec<TrendRow>, ApiError> {
-    let registry = load(state, scope, true).await?;
+    let registry = load(state, scope, true, as_of).await?;
     compute(state.clone(), registry, as_of, |s, c| {
         report::trends::trends(s, c, None)
     })
@@ -142,7 +147,7 @@ pub(crate) async fn parts_rows(
 ) -> Result<Vec<PartsRow>, ApiError> {
     // Only roles that see every fleet get here (the policy); the registry
     // is still the scope's, so a change of policy cannot leak.
-    let registry = load(state, scope, true).await?;
+    let registry = load(state, scope, true, as_of).await?;
     compute(state.clone(), registry, as_of, |s, c| {
         report::parts::parts_demand(s, c, None, false)
     })

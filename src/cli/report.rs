@@ -84,10 +84,10 @@ fn parse_as_of(text: &str) -> Result<DateTime<Utc>, String> {
 }
 
 /// The registry, services and stock, read once.
-fn load_registry(config: &Config) -> anyhow::Result<Registry> {
+fn load_registry(config: &Config, as_of: DateTime<Utc>) -> anyhow::Result<Registry> {
     super::registry::runtime()?.block_on(async {
         let db = Db::connect(config).await?;
-        let read = Registry::load(&db).await;
+        let read = Registry::load(&db, as_of).await;
         db.close().await;
         read.context("cannot read the fleet registry from the database")
     })
@@ -110,14 +110,15 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
     };
     let catalog = Catalog::load(&config.models_dir)
         .context("fix the truck-model catalogue or point --models at another")?;
-    let registry = load_registry(config)?;
+    let as_of = common.as_of.unwrap_or_else(Utc::now);
+    let registry = load_registry(config, as_of)?;
     let store = Store::open_read_only(&config.data_dir, config.pipeline())
         .context("cannot open the store; check --data")?;
     let ctx = Context {
         catalog: &catalog,
         registry: &registry,
         detect: &config.detect,
-        as_of: common.as_of.unwrap_or_else(Utc::now),
+        as_of,
     };
     let failed = "the report could not be computed";
     let rows = match &args.report {

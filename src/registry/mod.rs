@@ -43,6 +43,15 @@ pub async fn services(db: &Db) -> Result<Vec<ServiceRecord>> {
     queries::services(db.pool()).await
 }
 
+/// The service records the reports read at `as_of`: the last of each
+/// maintenance task per vehicle and every repair, up to `as_of`.
+pub async fn services_for_reports(
+    db: &Db,
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<ServiceRecord>> {
+    queries::services_for_reports(db.pool(), as_of).await
+}
+
 /// One vehicle's service records, oldest first.
 pub async fn vehicle_services(db: &Db, id: &VehicleId) -> Result<Vec<ServiceRecord>> {
     queries::vehicle_services(db.pool(), id).await

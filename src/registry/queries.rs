@@ -118,6 +118,40 @@ where
     rows.into_iter().map(service_from_row).collect()
 }
 
+/// The service records the reports read at `as_of`: the last of each
+/// maintenance task per vehicle, and every repair, up to `as_of`. A year of
+/// a large fleet holds tens of thousands of services; the reports need a
+/// tenth of them, and rows are what the driver spends its time on.
+pub(crate) async fn services_for_reports<'e, E>(
+    e: E,
+    as_of: DateTime<Utc>,
+) -> Result<Vec<ServiceRecord>>
+where
+    E: Executor<'e, Database = Any>,
+{
+    // Times are fixed-width UTC text to the second (services have no
+    // fractions), so text order is time order and truncating `as_of`
+    // keeps exactly the services at or before it.
+    let rows: Vec<ServiceRow> = sqlx::query_as(
+        "SELECT s.vehicle_id, s.task, s.performed_on, s.engine_hours, s.pto_hours, \
+         s.odometer_km, s.source \
+         FROM services s \
+         JOIN (SELECT vehicle_id, task, MAX(performed_on) AS last FROM services \
+               WHERE performed_on <= $1 AND task NOT LIKE 'repair:%' \
+               GROUP BY vehicle_id, task) l \
+         ON s.vehicle_id = l.vehicle_id AND s.task = l.task AND s.performed_on = l.last \
+         UNION ALL \
+         SELECT vehicle_id, task, performed_on, engine_hours, pto_hours, odometer_km, source \
+         FROM services WHERE performed_on <= $2 AND task LIKE 'repair:%' \
+         ORDER BY 1, 3, 2",
+    )
+    .bind(time_text(as_of))
+    .bind(time_text(as_of))
+    .fetch_all(e)
+    .await?;
+    rows.into_iter().map(service_from_row).collect()
+}
+
 pub(crate) async fn vehicle_services<'e, E>(e: E, id: &VehicleId) -> Result<Vec<ServiceRecord>>
 where
     E: Executor<'e, Database = Any>,

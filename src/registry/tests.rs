@@ -88,6 +88,7 @@ db_tests!(
     services_reimported_are_not_duplicated,
     meters_may_be_empty_then_given,
     repairs_are_services_too,
+    reports_read_the_last_service_per_task_and_every_repair,
     bad_service_rows_are_named_by_line,
     stock_is_set_per_part_and_depot,
     bad_stock_rows_are_named_by_line,
@@ -518,6 +519,70 @@ async fn repairs_are_services_too(db: Db) {
     record_service(&db, &from_ticket).await.unwrap();
     let stored = vehicle_services(&db, &vid("TRK-002")).await.unwrap();
     assert_eq!(stored[1].source, ServiceSource::Ticket);
+}
+
+async fn reports_read_the_last_service_per_task_and_every_repair(db: Db) {
+    let files = Files::new();
+    with_vehicles(&db, &files).await;
+    let path = files.write(
+        "services.csv",
+        "vehicle_id,task,performed_on,engine_hours,pto_hours,odometer_km\n\
+         TRK-001,engine-oil,2025-01-01,100,,\n\
+         TRK-001,engine-oil,2025-03-01,300,,\n\
+         TRK-001,engine-oil,2025-05-01T12:00:00Z,500,,\n\
+         TRK-001,hydraulic-filter,2025-02-01,200,,\n\
+         TRK-002,engine-oil,2025-02-15,150,,\n\
+         TRK-001,repair:110:0,2025-01-10,,,\n\
+         TRK-001,repair:110:0,2025-04-10,,,\n\
+         TRK-002,repair:524287:31,2025-06-02,,,\n",
+    );
+    import_services(&db, &catalog(), &path, now())
+        .await
+        .unwrap();
+    let read = |as_of: &str| {
+        let db = db.clone();
+        let as_of = time(as_of);
+        async move {
+            services_for_reports(&db, as_of)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| {
+                    format!(
+                        "{} {} {}",
+                        s.vehicle.as_str(),
+                        s.task,
+                        s.performed_at.format("%F %R")
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    // Earlier engine-oil services of TRK-001 are left out; both repairs
+    // stay; what comes after the as-of time does not exist yet. The second
+    // before a service is before it, its own second is not.
+    assert_eq!(
+        read("2025-05-01T11:59:59.900Z").await,
+        [
+            "TRK-001 repair:110:0 2025-01-10 00:00",
+            "TRK-001 hydraulic-filter 2025-02-01 00:00",
+            "TRK-001 engine-oil 2025-03-01 00:00",
+            "TRK-001 repair:110:0 2025-04-10 00:00",
+            "TRK-002 engine-oil 2025-02-15 00:00",
+        ]
+    );
+    assert_eq!(
+        read("2025-12-31T00:00:00Z").await,
+        [
+            "TRK-001 repair:110:0 2025-01-10 00:00",
+            "TRK-001 hydraulic-filter 2025-02-01 00:00",
+            "TRK-001 repair:110:0 2025-04-10 00:00",
+            "TRK-001 engine-oil 2025-05-01 12:00",
+            "TRK-002 engine-oil 2025-02-15 00:00",
+            "TRK-002 repair:524287:31 2025-06-02 00:00",
+        ]
+    );
+    assert!(read("2024-12-31T23:59:59Z").await.is_empty());
 }
 
 async fn bad_service_rows_are_named_by_line(db: Db) {

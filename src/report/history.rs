@@ -6,7 +6,7 @@
 use fleetcare_ingest::Timestamp;
 use polars::prelude::*;
 
-use super::{ReportError, Result};
+use super::{ReportError, Result, US_PER_DAY};
 use crate::store::Store;
 
 /// A `Datetime(µs)` literal, the type of the store's `ts` columns, so the
@@ -37,6 +37,92 @@ pub(crate) fn scan(
         None => upper,
     };
     Ok(Some(lf.filter(predicate)))
+}
+
+/// Meter history with `from < ts <= to`, in two frames that together hold
+/// every reading once: whole days that lie on one side of each of
+/// `splits` come from the store's `meter_days` summary, the rest (the
+/// edge days, and days a store without summaries holds) as readings.
+pub(crate) struct MeterHistory {
+    /// `fleet, vehicle, meter, ts` (µs, Int64) and `value`.
+    pub(crate) readings: Option<LazyFrame>,
+    /// `fleet, vehicle, meter, first_ts` (µs, Int64; every reading of the
+    /// row's day lies on the same side of each split as it does), `low` and
+    /// `high`.
+    pub(crate) days: Option<LazyFrame>,
+}
+
+/// Reads [`MeterHistory`] from the store for `report`.
+pub(crate) fn meter_history(
+    store: &Store,
+    report: &'static str,
+    from: i64,
+    to: i64,
+    splits: &[i64],
+) -> Result<MeterHistory> {
+    let day_of = |us: i64| i32::try_from(us.div_euclid(US_PER_DAY)).unwrap_or(i32::MAX);
+    let (first_day, last_day) = (day_of(from), day_of(to));
+    let summarised = store.summarised_meter_days(first_day, last_day)?;
+    let whole = |day: i32| {
+        let (start, end) = (
+            i64::from(day) * US_PER_DAY,
+            i64::from(day + 1) * US_PER_DAY - 1,
+        );
+        start > from && end <= to && splits.iter().all(|&s| end <= s || start > s)
+    };
+    // Consecutive days read the same way become one scan.
+    let mut runs: Vec<(bool, i32, i32)> = Vec::new();
+    for day in first_day..=last_day {
+        let summary = whole(day) && summarised.binary_search(&day).is_ok();
+        match runs.last_mut() {
+            Some((s, _, end)) if *s == summary && *end + 1 == day => *end = day,
+            _ => runs.push((summary, day, day)),
+        }
+    }
+    let mut readings = Vec::new();
+    let mut days = Vec::new();
+    for (summary, start, end) in runs {
+        let (a, b) = (
+            Timestamp::from_micros(i64::from(start) * US_PER_DAY),
+            Timestamp::from_micros(i64::from(end + 1) * US_PER_DAY - 1),
+        );
+        let table = if summary { "meter_days" } else { "meters" };
+        if let Some(lf) = store.scan_between(table, Some(a), Some(b))? {
+            if summary {
+                days.push(lf.select([
+                    col("fleet"),
+                    col("vehicle"),
+                    col("meter"),
+                    col("first_ts").cast(DataType::Int64),
+                    col("low"),
+                    col("high"),
+                ]));
+            } else {
+                readings.push(
+                    lf.filter(col("ts").gt(ts_lit(from)).and(col("ts").lt_eq(ts_lit(to))))
+                        .select([
+                            col("fleet"),
+                            col("vehicle"),
+                            col("meter"),
+                            col("ts").cast(DataType::Int64),
+                            col("value"),
+                        ]),
+                );
+            }
+        }
+    }
+    let union = |frames: Vec<LazyFrame>| -> Result<Option<LazyFrame>> {
+        if frames.len() < 2 {
+            return Ok(frames.into_iter().next());
+        }
+        concat(frames, UnionArgs::default())
+            .map(Some)
+            .map_err(|source| ReportError::Query { report, source })
+    };
+    Ok(MeterHistory {
+        readings: union(readings)?,
+        days: union(days)?,
+    })
 }
 
 /// Fault episode starts (C5) with `from < ts <= to`: `fleet, vehicle, spn,

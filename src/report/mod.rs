@@ -64,16 +64,23 @@ pub type Result<T, E = ReportError> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     pub vehicles: Vec<Vehicle>,
+    /// The service history, or (from [`Registry::load`]) the part of it the
+    /// reports read: an earlier service of a task never decides anything.
     pub services: Vec<ServiceRecord>,
     pub stock: Vec<StockLevel>,
 }
 
 impl Registry {
-    /// Reads all three from the database.
-    pub async fn load(db: &crate::db::Db) -> Result<Self, crate::db::DbError> {
+    /// Reads all three from the database, with the services the reports
+    /// at `as_of` look at: the last of each maintenance task per vehicle
+    /// and every repair, up to `as_of`.
+    pub async fn load(
+        db: &crate::db::Db,
+        as_of: DateTime<Utc>,
+    ) -> Result<Self, crate::db::DbError> {
         Ok(Self {
             vehicles: crate::registry::vehicles(db).await?,
-            services: crate::registry::services(db).await?,
+            services: crate::registry::services_for_reports(db, as_of).await?,
             stock: crate::registry::stock(db).await?,
         })
     }

@@ -800,3 +800,134 @@ fn rows_print_as_table_json_and_csv() {
     output::write::<DueRow>(&mut empty, &[], output::Format::Json).unwrap();
     assert_eq!(empty, b"[\n]\n");
 }
+
+/// The meter history reads whole days from the store's `meter_days`
+/// summary and edge days as readings. Whatever mix a store holds (every
+/// day summarised, a store written before summaries existed, some days
+/// only, readings still in the log), and wherever the as-of time and the
+/// window start fall in a day, the usage and the engine hours per week
+/// must be those of the readings themselves.
+#[test]
+fn meter_summaries_change_no_figure() {
+    let (_m, catalog) = catalog();
+    let mut h = History::default();
+    // Three trucks, readings every 5 h 17 min for 70 days; T2 rests on
+    // weekends, T3 goes silent for ten days in the middle.
+    let start = as_of() - TimeDelta::days(70);
+    let mut t = start;
+    let mut values = [[1000.0, 200.0, 30_000.0]; 3];
+    while t < as_of() + TimeDelta::days(2) {
+        for (i, v) in values.iter_mut().enumerate() {
+            let silent =
+                i == 2 && t > start + TimeDelta::days(30) && t < start + TimeDelta::days(40);
+            let resting = i == 1 && !weekdays(t.date_naive());
+            if silent {
+                continue;
+            }
+            if !resting {
+                v[0] += 2.5 + i as f64;
+                v[1] += 0.7;
+                v[2] += 31.0;
+            }
+            h.meters(&format!("T{}", i + 1), t, v[0], v[1], v[2]);
+        }
+        t += TimeDelta::minutes(317);
+    }
+    for week in 0..9 {
+        let s = start + TimeDelta::days(7 * week + 3) + TimeDelta::hours(5);
+        h.episode("T1", 110, 0, s, s + TimeDelta::minutes(20));
+    }
+    let registry = Registry {
+        vehicles: ["T1", "T2", "T3"].map(|v| vehicle(v, "sweeper-t")).to_vec(),
+        ..Registry::default()
+    };
+    let detect = DetectConfig::default();
+    let figures = |store: &Store, as_of: DateTime<Utc>| {
+        let ctx = Context {
+            as_of,
+            ..ctx(&catalog, &registry, &detect)
+        };
+        let meters = usage::vehicle_meters(store, &ctx, "due").unwrap();
+        let mut meters: Vec<_> = meters.into_iter().collect();
+        meters.sort_by(|a, b| a.0.cmp(&b.0));
+        (meters, trends::trends(store, &ctx, Some(8)).unwrap())
+    };
+    let times = [
+        as_of(),
+        as_of() - TimeDelta::hours(10) - TimeDelta::minutes(3),
+        as_of() - TimeDelta::days(3) + TimeDelta::hours(13),
+    ];
+
+    // Every day summarised.
+    let whole = tempfile::tempdir().unwrap();
+    let store = History {
+        messages: h.messages.clone(),
+    }
+    .store(whole.path());
+    let days = store.summarised_meter_days(20_400, 20_600).unwrap();
+    assert_eq!(days.len(), 201, "every day of a new store is summarised");
+    let expected: Vec<_> = times.iter().map(|t| figures(&store, *t)).collect();
+    assert_eq!(
+        (expected[0].0.len(), expected[0].1.len()),
+        (3, 6),
+        "{:?}",
+        expected[0]
+    );
+
+    // The same readings with no summary at all, and with every other day's.
+    let legacy = tempfile::tempdir().unwrap();
+    let mixed = tempfile::tempdir().unwrap();
+    for (dir, keep_every) in [(&legacy, None), (&mixed, Some(2))] {
+        drop(
+            History {
+                messages: h.messages.clone(),
+            }
+            .store(dir.path()),
+        );
+        let summaries = dir.path().join("meter_days");
+        let mut day_dirs: Vec<_> = std::fs::read_dir(&summaries)
+            .unwrap()
+            .map(|d| d.unwrap().path())
+            .collect();
+        day_dirs.sort();
+        for (i, d) in day_dirs.iter().enumerate() {
+            if keep_every.is_none_or(|n| i % n == 0) {
+                std::fs::remove_dir_all(d).unwrap();
+            }
+        }
+        let store = Store::open_read_only(dir.path(), PipelineConfig::default()).unwrap();
+        let summarised = store.summarised_meter_days(20_400, 20_600).unwrap();
+        let with_readings = 201 - summarised.len();
+        match keep_every {
+            None => assert_eq!(with_readings, day_dirs.len()),
+            Some(_) => assert_eq!(with_readings, day_dirs.len().div_ceil(2)),
+        }
+        for (t, e) in times.iter().zip(&expected) {
+            assert_eq!(
+                &figures(&store, *t),
+                e,
+                "as of {t}, summaries kept: {keep_every:?}"
+            );
+        }
+    }
+
+    // Readings still in the log: the summary is made from them on the fly.
+    let logged = tempfile::tempdir().unwrap();
+    let mut store = Store::open(logged.path(), PipelineConfig::default()).unwrap();
+    let mut messages = h.messages.clone();
+    messages.sort_by_key(|m| m.0);
+    let batch: Vec<Message<'_>> = messages
+        .iter()
+        .map(|(t, topic, payload)| Message {
+            topic,
+            payload: payload.as_bytes(),
+            received: Timestamp::from_datetime(t),
+        })
+        .collect();
+    store.set_compact_bytes(u64::MAX);
+    store.ingest(&batch, &mut Vec::new()).unwrap();
+    assert!(!logged.path().join("meter_days").exists());
+    for (t, e) in times.iter().zip(&expected) {
+        assert_eq!(&figures(&store, *t), e, "as of {t}, from the log");
+    }
+}

@@ -65,7 +65,12 @@ fn midnight_us(d: NaiveDate) -> i64 {
 
 /// `ts` as the number of whole weeks since `origin` (µs).
 fn week_index(origin: i64) -> Expr {
-    (col("ts") - lit(origin)).floor_div(lit(US_PER_WEEK))
+    weeks_since(col("ts"), origin)
+}
+
+/// A time in µs as the number of whole weeks since `origin` (µs).
+fn weeks_since(us: Expr, origin: i64) -> Expr {
+    (us - lit(origin)).floor_div(lit(US_PER_WEEK))
 }
 
 /// The trends over `weeks` weeks (the configured `trend_weeks` if `None`).
@@ -140,32 +145,40 @@ fn engine_hours(
     origin: i64,
 ) -> Result<HashMap<(String, i64), f64>> {
     let mut out = HashMap::new();
-    let Some(lf) = history::scan(
-        store,
-        "meters",
-        Some(origin - US_PER_WEEK - 1),
-        ctx.as_of_us(),
-    )?
-    else {
-        return Ok(out);
-    };
-    let q = lf
-        .filter(col("meter").eq(lit("engine_hours")))
-        .select([
-            col("fleet"),
-            col("vehicle"),
-            col("ts").cast(DataType::Int64),
-            col("value"),
-        ])
-        .group_by([
+    let meters =
+        history::meter_history(store, REPORT, origin - US_PER_WEEK - 1, ctx.as_of_us(), &[])?;
+    // Weeks start at midnight, so a summarised day lies in one week.
+    let engine = || col("meter").eq(lit("engine_hours"));
+    let mut parts = Vec::new();
+    if let Some(lf) = meters.readings {
+        parts.push(lf.filter(engine()).select([
             col("fleet"),
             col("vehicle"),
             week_index(origin).alias("week"),
-        ])
-        .agg([
-            col("value").max().alias("high"),
-            col("value").min().alias("low"),
-        ]);
+            col("value").alias("high"),
+            col("value").alias("low"),
+        ]));
+    }
+    if let Some(lf) = meters.days {
+        parts.push(lf.filter(engine()).select([
+            col("fleet"),
+            col("vehicle"),
+            weeks_since(col("first_ts"), origin).alias("week"),
+            col("high"),
+            col("low"),
+        ]));
+    }
+    let lf = match parts.len() {
+        0 => return Ok(out),
+        1 => parts.remove(0),
+        _ => concat(parts, UnionArgs::default()).map_err(|source| ReportError::Query {
+            report: REPORT,
+            source,
+        })?,
+    };
+    let q = lf
+        .group_by([col("fleet"), col("vehicle"), col("week")])
+        .agg([col("high").max(), col("low").min()]);
     let df = history::collect(REPORT, q)?;
     let c = Columns {
         table: "meters",

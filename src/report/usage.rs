@@ -66,15 +66,18 @@ pub(crate) fn vehicle_meters(
     let window_start = as_of - window_days * US_PER_DAY;
     let from = window_start - BASELINE_LOOKBACK_DAYS * US_PER_DAY;
     let mut out: HashMap<VehicleKey, VehicleMeters> = HashMap::new();
-    if let Some(lf) = history::scan(store, "meters", Some(from), as_of)? {
-        // The window split is computed as masked columns before grouping:
-        // plain max/min aggregations take polars' fast path, where a
-        // `filter` inside `agg` is evaluated group by group.
-        let ts = col("ts").cast(DataType::Int64);
-        let before = ts.clone().lt_eq(lit(window_start));
-        let null = || lit(NULL).cast(DataType::Float64);
-        let q = lf
-            .select([
+    let meters = history::meter_history(store, report, from, as_of, &[window_start])?;
+    // The window split is computed as masked columns before grouping:
+    // plain max/min aggregations take polars' fast path, where a `filter`
+    // inside `agg` is evaluated group by group. A summary row's day lies
+    // on one side of the window start, as its first reading does.
+    let null = || lit(NULL).cast(DataType::Float64);
+    let null_ts = || lit(NULL).cast(DataType::Int64);
+    let mut parts = Vec::new();
+    if let Some(lf) = meters.readings {
+        let before = col("ts").lt_eq(lit(window_start));
+        parts.push(
+            lf.select([
                 col("fleet"),
                 col("vehicle"),
                 col("meter"),
@@ -88,10 +91,43 @@ pub(crate) fn vehicle_meters(
                     .otherwise(col("value"))
                     .alias("first"),
                 when(before)
-                    .then(lit(NULL).cast(DataType::Int64))
-                    .otherwise(ts)
+                    .then(null_ts())
+                    .otherwise(col("ts"))
                     .alias("first_ts"),
-            ])
+            ]),
+        );
+    }
+    if let Some(lf) = meters.days {
+        let before = col("first_ts").lt_eq(lit(window_start));
+        parts.push(
+            lf.select([
+                col("fleet"),
+                col("vehicle"),
+                col("meter"),
+                col("high").alias("current"),
+                when(before.clone())
+                    .then(col("high"))
+                    .otherwise(null())
+                    .alias("base"),
+                when(before.clone())
+                    .then(null())
+                    .otherwise(col("low"))
+                    .alias("first"),
+                when(before)
+                    .then(null_ts())
+                    .otherwise(col("first_ts"))
+                    .alias("first_ts"),
+            ]),
+        );
+    }
+    if !parts.is_empty() {
+        let lf = if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            concat(parts, UnionArgs::default())
+                .map_err(|source| super::ReportError::Query { report, source })?
+        };
+        let q = lf
             .group_by([col("fleet"), col("vehicle"), col("meter")])
             .agg([
                 col("current").max(),

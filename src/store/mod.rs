@@ -477,7 +477,7 @@ impl Store {
     }
 
     /// A lazy scan of one table's whole history (`faults`, `lamps`,
-    /// `meters`, `dead_letters`): the compacted Parquet parts and the
+    /// `meters`, `meter_days`, `dead_letters`): the compacted Parquet parts and the
     /// records of the log not yet compacted.
     pub fn scan(&self, table: &str) -> Result<Option<LazyFrame>> {
         self.scan_between(table, None, None)
@@ -510,6 +510,31 @@ impl Store {
             (None, Some(df)) => Some(df.lazy()),
             (None, None) => None,
         })
+    }
+
+    /// The days from `from` to `to` (both included) whose meter readings
+    /// can be read from the `meter_days` summary: those where every
+    /// compacted `meters` part has its summary, and those only in the log.
+    /// The others (written by a version before the summary) must be read
+    /// from `meters`.
+    pub fn summarised_meter_days(&self, from: i32, to: i32) -> Result<Vec<i32>> {
+        let dir = self.dir.join("meter_days");
+        let complete =
+            tables::summarised_days(&self.dir, self.next_part, (Some(from), Some(to))).at(&dir)?;
+        let compacted =
+            tables::part_files(&self.dir, "meters", self.next_part, (Some(from), Some(to)))
+                .at(&dir)?;
+        let has_parts: std::collections::BTreeSet<String> = compacted
+            .iter()
+            .filter_map(|p| p.parent().and_then(Path::file_name))
+            .map(|d| d.to_string_lossy().into_owned())
+            .collect();
+        Ok((from..=to)
+            .filter(|&day| {
+                let name = dedupe::day_dir_name(day);
+                complete.contains(&name) || !has_parts.contains(&name)
+            })
+            .collect())
     }
 
     /// Each meter's latest stored reading for one vehicle, by meter name:

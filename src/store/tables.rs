@@ -6,7 +6,15 @@
 //! | `faults`       | fault episode start or end (C5)               |
 //! | `lamps`        | change of a source's lamp status              |
 //! | `meters`       | stored meter reading (and resets)             |
+//! | `meter_days`   | vehicle and meter of a part's day: the first  |
+//! |                | and last time, lowest and highest value       |
 //! | `dead_letters` | rejected message or line, with its reason     |
+//!
+//! `meter_days` is written with each `meters` part, from the same rows and
+//! under the same part number, so the reports read a day of meters as a
+//! few thousand rows instead of a hundred thousand. A day whose `meters`
+//! parts do not all have their summary (a store written before it
+//! existed) is read from `meters` ([`summarised_days`]).
 //!
 //! Times are UTC microseconds (`Datetime(µs)`); `source` is the J1939
 //! source address as text or `telemetry`.
@@ -23,7 +31,7 @@ use polars::prelude::*;
 
 use super::dedupe::{day_dir_name, day_of_ts};
 
-pub(crate) const TABLES: [&str; 4] = ["faults", "lamps", "meters", "dead_letters"];
+pub(crate) const TABLES: [&str; 5] = ["faults", "lamps", "meters", "meter_days", "dead_letters"];
 
 fn source_text(s: FaultSource) -> String {
     match s {
@@ -236,6 +244,7 @@ impl PendingRows {
                 "faults" => faults_frame(rows.faults.clone())?,
                 "lamps" => lamps_frame(rows.lamps.clone())?,
                 "meters" => meters_frame(rows.meters.clone())?,
+                "meter_days" => meter_days_frame(&rows.meters)?,
                 "dead_letters" => dead_frame(rows.dead.clone())?,
                 _ => None,
             };
@@ -259,6 +268,7 @@ impl PendingRows {
             let frames = [
                 ("faults", faults_frame(rows.faults)?),
                 ("lamps", lamps_frame(rows.lamps)?),
+                ("meter_days", meter_days_frame(&rows.meters)?),
                 ("meters", meters_frame(rows.meters)?),
                 ("dead_letters", dead_frame(rows.dead)?),
             ];
@@ -344,6 +354,59 @@ fn meters_frame(m: Meters) -> PolarsResult<Option<DataFrame>> {
     .map(Some)
 }
 
+/// The `meter_days` rows of one day's readings: per vehicle and meter, the
+/// first and last reading time and the lowest and highest value, sorted
+/// by fleet, vehicle and meter.
+fn meter_days_frame(m: &Meters) -> PolarsResult<Option<DataFrame>> {
+    if m.ts.is_empty() {
+        return Ok(None);
+    }
+    type Key<'a> = (&'a str, &'a str, &'static str);
+    let mut days: BTreeMap<Key<'_>, (i64, i64, f64, f64)> = BTreeMap::new();
+    for i in 0..m.ts.len() {
+        let (ts, v) = (m.ts[i], m.value[i]);
+        days.entry((&m.fleet[i], &m.vehicle[i], m.meter[i]))
+            .and_modify(|(first, last, low, high)| {
+                *first = (*first).min(ts);
+                *last = (*last).max(ts);
+                *low = low.min(v);
+                *high = high.max(v);
+            })
+            .or_insert((ts, ts, v, v));
+    }
+    let n = days.len();
+    let (mut fleet, mut vehicle, mut meter) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut first, mut last, mut low, mut high) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for ((f, v, name), (t0, t1, lo, hi)) in days {
+        fleet.push(f);
+        vehicle.push(v);
+        meter.push(name);
+        first.push(t0);
+        last.push(t1);
+        low.push(lo);
+        high.push(hi);
+    }
+    DataFrame::new_infer_height(vec![
+        Column::new("fleet".into(), fleet),
+        Column::new("vehicle".into(), vehicle),
+        Column::new("meter".into(), meter),
+        datetime("first_ts", first)?,
+        datetime("last_ts", last)?,
+        Column::new("low".into(), low),
+        Column::new("high".into(), high),
+    ])
+    .map(Some)
+}
+
 fn dead_frame(d: DeadLetters) -> PolarsResult<Option<DataFrame>> {
     if d.received.is_empty() {
         return Ok(None);
@@ -396,6 +459,35 @@ pub(crate) fn part_files(
     }
     files.sort();
     Ok(files)
+}
+
+/// The days in `days` (as `day=…` folder names) whose every committed
+/// `meters` part has its `meter_days` part.
+pub(crate) fn summarised_days(
+    root: &Path,
+    next_part: u64,
+    days: DayRange,
+) -> std::io::Result<std::collections::BTreeSet<String>> {
+    use std::collections::BTreeSet;
+    let by_day = |table| -> std::io::Result<BTreeMap<String, BTreeSet<u64>>> {
+        let mut out: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+        for path in part_files(root, table, next_part, days)? {
+            let day = path
+                .parent()
+                .and_then(Path::file_name)
+                .map(|d| d.to_string_lossy().into_owned());
+            if let (Some(day), Some(seq)) = (day, super::part_seq(&path, "parquet")) {
+                out.entry(day).or_default().insert(seq);
+            }
+        }
+        Ok(out)
+    };
+    let summaries = by_day("meter_days")?;
+    Ok(by_day("meters")?
+        .into_iter()
+        .filter(|(day, parts)| summaries.get(day) == Some(parts))
+        .map(|(day, _)| day)
+        .collect())
 }
 
 /// A lazy scan of the committed parts of `table` in `days`; `None` when
