@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::live::writer::RecordSink;
 use crate::live::{LiveMetrics, Shutdown};
+use crate::registry::ServiceHistory;
 use crate::report::{self, Context, Registry};
 use crate::store::Store;
 use crate::tickets::{NewAlert, Raised, TicketKind, Tickets};
@@ -99,7 +100,7 @@ pub async fn periodic_jobs(ctx: AlertContext, mut shutdown: Shutdown) {
 pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let now = Utc::now();
-    let registry = Registry::load(&ctx.db, now).await?;
+    let registry = Registry::load(&ctx.db, now, ServiceHistory::LastServicesAndRepairs).await?;
     {
         let map = critical::model_map(&registry.vehicles);
         *ctx.models.write().unwrap_or_else(|e| e.into_inner()) = map;

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use super::access::Scope;
 use super::error::ApiError;
 use super::{ApiQuery, ApiState, archive, blocking};
+use crate::registry::ServiceHistory;
 use crate::report::{self, DueRow, PartsRow, RecurringRow, TrendRow};
 
 /// The report routes, in the two groups the access policy tells apart.
@@ -71,8 +72,9 @@ async fn load(
     scope: &Scope,
     scoped: bool,
     as_of: DateTime<Utc>,
+    services: ServiceHistory,
 ) -> Result<report::Registry, ApiError> {
-    let mut all = report::Registry::load(&state.db, as_of).await?;
+    let mut all = report::Registry::load(&state.db, as_of, services).await?;
     if scoped {
         all.vehicles = scope.filter(all.vehicles, |v| Some(&v.fleet));
     }
@@ -107,7 +109,14 @@ pub(crate) async fn due_rows(
     scope: &Scope,
     as_of: DateTime<Utc>,
 ) -> Result<Vec<DueRow>, ApiError> {
-    let registry = load(state, scope, true, as_of).await?;
+    let registry = load(
+        state,
+        scope,
+        true,
+        as_of,
+        ServiceHistory::LastServicesAndRepairs,
+    )
+    .await?;
     let rows = compute(state.clone(), registry, as_of, |s, c| {
         report::due::maintenance_due(s, c, false)
     })
@@ -121,7 +130,7 @@ pub(crate) async fn recurring_rows(
     scope: &Scope,
     as_of: DateTime<Utc>,
 ) -> Result<Vec<RecurringRow>, ApiError> {
-    let registry = load(state, scope, false, as_of).await?;
+    let registry = load(state, scope, false, as_of, ServiceHistory::Repairs).await?;
     let rows = compute(state.clone(), registry, as_of, report::recurring::recurring).await?;
     Ok(scope.filter(rows, |r| r.fleet.as_ref()))
 }
@@ -132,7 +141,7 @@ pub(crate) async fn trend_rows(
     scope: &Scope,
     as_of: DateTime<Utc>,
 ) -> Result<Vec<TrendRow>, ApiError> {
-    let registry = load(state, scope, true, as_of).await?;
+    let registry = load(state, scope, true, as_of, ServiceHistory::Nothing).await?;
     compute(state.clone(), registry, as_of, |s, c| {
         report::trends::trends(s, c, None)
     })
@@ -147,7 +156,14 @@ pub(crate) async fn parts_rows(
 ) -> Result<Vec<PartsRow>, ApiError> {
     // Only roles that see every fleet get here (the policy); the registry
     // is still the scope's, so a change of policy cannot leak.
-    let registry = load(state, scope, true, as_of).await?;
+    let registry = load(
+        state,
+        scope,
+        true,
+        as_of,
+        ServiceHistory::LastServicesAndRepairs,
+    )
+    .await?;
     compute(state.clone(), registry, as_of, |s, c| {
         report::parts::parts_demand(s, c, None, false)
     })

@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db::Db;
+use crate::registry::ServiceHistory;
 use crate::report::output::{self, Format, Row};
 use crate::report::{self, Context, Registry};
 use crate::store::Store;
@@ -84,10 +85,14 @@ fn parse_as_of(text: &str) -> Result<DateTime<Utc>, String> {
 }
 
 /// The registry, services and stock, read once.
-fn load_registry(config: &Config, as_of: DateTime<Utc>) -> anyhow::Result<Registry> {
+fn load_registry(
+    config: &Config,
+    as_of: DateTime<Utc>,
+    services: ServiceHistory,
+) -> anyhow::Result<Registry> {
     super::registry::runtime()?.block_on(async {
         let db = Db::connect(config).await?;
-        let read = Registry::load(&db, as_of).await;
+        let read = Registry::load(&db, as_of, services).await;
         db.close().await;
         read.context("cannot read the fleet registry from the database")
     })
@@ -111,7 +116,12 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
     let catalog = Catalog::load(&config.models_dir)
         .context("fix the truck-model catalogue or point --models at another")?;
     let as_of = common.as_of.unwrap_or_else(Utc::now);
-    let registry = load_registry(config, as_of)?;
+    let services = match &args.report {
+        Which::Due { .. } | Which::Parts { .. } => ServiceHistory::LastServicesAndRepairs,
+        Which::Recurring { .. } => ServiceHistory::Repairs,
+        Which::Trends { .. } => ServiceHistory::Nothing,
+    };
+    let registry = load_registry(config, as_of, services)?;
     let store = Store::open_read_only(&config.data_dir, config.pipeline())
         .context("cannot open the store; check --data")?;
     let ctx = Context {

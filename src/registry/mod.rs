@@ -16,8 +16,8 @@ use fleetcare_ingest::ids::{FleetId, VehicleId};
 pub use error::{HeaderProblem, ImportError, MAX_REPORTED_ROWS, RowError, RowProblem};
 pub use import::{ImportSummary, import_services, import_stock, import_vehicles};
 pub use types::{
-    Depot, DepotError, MAX_DEPOT_LEN, REPAIR_PREFIX, ServiceRecord, ServiceSource, ServiceTask,
-    StockLevel, TaskSyntaxError, Vehicle, Vin, VinError,
+    Depot, DepotError, MAX_DEPOT_LEN, REPAIR_PREFIX, ServiceHistory, ServiceRecord, ServiceSource,
+    ServiceTask, StockLevel, TaskSyntaxError, Vehicle, Vin, VinError,
 };
 pub use unknown::{SeenVehicle, UnknownVehicle, unknown_vehicles, unregistered};
 
@@ -43,13 +43,14 @@ pub async fn services(db: &Db) -> Result<Vec<ServiceRecord>> {
     queries::services(db.pool()).await
 }
 
-/// The service records the reports read at `as_of`: the last of each
-/// maintenance task per vehicle and every repair, up to `as_of`.
+/// The service records of `history` up to `as_of`, by vehicle, then time,
+/// then task.
 pub async fn services_for_reports(
     db: &Db,
     as_of: chrono::DateTime<chrono::Utc>,
+    history: ServiceHistory,
 ) -> Result<Vec<ServiceRecord>> {
-    queries::services_for_reports(db.pool(), as_of).await
+    queries::services_for_reports(db.pool(), as_of, history).await
 }
 
 /// One vehicle's service records, oldest first.

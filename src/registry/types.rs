@@ -228,6 +228,19 @@ impl fmt::Display for Vin {
     }
 }
 
+/// How much of the service history a report reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceHistory {
+    /// None (trends).
+    Nothing,
+    /// Every repair up to the as-of time (recurring: repeat repairs).
+    Repairs,
+    /// Every repair and the last service of each maintenance task per
+    /// vehicle up to the as-of time (due, parts, and all reports at once):
+    /// an earlier service of a task never decides anything.
+    LastServicesAndRepairs,
+}
+
 /// How a date is stored: `YYYY-MM-DD`.
 pub(crate) fn date_text(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()

@@ -29,7 +29,7 @@ use polars::prelude::PolarsError;
 
 use crate::catalog::Catalog;
 use crate::config::DetectConfig;
-use crate::registry::{ServiceRecord, StockLevel, Vehicle};
+use crate::registry::{ServiceHistory, ServiceRecord, StockLevel, Vehicle};
 use crate::store::StoreError;
 
 pub use due::{DueRow, MeterValue, NextServiceRow};
@@ -65,22 +65,22 @@ pub type Result<T, E = ReportError> = std::result::Result<T, E>;
 pub struct Registry {
     pub vehicles: Vec<Vehicle>,
     /// The service history, or (from [`Registry::load`]) the part of it the
-    /// reports read: an earlier service of a task never decides anything.
+    /// reports to run read.
     pub services: Vec<ServiceRecord>,
     pub stock: Vec<StockLevel>,
 }
 
 impl Registry {
-    /// Reads all three from the database, with the services the reports
-    /// at `as_of` look at: the last of each maintenance task per vehicle
-    /// and every repair, up to `as_of`.
+    /// Reads all three from the database, with the part of the service
+    /// history up to `as_of` that the reports to run look at.
     pub async fn load(
         db: &crate::db::Db,
         as_of: DateTime<Utc>,
+        services: ServiceHistory,
     ) -> Result<Self, crate::db::DbError> {
         Ok(Self {
             vehicles: crate::registry::vehicles(db).await?,
-            services: crate::registry::services_for_reports(db, as_of).await?,
+            services: crate::registry::services_for_reports(db, as_of, services).await?,
             stock: crate::registry::stock(db).await?,
         })
     }
