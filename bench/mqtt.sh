@@ -48,13 +48,14 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-# run_one MODE BROKER(embedded|mqtt://…) LABEL
+# run_one MODE BROKER(embedded|mqtt://…) LABEL [SERVE FLAGS…]
 run_one() {
   local mode=$1 broker=$2 label=$3 out="$work/serve.out"
+  shift 3
   rm -rf "$work/data"
   : > "$out"
   "$bench" serve --mode "$mode" --broker "$broker" --expect "$n" --data "$work/data" \
-    --prefix fleet >"$out" &
+    --prefix fleet "$@" >"$out" &
   local serve=$!
   pids+=("$serve")
   until grep -q '^ready' "$out"; do
@@ -71,6 +72,8 @@ run_one() {
 echo "embedded broker (rumqttd in the serving process):"
 run_one discard embedded embedded
 run_one store embedded embedded
+# [mqtt] embedded_ack = "on_receipt": see docs/decisions.md.
+run_one store embedded "embedded (ack on receipt)" --ack-on-receipt
 
 mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 if [ -x "$mosquitto_bin" ]; then

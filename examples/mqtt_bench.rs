@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use fleetcare::config::{Config, MqttConfig};
+use fleetcare::config::{Config, EmbeddedAck, MqttConfig};
 use fleetcare::live::broker::EmbeddedBroker;
 use fleetcare::live::mqtt::{self, Connection, SourceConfig};
 use fleetcare::live::publish::{PublishOptions, publish_recordings};
@@ -57,6 +57,10 @@ enum Cmd {
         /// A topic prefix of this run's own.
         #[arg(long, default_value = "fleet")]
         prefix: String,
+        /// Acknowledge on receipt (`[mqtt] embedded_ack = "on_receipt"`);
+        /// embedded broker only.
+        #[arg(long)]
+        ack_on_receipt: bool,
     },
     Publish {
         /// host:port
@@ -93,7 +97,8 @@ fn main() -> anyhow::Result<()> {
             expect,
             data,
             prefix,
-        } => runtime.block_on(serve(mode, &broker, expect, data, prefix)),
+            ack_on_receipt,
+        } => runtime.block_on(serve(mode, &broker, expect, data, prefix, ack_on_receipt)),
         Cmd::Publish { broker, recording } => runtime.block_on(async {
             let addr: std::net::SocketAddr = broker.parse().context("--broker is host:port")?;
             let s = publish_recordings(
@@ -123,11 +128,21 @@ async fn serve(
     expect: u64,
     data: Option<PathBuf>,
     prefix: String,
+    ack_on_receipt: bool,
 ) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !ack_on_receipt || broker == "embedded",
+        "--ack-on-receipt is for the embedded broker only"
+    );
     let mqtt_config = MqttConfig {
         listen: "127.0.0.1:0".to_owned(),
         topic_prefix: prefix.clone(),
         client_id: format!("bench-{}", std::process::id()),
+        embedded_ack: if ack_on_receipt {
+            EmbeddedAck::OnReceipt
+        } else {
+            EmbeddedAck::AfterStore
+        },
         ..MqttConfig::default()
     };
     let (connection, shown) = if broker == "embedded" {

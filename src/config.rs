@@ -95,6 +95,28 @@ pub struct MqttConfig {
     pub max_packet_bytes: usize,
     /// Gateways allowed to publish to the embedded broker; empty: anyone.
     pub logins: Vec<MqttLogin>,
+    /// When messages from the embedded broker are acknowledged to it.
+    pub embedded_ack: EmbeddedAck,
+}
+
+/// When fleetcare acknowledges a QoS 1 message to its embedded broker.
+///
+/// The embedded broker (rumqttd 0.20) keeps messages in the memory of the
+/// fleetcare process and sends a subscriber at most 100 unacknowledged
+/// messages (a constant in rumqttd). Acknowledging after the store's fsync
+/// therefore caps ingest at 100 messages per fsync, while it protects
+/// nothing a crash would not lose anyway: the broker dies with the
+/// process. With an external broker, acknowledgement is always after
+/// storage (that is where it keeps messages safe).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddedAck {
+    /// Once the store holds the message, as with an external broker.
+    #[default]
+    AfterStore,
+    /// As soon as it arrives; the writer's bounded queue still holds the
+    /// broker back when storage falls behind.
+    OnReceipt,
 }
 
 impl Default for MqttConfig {
@@ -110,6 +132,7 @@ impl Default for MqttConfig {
             max_reconnect_delay: Duration::from_secs(30),
             max_packet_bytes: 16 << 20,
             logins: Vec::new(),
+            embedded_ack: EmbeddedAck::default(),
         }
     }
 }

@@ -30,7 +30,7 @@ use rumqttc::{
 use tokio::sync::mpsc;
 
 use super::{Incoming, IngestHandle, LiveMetrics, Shutdown};
-use crate::config::MqttConfig;
+use crate::config::{EmbeddedAck, MqttConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
@@ -205,6 +205,9 @@ pub struct SourceConfig {
     pub keep_alive: Duration,
     pub max_packet_bytes: usize,
     pub max_reconnect_delay: Duration,
+    /// Acknowledge each message as it arrives rather than once stored:
+    /// only for the embedded broker (`[mqtt] embedded_ack`).
+    pub ack_on_receipt: bool,
 }
 
 impl SourceConfig {
@@ -216,6 +219,7 @@ impl SourceConfig {
             keep_alive: config.keep_alive,
             max_packet_bytes: config.max_packet_bytes,
             max_reconnect_delay: config.max_reconnect_delay,
+            ack_on_receipt: config.url.is_none() && config.embedded_ack == EmbeddedAck::OnReceipt,
         }
     }
 
@@ -255,7 +259,7 @@ pub async fn run(
         config.max_packet_bytes,
     );
     options.set_clean_session(false);
-    options.set_manual_acks(true);
+    options.set_manual_acks(!config.ack_on_receipt);
     let (client, mut eventloop) = AsyncClient::new(options, 4096);
     without_nagle(&mut eventloop);
     let metrics = handle.metrics().clone();
@@ -274,18 +278,19 @@ pub async fn run(
         match event {
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let received = Timestamp::from_datetime(&chrono::Utc::now());
-                let on_stored: Option<super::OnStored> = if p.qos == QoS::AtMostOnce {
-                    None
-                } else {
-                    unacked.fetch_add(1, Ordering::Relaxed);
-                    let tx = ack_tx.clone();
-                    let (pkid, qos) = (p.pkid, p.qos);
-                    Some(Box::new(move || {
-                        // The ack task only ends at shutdown; a PUBACK lost
-                        // then is a redelivery later, found as a duplicate.
-                        let _ = tx.send(PendingAck { pkid, qos });
-                    }))
-                };
+                let on_stored: Option<super::OnStored> =
+                    if p.qos == QoS::AtMostOnce || config.ack_on_receipt {
+                        None
+                    } else {
+                        unacked.fetch_add(1, Ordering::Relaxed);
+                        let tx = ack_tx.clone();
+                        let (pkid, qos) = (p.pkid, p.qos);
+                        Some(Box::new(move || {
+                            // The ack task only ends at shutdown; a PUBACK lost
+                            // then is a redelivery later, found as a duplicate.
+                            let _ = tx.send(PendingAck { pkid, qos });
+                        }))
+                    };
                 let Publish { topic, payload, .. } = p;
                 let message = Incoming {
                     topic,
@@ -481,5 +486,27 @@ mod tests {
         assert!(e.contains("FLEETCARE_TEST_SURELY_UNSET_PW"), "{e}");
         let c = Connection::external(&config, "mqtts://h").unwrap();
         assert!(c.tls.is_some());
+    }
+
+    #[test]
+    fn only_the_embedded_broker_is_acknowledged_on_receipt() {
+        let plain = || Connection::plain("127.0.0.1:1".parse().unwrap(), None);
+        let on_receipt = MqttConfig {
+            embedded_ack: EmbeddedAck::OnReceipt,
+            ..MqttConfig::default()
+        };
+        assert!(!SourceConfig::new(&MqttConfig::default(), plain()).ack_on_receipt);
+        assert!(SourceConfig::new(&on_receipt, plain()).ack_on_receipt);
+        let external = MqttConfig {
+            url: Some("mqtt://broker:1883".into()),
+            ..on_receipt
+        };
+        assert!(!SourceConfig::new(&external, plain()).ack_on_receipt);
+        let parsed: crate::config::Config =
+            toml::from_str("[mqtt]\nembedded_ack = \"on_receipt\"\n").unwrap();
+        assert_eq!(parsed.mqtt.embedded_ack, EmbeddedAck::OnReceipt);
+        assert!(
+            toml::from_str::<crate::config::Config>("[mqtt]\nembedded_ack = \"never\"\n").is_err()
+        );
     }
 }
