@@ -14,7 +14,7 @@
 //! under the same part number, so the reports read a day of meters as a
 //! few thousand rows instead of a hundred thousand. A day whose `meters`
 //! parts do not all have their summary (a store written before it
-//! existed) is read from `meters` ([`summarised_days`]).
+//! existed) is read from `meters`.
 //!
 //! Times are UTC microseconds (`Datetime(µs)`); `source` is the J1939
 //! source address as text or `telemetry`.
