@@ -9,7 +9,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One sentence that says what went wrong and what to do.
-            eprintln!("fleetcare: {e:#}");
+            eprintln!("fleetcare: {}", fleetcare::cli::error_line(&e));
             ExitCode::FAILURE
         }
     }

@@ -183,3 +183,43 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
 }
+
+/// `e` and its causes as one line, `outer: inner: …`, leaving out a cause
+/// that an outer message already quotes (many errors name their source in
+/// their own text, and the chain would repeat it).
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_line;
+
+    #[test]
+    fn a_cause_already_quoted_is_not_repeated() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read models/parts.toml: {source}")]
+        struct Read {
+            source: std::io::Error,
+        }
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let e = anyhow::Error::new(Read { source: io }).context("fix the catalogue");
+        assert_eq!(
+            error_line(&e),
+            "fix the catalogue: cannot read models/parts.toml: No such file"
+        );
+        let plain = anyhow::anyhow!("disk full").context("cannot store");
+        assert_eq!(error_line(&plain), "cannot store: disk full");
+    }
+}

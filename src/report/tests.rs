@@ -200,9 +200,17 @@ impl History {
         self.send(vehicle, end, ", \"dtcs\": []");
     }
 
-    fn store(mut self, dir: &std::path::Path) -> Store {
+    fn store(self, dir: &std::path::Path) -> Store {
+        let mut store = self.ingest(dir);
+        store.compact().unwrap();
+        store
+    }
+
+    /// The history ingested in time order, left in the write-ahead log.
+    fn ingest(mut self, dir: &std::path::Path) -> Store {
         self.messages.sort_by_key(|m| m.0);
         let mut store = Store::open(dir, PipelineConfig::default()).unwrap();
+        store.set_compact_bytes(u64::MAX);
         let batch: Vec<Message<'_>> = self
             .messages
             .iter()
@@ -214,7 +222,6 @@ impl History {
             .collect();
         let mut records = Vec::new();
         store.ingest(&batch, &mut records).unwrap();
-        store.compact().unwrap();
         let dead = store.totals().dead_letters;
         assert!(dead.values().all(|n| *n == 0), "fixture refused: {dead:?}");
         store
@@ -913,19 +920,10 @@ fn meter_summaries_change_no_figure() {
 
     // Readings still in the log: the summary is made from them on the fly.
     let logged = tempfile::tempdir().unwrap();
-    let mut store = Store::open(logged.path(), PipelineConfig::default()).unwrap();
-    let mut messages = h.messages.clone();
-    messages.sort_by_key(|m| m.0);
-    let batch: Vec<Message<'_>> = messages
-        .iter()
-        .map(|(t, topic, payload)| Message {
-            topic,
-            payload: payload.as_bytes(),
-            received: Timestamp::from_datetime(t),
-        })
-        .collect();
-    store.set_compact_bytes(u64::MAX);
-    store.ingest(&batch, &mut Vec::new()).unwrap();
+    let store = History {
+        messages: h.messages.clone(),
+    }
+    .ingest(logged.path());
     assert!(!logged.path().join("meter_days").exists());
     for (t, e) in times.iter().zip(&expected) {
         assert_eq!(&figures(&store, *t), e, "as of {t}, from the log");

@@ -67,59 +67,39 @@ pub(crate) fn vehicle_meters(
     let from = window_start - BASELINE_LOOKBACK_DAYS * US_PER_DAY;
     let mut out: HashMap<VehicleKey, VehicleMeters> = HashMap::new();
     let meters = history::meter_history(store, report, from, as_of, &[window_start])?;
-    // The window split is computed as masked columns before grouping:
-    // plain max/min aggregations take polars' fast path, where a `filter`
-    // inside `agg` is evaluated group by group. A summary row's day lies
-    // on one side of the window start, as its first reading does.
-    let null = || lit(NULL).cast(DataType::Float64);
-    let null_ts = || lit(NULL).cast(DataType::Int64);
-    let mut parts = Vec::new();
-    if let Some(lf) = meters.readings {
-        let before = col("ts").lt_eq(lit(window_start));
-        parts.push(
-            lf.select([
-                col("fleet"),
-                col("vehicle"),
-                col("meter"),
-                col("value").alias("current"),
-                when(before.clone())
-                    .then(col("value"))
-                    .otherwise(null())
-                    .alias("base"),
-                when(before.clone())
-                    .then(null())
-                    .otherwise(col("value"))
-                    .alias("first"),
-                when(before)
-                    .then(null_ts())
-                    .otherwise(col("ts"))
-                    .alias("first_ts"),
-            ]),
-        );
-    }
-    if let Some(lf) = meters.days {
-        let before = col("first_ts").lt_eq(lit(window_start));
-        parts.push(
-            lf.select([
-                col("fleet"),
-                col("vehicle"),
-                col("meter"),
-                col("high").alias("current"),
-                when(before.clone())
-                    .then(col("high"))
-                    .otherwise(null())
-                    .alias("base"),
-                when(before.clone())
-                    .then(null())
-                    .otherwise(col("low"))
-                    .alias("first"),
-                when(before)
-                    .then(null_ts())
-                    .otherwise(col("first_ts"))
-                    .alias("first_ts"),
-            ]),
-        );
-    }
+    // A reading (or a summarised day: it lies on one side of the window
+    // start, as its first reading does) as the columns grouped below.
+    let split = |lf: LazyFrame, ts: &str, low: &str, high: &str| {
+        let before = col(ts).lt_eq(lit(window_start));
+        let null = || lit(NULL).cast(DataType::Float64);
+        // Masked columns before grouping: plain max/min aggregations take
+        // polars' fast path, where a `filter` inside `agg` is evaluated
+        // group by group.
+        lf.select([
+            col("fleet"),
+            col("vehicle"),
+            col("meter"),
+            col(high).alias("current"),
+            when(before.clone())
+                .then(col(high))
+                .otherwise(null())
+                .alias("base"),
+            when(before.clone())
+                .then(null())
+                .otherwise(col(low))
+                .alias("first"),
+            when(before)
+                .then(lit(NULL).cast(DataType::Int64))
+                .otherwise(col(ts))
+                .alias("first_ts"),
+        ])
+    };
+    let mut parts: Vec<LazyFrame> = meters
+        .readings
+        .map(|lf| split(lf, "ts", "value", "value"))
+        .into_iter()
+        .chain(meters.days.map(|lf| split(lf, "first_ts", "low", "high")))
+        .collect();
     if !parts.is_empty() {
         let lf = if parts.len() == 1 {
             parts.remove(0)
