@@ -364,12 +364,14 @@ pub(crate) fn wait_subscribed(publisher: &Publisher, prefix: &str, data: &Path) 
 /// The broker a test runs against.
 enum Broker {
     Embedded,
+    /// The embedded broker with `embedded_ack = "on_receipt"`.
+    EmbeddedAckOnReceipt,
     /// The machine's Mosquitto at this `host:port`.
     Mosquitto(String),
 }
 
 fn brokers() -> Vec<Broker> {
-    let mut b = vec![Broker::Embedded];
+    let mut b = vec![Broker::Embedded, Broker::EmbeddedAckOnReceipt];
     match std::env::var("FLEETCARE_TEST_MQTT_URL") {
         Ok(url) => {
             let addr = url
@@ -388,6 +390,10 @@ fn brokers() -> Vec<Broker> {
 fn start_with(broker: &Broker, dir: &Path, prefix: &str) -> (Service, Publisher) {
     let (mqtt, addr) = match broker {
         Broker::Embedded => ("listen = \"127.0.0.1:0\"".to_owned(), None),
+        Broker::EmbeddedAckOnReceipt => (
+            "listen = \"127.0.0.1:0\"\nembedded_ack = \"on_receipt\"".to_owned(),
+            None,
+        ),
         Broker::Mosquitto(a) => (format!("url = \"mqtt://{a}\""), Some(a.clone())),
     };
     let config = write_config(dir, prefix, &mqtt);
