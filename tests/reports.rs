@@ -187,6 +187,33 @@ fn reports_find_the_planted_truth() {
     }
     assert!(forecasts > 100, "only {forecasts} meter forecasts compared");
     assert!(near_ties <= 5, "{near_ties} deciding meters differ");
+    // The invoice line (--next): every judged task, due where --all's
+    // deciding meter says, and expected no later than that meter's date.
+    let next_rows = fleet.report(&["due", "--next"]);
+    let next: BTreeMap<(String, String), &Value> = next_rows
+        .iter()
+        .map(|r| ((s(r, "vehicle"), s(r, "task")), r))
+        .collect();
+    for (key, r) in &got {
+        let n = next
+            .get(key)
+            .unwrap_or_else(|| panic!("{key:?} has no --next row"));
+        let meter = s(r, "meter");
+        if meter == "days" {
+            assert_eq!(s(n, "due_on"), s(r, "due_at"), "{key:?}: {n} vs {r}");
+        } else {
+            assert!(
+                (f(n, &meter) - f(r, "due_at")).abs() < 1e-6,
+                "{key:?}: {n} vs {r}"
+            );
+        }
+        if !r["forecast_due_on"].is_null() {
+            assert!(
+                s(n, "expected_on") <= s(r, "forecast_due_on"),
+                "{key:?}: {n} vs {r}"
+            );
+        }
+    }
     // Without --all: exactly the planted due-soon and overdue tasks.
     let due: BTreeSet<(String, String, String)> = fleet
         .report(&["due"])

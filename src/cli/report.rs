@@ -84,18 +84,18 @@ fn parse_as_of(text: &str) -> Result<DateTime<Utc>, String> {
         })
 }
 
-/// The registry, services and stock, read once.
-fn load_registry(
-    config: &Config,
+fn context<'a>(
+    catalog: &'a Catalog,
+    config: &'a Config,
+    registry: &'a Registry,
     as_of: DateTime<Utc>,
-    services: ServiceHistory,
-) -> anyhow::Result<Registry> {
-    super::registry::runtime()?.block_on(async {
-        let db = Db::connect(config).await?;
-        let read = Registry::load(&db, as_of, services).await;
-        db.close().await;
-        read.context("cannot read the fleet registry from the database")
-    })
+) -> Context<'a> {
+    Context {
+        catalog,
+        registry,
+        detect: &config.detect,
+        as_of,
+    }
 }
 
 fn print<R: Row>(rows: &[R], format: Format) -> anyhow::Result<()> {
@@ -116,47 +116,81 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
     let catalog = Catalog::load(&config.models_dir)
         .context("fix the truck-model catalogue or point --models at another")?;
     let as_of = common.as_of.unwrap_or_else(Utc::now);
-    let services = match &args.report {
-        Which::Due { .. } | Which::Parts { .. } => ServiceHistory::LastServicesAndRepairs,
-        Which::Recurring { .. } => ServiceHistory::Repairs,
-        Which::Trends { .. } => ServiceHistory::Nothing,
-    };
-    let registry = load_registry(config, as_of, services)?;
     let store = Store::open_read_only(&config.data_dir, config.pipeline())
         .context("cannot open the store; check --data")?;
-    let ctx = Context {
-        catalog: &catalog,
-        registry: &registry,
-        detect: &config.detect,
-        as_of,
+    let runtime = super::registry::runtime()?;
+    let unreadable = "cannot read the fleet registry from the database";
+    let db = runtime.block_on(Db::connect(config)).context(unreadable)?;
+    let load = |services| {
+        runtime
+            .block_on(Registry::load(&db, as_of, services))
+            .context(unreadable)
     };
     let failed = "the report could not be computed";
     let rows = match &args.report {
-        Which::Due {
-            all: _, next: true, ..
-        } => print(
-            &report::due::next_services(&store, &ctx).context(failed)?,
-            common.format,
-        ),
-        Which::Due { all, .. } => print(
-            &report::due::maintenance_due(&store, &ctx, *all).context(failed)?,
-            common.format,
-        ),
-        Which::Recurring { .. } => print(
-            &report::recurring::recurring(&store, &ctx).context(failed)?,
-            common.format,
-        ),
-        Which::Trends { weeks, .. } => print(
-            &report::trends::trends(&store, &ctx, *weeks).context(failed)?,
-            common.format,
-        ),
-        Which::Parts {
-            weeks, by_depot, ..
-        } => print(
-            &report::parts::parts_demand(&store, &ctx, *weeks, *by_depot).context(failed)?,
-            common.format,
-        ),
+        Which::Due { .. } | Which::Parts { .. } => {
+            // The services come from the database a row at a time, the
+            // slowest read here; the store's meters are read meanwhile.
+            let mut registry = load(ServiceHistory::Nothing)?;
+            let (meters, services) = std::thread::scope(|scope| {
+                let ctx = context(&catalog, config, &registry, as_of);
+                let store = &store;
+                let meters = scope.spawn(move || report::due::read_meters(store, &ctx));
+                let services = runtime.block_on(crate::registry::services_for_reports(
+                    &db,
+                    as_of,
+                    ServiceHistory::LastServicesAndRepairs,
+                ));
+                (meters.join(), services)
+            });
+            let meters = match meters {
+                Ok(m) => m.context(failed)?,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            registry.services = services.context(unreadable)?;
+            let ctx = context(&catalog, config, &registry, as_of);
+            let tasks = report::due::assess_with(&ctx, &meters);
+            match &args.report {
+                Which::Due { next: true, .. } => print(
+                    &report::due::next_service_rows(&tasks, ctx.as_of_date()),
+                    common.format,
+                ),
+                Which::Due { all, .. } => print(
+                    &report::due::due_rows(&tasks, ctx.as_of_date(), *all),
+                    common.format,
+                ),
+                Which::Parts {
+                    weeks, by_depot, ..
+                } => print(
+                    &report::parts::parts_demand_of(&store, &ctx, &tasks, *weeks, *by_depot)
+                        .context(failed)?,
+                    common.format,
+                ),
+                Which::Recurring { .. } | Which::Trends { .. } => Ok(()),
+            }
+        }
+        Which::Recurring { .. } => {
+            let registry = load(ServiceHistory::Repairs)?;
+            print(
+                &report::recurring::recurring(&store, &context(&catalog, config, &registry, as_of))
+                    .context(failed)?,
+                common.format,
+            )
+        }
+        Which::Trends { weeks, .. } => {
+            let registry = load(ServiceHistory::Nothing)?;
+            print(
+                &report::trends::trends(
+                    &store,
+                    &context(&catalog, config, &registry, as_of),
+                    *weeks,
+                )
+                .context(failed)?,
+                common.format,
+            )
+        }
     };
+    runtime.block_on(db.close());
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "Report computed."

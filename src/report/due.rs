@@ -136,17 +136,23 @@ impl TaskDue<'_> {
     }
 }
 
+/// What the store says of each vehicle's meters: current values and usage
+/// per day, for [`assess_with`].
+pub(crate) type Meters = HashMap<usage::VehicleKey, VehicleMeters>;
+
 /// Every task of every registered vehicle whose model is in the catalogue.
 pub fn assess<'a>(store: &Store, ctx: &Context<'a>) -> Result<Vec<TaskDue<'a>>> {
-    let meters = usage::vehicle_meters(store, ctx, "due")?;
-    Ok(assess_with(ctx, &meters))
+    Ok(assess_with(ctx, &read_meters(store, ctx)?))
+}
+
+/// The meters [`assess`] judges tasks on. It reads the registry's vehicles,
+/// not its services, so it can run while those are being read.
+pub(crate) fn read_meters(store: &Store, ctx: &Context<'_>) -> Result<Meters> {
+    usage::vehicle_meters(store, ctx, "due")
 }
 
 /// [`assess`] on meters already read.
-pub(crate) fn assess_with<'a>(
-    ctx: &Context<'a>,
-    meters: &HashMap<usage::VehicleKey, VehicleMeters>,
-) -> Vec<TaskDue<'a>> {
+pub(crate) fn assess_with<'a>(ctx: &Context<'a>, meters: &Meters) -> Vec<TaskDue<'a>> {
     let as_of = ctx.as_of_date();
     let last = last_services(ctx);
     let mut out = Vec::new();
@@ -257,8 +263,12 @@ pub fn due_rows(tasks: &[TaskDue<'_>], as_of: NaiveDate, all: bool) -> Vec<DueRo
 
 /// The next service of every task of every registered vehicle.
 pub fn next_services(store: &Store, ctx: &Context<'_>) -> Result<Vec<NextServiceRow>> {
-    let as_of = ctx.as_of_date();
-    Ok(assess(store, ctx)?
+    Ok(next_service_rows(&assess(store, ctx)?, ctx.as_of_date()))
+}
+
+/// [`next_services`] of tasks already judged.
+pub fn next_service_rows(tasks: &[TaskDue<'_>], as_of: NaiveDate) -> Vec<NextServiceRow> {
+    tasks
         .iter()
         .map(|t| {
             let at = |m: IntervalMeter| t.intervals.iter().find(|i| i.meter == m).map(|i| i.due_at);
@@ -274,5 +284,5 @@ pub fn next_services(store: &Store, ctx: &Context<'_>) -> Result<Vec<NextService
                 expected_on: t.expected_on(as_of),
             }
         })
-        .collect())
+        .collect()
 }

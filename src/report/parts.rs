@@ -92,12 +92,22 @@ pub fn parts_demand(
     weeks: Option<u32>,
     by_depot: bool,
 ) -> Result<Vec<PartsRow>> {
+    parts_demand_of(store, ctx, &due::assess(store, ctx)?, weeks, by_depot)
+}
+
+/// [`parts_demand`] with the tasks already judged.
+pub(crate) fn parts_demand_of(
+    store: &Store,
+    ctx: &Context<'_>,
+    tasks: &[TaskDue<'_>],
+    weeks: Option<u32>,
+    by_depot: bool,
+) -> Result<Vec<PartsRow>> {
     let weeks = weeks.unwrap_or(ctx.detect.parts_weeks).max(1) as usize;
-    let tasks = due::assess(store, ctx)?;
     let mut demand: Demand = BTreeMap::new();
     let key = |part: &PartId, depot: &Depot| (part.clone(), by_depot.then(|| depot.clone()));
     let empty = || vec![(0.0, 0.0); weeks];
-    planned(ctx, &tasks, weeks, |part, depot, week, qty| {
+    planned(ctx, tasks, weeks, |part, depot, week, qty| {
         let v = demand.entry(key(part, depot)).or_insert_with(empty);
         if let Some(w) = v.get_mut(week) {
             w.0 += qty;
