@@ -133,15 +133,31 @@ pub(crate) fn episode_starts(
     from: Option<i64>,
     to: i64,
 ) -> Result<Option<LazyFrame>> {
-    Ok(scan(store, "faults", from, to)?.map(|lf| {
-        lf.filter(col("event").eq(lit("start"))).select([
-            col("fleet"),
-            col("vehicle"),
-            col("spn"),
-            col("fmi"),
-            col("ts").cast(DataType::Int64),
-        ])
-    }))
+    let Some(df) = store.read_between(
+        "faults",
+        from.map(Timestamp::from_micros),
+        Some(Timestamp::from_micros(to)),
+        &["fleet", "vehicle", "ts", "event", "spn", "fmi"],
+    )?
+    else {
+        return Ok(None);
+    };
+    let upper = col("ts").lt_eq(ts_lit(to));
+    let predicate = match from {
+        Some(f) => col("ts").gt(ts_lit(f)).and(upper),
+        None => upper,
+    };
+    Ok(Some(
+        df.lazy()
+            .filter(predicate.and(col("event").eq(lit("start"))))
+            .select([
+                col("fleet"),
+                col("vehicle"),
+                col("spn"),
+                col("fmi"),
+                col("ts").cast(DataType::Int64),
+            ]),
+    ))
 }
 
 /// Runs `lf`, naming the report on failure.
