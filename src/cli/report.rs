@@ -98,6 +98,41 @@ fn context<'a>(
     }
 }
 
+const UNREADABLE: &str = "cannot read the fleet registry from the database";
+const FAILED: &str = "the report could not be computed";
+
+/// What `due` and `parts` start from: the registry with the last
+/// services, and the store's meters, read while those services arrive
+/// (the database hands them over a row at a time, the slowest read here).
+fn registry_and_meters(
+    runtime: &tokio::runtime::Runtime,
+    db: &Db,
+    store: &Store,
+    catalog: &Catalog,
+    config: &Config,
+    as_of: DateTime<Utc>,
+) -> anyhow::Result<(Registry, report::due::Meters)> {
+    let mut registry = runtime
+        .block_on(Registry::load(db, as_of, ServiceHistory::Nothing))
+        .context(UNREADABLE)?;
+    let (meters, services) = std::thread::scope(|scope| {
+        let ctx = context(catalog, config, &registry, as_of);
+        let meters = scope.spawn(move || report::due::read_meters(store, &ctx));
+        let services = runtime.block_on(crate::registry::services_for_reports(
+            db,
+            as_of,
+            ServiceHistory::LastServicesAndRepairs,
+        ));
+        (meters.join(), services)
+    });
+    let meters = match meters {
+        Ok(m) => m.context(FAILED)?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    registry.services = services.context(UNREADABLE)?;
+    Ok((registry, meters))
+}
+
 fn print<R: Row>(rows: &[R], format: Format) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     output::write(&mut out, rows, format)
@@ -119,61 +154,48 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
     let store = Store::open_read_only(&config.data_dir, config.pipeline())
         .context("cannot open the store; check --data")?;
     let runtime = super::registry::runtime()?;
-    let unreadable = "cannot read the fleet registry from the database";
-    let db = runtime.block_on(Db::connect(config)).context(unreadable)?;
+    let db = runtime.block_on(Db::connect(config)).context(UNREADABLE)?;
     let load = |services| {
         runtime
             .block_on(Registry::load(&db, as_of, services))
-            .context(unreadable)
+            .context(UNREADABLE)
     };
-    let failed = "the report could not be computed";
     let rows = match &args.report {
-        Which::Due { .. } | Which::Parts { .. } => {
-            // The services come from the database a row at a time, the
-            // slowest read here; the store's meters are read meanwhile.
-            let mut registry = load(ServiceHistory::Nothing)?;
-            let (meters, services) = std::thread::scope(|scope| {
-                let ctx = context(&catalog, config, &registry, as_of);
-                let store = &store;
-                let meters = scope.spawn(move || report::due::read_meters(store, &ctx));
-                let services = runtime.block_on(crate::registry::services_for_reports(
-                    &db,
-                    as_of,
-                    ServiceHistory::LastServicesAndRepairs,
-                ));
-                (meters.join(), services)
-            });
-            let meters = match meters {
-                Ok(m) => m.context(failed)?,
-                Err(panic) => std::panic::resume_unwind(panic),
-            };
-            registry.services = services.context(unreadable)?;
+        Which::Due { all, next, .. } => {
+            let (registry, meters) =
+                registry_and_meters(&runtime, &db, &store, &catalog, config, as_of)?;
             let ctx = context(&catalog, config, &registry, as_of);
             let tasks = report::due::assess_with(&ctx, &meters);
-            match &args.report {
-                Which::Due { next: true, .. } => print(
+            if *next {
+                print(
                     &report::due::next_service_rows(&tasks, ctx.as_of_date()),
                     common.format,
-                ),
-                Which::Due { all, .. } => print(
+                )
+            } else {
+                print(
                     &report::due::due_rows(&tasks, ctx.as_of_date(), *all),
                     common.format,
-                ),
-                Which::Parts {
-                    weeks, by_depot, ..
-                } => print(
-                    &report::parts::parts_demand_of(&store, &ctx, &tasks, *weeks, *by_depot)
-                        .context(failed)?,
-                    common.format,
-                ),
-                Which::Recurring { .. } | Which::Trends { .. } => Ok(()),
+                )
             }
+        }
+        Which::Parts {
+            weeks, by_depot, ..
+        } => {
+            let (registry, meters) =
+                registry_and_meters(&runtime, &db, &store, &catalog, config, as_of)?;
+            let ctx = context(&catalog, config, &registry, as_of);
+            let tasks = report::due::assess_with(&ctx, &meters);
+            print(
+                &report::parts::parts_demand_of(&store, &ctx, &tasks, *weeks, *by_depot)
+                    .context(FAILED)?,
+                common.format,
+            )
         }
         Which::Recurring { .. } => {
             let registry = load(ServiceHistory::Repairs)?;
             print(
                 &report::recurring::recurring(&store, &context(&catalog, config, &registry, as_of))
-                    .context(failed)?,
+                    .context(FAILED)?,
                 common.format,
             )
         }
@@ -185,7 +207,7 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
                     &context(&catalog, config, &registry, as_of),
                     *weeks,
                 )
-                .context(failed)?,
+                .context(FAILED)?,
                 common.format,
             )
         }
