@@ -31,12 +31,16 @@ pub(crate) fn scan(
     else {
         return Ok(None);
     };
+    Ok(Some(lf.filter(ts_between(from, to))))
+}
+
+/// `from < ts <= to` (`from`: `None` for the whole past).
+fn ts_between(from: Option<i64>, to: i64) -> Expr {
     let upper = col("ts").lt_eq(ts_lit(to));
-    let predicate = match from {
+    match from {
         Some(f) => col("ts").gt(ts_lit(f)).and(upper),
         None => upper,
-    };
-    Ok(Some(lf.filter(predicate)))
+    }
 }
 
 /// Meter history with `from < ts <= to`, in two frames that together hold
@@ -98,16 +102,13 @@ pub(crate) fn meter_history(
                     col("high"),
                 ]));
             } else {
-                readings.push(
-                    lf.filter(col("ts").gt(ts_lit(from)).and(col("ts").lt_eq(ts_lit(to))))
-                        .select([
-                            col("fleet"),
-                            col("vehicle"),
-                            col("meter"),
-                            col("ts").cast(DataType::Int64),
-                            col("value"),
-                        ]),
-                );
+                readings.push(lf.filter(ts_between(Some(from), to)).select([
+                    col("fleet"),
+                    col("vehicle"),
+                    col("meter"),
+                    col("ts").cast(DataType::Int64),
+                    col("value"),
+                ]));
             }
         }
     }
@@ -142,14 +143,9 @@ pub(crate) fn episode_starts(
     else {
         return Ok(None);
     };
-    let upper = col("ts").lt_eq(ts_lit(to));
-    let predicate = match from {
-        Some(f) => col("ts").gt(ts_lit(f)).and(upper),
-        None => upper,
-    };
     Ok(Some(
         df.lazy()
-            .filter(predicate.and(col("event").eq(lit("start"))))
+            .filter(ts_between(from, to).and(col("event").eq(lit("start"))))
             .select([
                 col("fleet"),
                 col("vehicle"),
