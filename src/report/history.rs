@@ -112,18 +112,20 @@ pub(crate) fn meter_history(
             }
         }
     }
-    let union = |frames: Vec<LazyFrame>| -> Result<Option<LazyFrame>> {
-        if frames.len() < 2 {
-            return Ok(frames.into_iter().next());
-        }
-        concat(frames, UnionArgs::default())
-            .map(Some)
-            .map_err(|source| ReportError::Query { report, source })
-    };
     Ok(MeterHistory {
-        readings: union(readings)?,
-        days: union(days)?,
+        readings: union(report, readings)?,
+        days: union(report, days)?,
     })
+}
+
+/// `frames` one after the other; `None` for none.
+pub(crate) fn union(report: &'static str, frames: Vec<LazyFrame>) -> Result<Option<LazyFrame>> {
+    if frames.len() < 2 {
+        return Ok(frames.into_iter().next());
+    }
+    concat(frames, UnionArgs::default())
+        .map(Some)
+        .map_err(|source| ReportError::Query { report, source })
 }
 
 /// Fault episode starts (C5) with `from < ts <= to`: `fleet, vehicle, spn,

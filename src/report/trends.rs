@@ -168,13 +168,8 @@ fn engine_hours(
             col("low"),
         ]));
     }
-    let lf = match parts.len() {
-        0 => return Ok(out),
-        1 => parts.remove(0),
-        _ => concat(parts, UnionArgs::default()).map_err(|source| ReportError::Query {
-            report: REPORT,
-            source,
-        })?,
+    let Some(lf) = history::union(REPORT, parts)? else {
+        return Ok(out);
     };
     let q = lf
         .group_by([col("fleet"), col("vehicle"), col("week")])

@@ -94,19 +94,13 @@ pub(crate) fn vehicle_meters(
                 .alias("first_ts"),
         ])
     };
-    let mut parts: Vec<LazyFrame> = meters
+    let parts: Vec<LazyFrame> = meters
         .readings
         .map(|lf| split(lf, "ts", "value", "value"))
         .into_iter()
         .chain(meters.days.map(|lf| split(lf, "first_ts", "low", "high")))
         .collect();
-    if !parts.is_empty() {
-        let lf = if parts.len() == 1 {
-            parts.remove(0)
-        } else {
-            concat(parts, UnionArgs::default())
-                .map_err(|source| super::ReportError::Query { report, source })?
-        };
+    if let Some(lf) = history::union(report, parts)? {
         let q = lf
             .group_by([col("fleet"), col("vehicle"), col("meter")])
             .agg([

@@ -532,35 +532,32 @@ impl Store {
         let table_dir = self.dir.join(table);
         let files = tables::part_files(&self.dir, table, self.next_part, days).at(&table_dir)?;
         let names: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
-        let mut all: Option<DataFrame> = None;
+        let mut frames = Vec::with_capacity(files.len() + 1);
         for path in &files {
             let file = File::open(path).at(path)?;
-            let df = polars::prelude::ParquetReader::new(file)
-                .with_columns(Some(names.clone()))
-                .finish()
-                .map_err(err(path))?;
-            match all.as_mut() {
-                Some(a) => {
-                    a.vstack_mut(&df).map_err(err(path))?;
-                }
-                None => all = Some(df),
-            }
+            frames.push(
+                polars::prelude::ParquetReader::new(file)
+                    .with_columns(Some(names.clone()))
+                    .finish()
+                    .map_err(err(path))?,
+            );
         }
         if let Some(pending) = self.pending.frame(table, days).map_err(err(&table_dir))? {
-            let pending = pending
-                .select(columns.iter().copied())
-                .map_err(err(&table_dir))?;
-            match all.as_mut() {
-                Some(a) => {
-                    a.vstack_mut(&pending).map_err(err(&table_dir))?;
-                }
-                None => all = Some(pending),
-            }
+            frames.push(
+                pending
+                    .select(columns.iter().copied())
+                    .map_err(err(&table_dir))?,
+            );
         }
-        if let Some(a) = all.as_mut() {
-            a.rechunk_mut();
+        let mut frames = frames.into_iter();
+        let Some(mut all) = frames.next() else {
+            return Ok(None);
+        };
+        for f in frames {
+            all.vstack_mut(&f).map_err(err(&table_dir))?;
         }
-        Ok(all)
+        all.rechunk_mut();
+        Ok(Some(all))
     }
 
     /// The days from `from` to `to` (both included) whose meter readings
@@ -570,21 +567,10 @@ impl Store {
     /// from `meters`.
     pub fn summarised_meter_days(&self, from: i32, to: i32) -> Result<Vec<i32>> {
         let dir = self.dir.join("meter_days");
-        let complete =
-            tables::summarised_days(&self.dir, self.next_part, (Some(from), Some(to))).at(&dir)?;
-        let compacted =
-            tables::part_files(&self.dir, "meters", self.next_part, (Some(from), Some(to)))
-                .at(&dir)?;
-        let has_parts: std::collections::BTreeSet<String> = compacted
-            .iter()
-            .filter_map(|p| p.parent().and_then(Path::file_name))
-            .map(|d| d.to_string_lossy().into_owned())
-            .collect();
+        let lacking = tables::unsummarised_days(&self.dir, self.next_part, (Some(from), Some(to)))
+            .at(&dir)?;
         Ok((from..=to)
-            .filter(|&day| {
-                let name = dedupe::day_dir_name(day);
-                complete.contains(&name) || !has_parts.contains(&name)
-            })
+            .filter(|&day| !lacking.contains(&dedupe::day_dir_name(day)))
             .collect())
     }
 

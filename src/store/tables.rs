@@ -472,9 +472,9 @@ pub(crate) fn part_files(
     Ok(files)
 }
 
-/// The days in `days` (as `day=…` folder names) whose every committed
-/// `meters` part has its `meter_days` part.
-pub(crate) fn summarised_days(
+/// The days in `days` (as `day=…` folder names) with a committed `meters`
+/// part that lacks its `meter_days` part.
+pub(crate) fn unsummarised_days(
     root: &Path,
     next_part: u64,
     days: DayRange,
@@ -496,7 +496,7 @@ pub(crate) fn summarised_days(
     let summaries = by_day("meter_days")?;
     Ok(by_day("meters")?
         .into_iter()
-        .filter(|(day, parts)| summaries.get(day) == Some(parts))
+        .filter(|(day, parts)| summaries.get(day) != Some(parts))
         .map(|(day, _)| day)
         .collect())
 }
