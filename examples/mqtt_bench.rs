@@ -145,16 +145,17 @@ async fn serve(
         },
         ..MqttConfig::default()
     };
-    let (connection, shown) = if broker == "embedded" {
-        let b = EmbeddedBroker::start(&mqtt_config)?;
+    let (connection, shown, link) = if broker == "embedded" {
+        let mut b = EmbeddedBroker::start(&mqtt_config)?;
         let addr = b.connect_addr();
+        let link = b.take_ingest_link();
         // Keep the broker alive for the whole run.
         std::mem::forget(b);
-        (Connection::plain(addr, None), addr.to_string())
+        (Connection::plain(addr, None), addr.to_string(), link)
     } else {
         let c = Connection::external(&mqtt_config, broker)?;
         let shown = format!("{}:{}", c.host, c.port);
-        (c, shown)
+        (c, shown, None)
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     match mode {
@@ -222,11 +223,18 @@ async fn serve(
             let metrics = Arc::new(LiveMetrics::default());
             let (handle, writer) =
                 spawn_writer(store, WriterConfig::default(), metrics.clone(), None)?;
-            let source = tokio::spawn(mqtt::run(
-                SourceConfig::new(&config.mqtt, connection),
-                handle,
-                stop_rx,
-            ));
+            // As `fleetcare run`: the embedded broker through its link.
+            let source_config = SourceConfig::new(&config.mqtt, connection);
+            let source = match link {
+                Some(link) => tokio::spawn(fleetcare::live::local::run(
+                    link,
+                    source_config.filter(),
+                    source_config.ack_on_receipt,
+                    handle,
+                    stop_rx,
+                )),
+                None => tokio::spawn(mqtt::run(source_config, handle, stop_rx)),
+            };
             while metrics.mqtt_subscriptions.load(Ordering::Relaxed) == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }

@@ -195,27 +195,37 @@ pub(super) async fn serve(config: Config, on_ready: Option<OnReady>) -> anyhow::
     .context("cannot start the store writer thread")?;
     let (stop_tx, stop_rx) = watch::channel(false);
 
-    let (connection, broker_addr) = match &config.mqtt.url {
+    let (connection, broker_addr, link) = match &config.mqtt.url {
         Some(url) => (
             Connection::external(&config.mqtt, url).context("fix [mqtt] in the configuration")?,
             None,
+            None,
         ),
         None => {
-            let broker = EmbeddedBroker::start(&config.mqtt)?;
+            let mut broker = EmbeddedBroker::start(&config.mqtt)?;
             let login = broker
                 .internal_login()
                 .map(|l| (l.username.clone(), l.password.clone()));
             (
                 Connection::plain(broker.connect_addr(), login),
                 Some(broker.addr()),
+                broker.take_ingest_link(),
             )
         }
     };
-    let source = tokio::spawn(mqtt::run(
-        SourceConfig::new(&config.mqtt, connection.clone()),
-        handle.clone(),
-        stop_rx.clone(),
-    ));
+    let source_config = SourceConfig::new(&config.mqtt, connection.clone());
+    // The embedded broker is read through its in-process link; see
+    // crate::live::local for why.
+    let source = match link {
+        Some(link) => tokio::spawn(crate::live::local::run(
+            link,
+            source_config.filter(),
+            source_config.ack_on_receipt,
+            handle.clone(),
+            stop_rx.clone(),
+        )),
+        None => tokio::spawn(mqtt::run(source_config, handle.clone(), stop_rx.clone())),
+    };
     let (pollers, devices) = start_modbus(&config, &catalog, &db, &handle, &stop_rx).await?;
     drop(handle);
 

@@ -45,6 +45,8 @@ pub enum BrokerError {
     Thread(std::io::Error),
     #[error("the operating system gave no random bytes for the broker login: {0}")]
     Random(String),
+    #[error("the embedded MQTT broker refused fleetcare's in-process link: {0}")]
+    Link(String),
 }
 
 /// A login fleetcare's own subscription uses with the embedded broker when
@@ -61,6 +63,7 @@ pub struct InternalLogin {
 pub struct EmbeddedBroker {
     addr: SocketAddr,
     login: Option<InternalLogin>,
+    ingest: Option<super::local::IngestLink>,
 }
 
 impl EmbeddedBroker {
@@ -83,6 +86,12 @@ impl EmbeddedBroker {
     }
 
     /// The login fleetcare's subscription must use, when logins are required.
+    /// The in-process link the MQTT source subscribes through
+    /// ([`super::local`]); `None` once taken.
+    pub fn take_ingest_link(&mut self) -> Option<super::local::IngestLink> {
+        self.ingest.take()
+    }
+
     pub fn internal_login(&self) -> Option<&InternalLogin> {
         self.login.as_ref()
     }
@@ -119,6 +128,9 @@ impl EmbeddedBroker {
             ..rumqttd::Config::default()
         };
         let mut broker = Broker::new(broker_config);
+        let (tx, rx) = broker
+            .link("fleetcare-ingest")
+            .map_err(|e| BrokerError::Link(e.to_string()))?;
         std::thread::Builder::new()
             .name("mqtt-broker".to_owned())
             .spawn(move || {
@@ -127,7 +139,11 @@ impl EmbeddedBroker {
                 }
             })
             .map_err(BrokerError::Thread)?;
-        let started = Self { addr, login };
+        let started = Self {
+            addr,
+            login,
+            ingest: Some(super::local::IngestLink { tx, rx }),
+        };
         wait_listening(started.connect_addr())?;
         tracing::info!(listen = %addr, "embedded MQTT broker listening");
         Ok(started)

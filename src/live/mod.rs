@@ -10,11 +10,14 @@
 //! writer thread owns the [`Store`](crate::store::Store): it takes whatever
 //! is queued (up to a batch), logs and syncs it, and only then runs each
 //! message's `on_stored` callback — for MQTT that sends the PUBACK, so a
-//! message is acknowledged only once it is durable. The queue is bounded:
+//! message is acknowledged only once it is durable. Decoding and compaction
+//! come after the acknowledgements: the broker's next messages are already
+//! on their way while they run. The queue is bounded:
 //! when the disk is slower than the network, sources wait instead of
 //! growing memory.
 
 pub mod broker;
+pub mod local;
 pub mod metrics;
 pub mod modbus;
 pub mod mqtt;

@@ -49,6 +49,8 @@ pub enum MqttError {
     Tls(String),
     #[error("the store writer stopped; the MQTT source stops with it")]
     WriterStopped,
+    #[error("the embedded broker's in-process link closed; the MQTT source stops with it")]
+    EmbeddedLink,
 }
 
 /// A broker address from `[mqtt] url`.

@@ -64,8 +64,8 @@ impl IngestHandle {
     }
 }
 
-/// Called with the records of every batch, after it is durable: the
-/// real-time path (critical faults) hangs here.
+/// Called with the records of every batch, after it is durable and
+/// acknowledged: the real-time path (critical faults) hangs here.
 pub type RecordSink = Box<dyn FnMut(&[Record]) + Send>;
 
 /// One sink that hands every batch to each of `sinks` in turn (the
@@ -118,6 +118,12 @@ fn write_loop(
                 Err(_) => break,
             }
         }
+        // Taken out first: they run once the batch is synced, while the
+        // messages are still borrowed for decoding.
+        let acks: Vec<super::OnStored> = batch
+            .iter_mut()
+            .filter_map(|m| m.on_stored.take())
+            .collect();
         let messages: Vec<Message<'_>> = batch
             .iter()
             .map(|m| Message {
@@ -127,7 +133,8 @@ fn write_loop(
             })
             .collect();
         records.clear();
-        let outcomes = match store.ingest(&messages, &mut records) {
+        let acknowledge = |_: &[Outcome]| acks.into_iter().for_each(|ack| ack());
+        let outcomes = match store.ingest_then(&messages, &mut records, acknowledge) {
             Ok(o) => o,
             Err(e) => {
                 // Nothing of this batch is acknowledged: the broker keeps
@@ -146,11 +153,7 @@ fn write_loop(
             .filter(|r| matches!(r, Record::DeadLetter(_)))
             .count() as u64;
         LiveMetrics::add(&metrics.dead_letters, dead);
-        for m in batch.drain(..) {
-            if let Some(ack) = m.on_stored {
-                ack();
-            }
-        }
+        batch.clear();
         if let Some(sink) = sink.as_mut() {
             sink(&records);
         }

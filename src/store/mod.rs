@@ -330,10 +330,23 @@ impl Store {
         batch: &[Message<'_>],
         records: &mut Vec<Record>,
     ) -> Result<Vec<Outcome>> {
+        self.ingest_then(batch, records, |_| {})
+    }
+
+    /// [`Store::ingest`], calling `durable` with the outcomes as soon as
+    /// the batch is synced — before it is decoded and before any compaction
+    /// — so that a source can acknowledge it without waiting for either.
+    /// On an error before the sync, `durable` is not called.
+    pub fn ingest_then(
+        &mut self,
+        batch: &[Message<'_>],
+        records: &mut Vec<Record>,
+        durable: impl FnOnce(&[Outcome]),
+    ) -> Result<Vec<Outcome>> {
         if self.poisoned {
             return Err(StoreError::Poisoned);
         }
-        let result = self.ingest_inner(batch, records);
+        let result = self.ingest_inner(batch, records, durable);
         if result.is_err() {
             self.poisoned = true;
         }
@@ -344,6 +357,7 @@ impl Store {
         &mut self,
         batch: &[Message<'_>],
         records: &mut Vec<Record>,
+        durable: impl FnOnce(&[Outcome]),
     ) -> Result<Vec<Outcome>> {
         let wal_dir = self.wal_dir.clone();
         let Some(wal) = self.wal.as_mut() else {
@@ -373,6 +387,7 @@ impl Store {
             }
         }
         wal.sync().at(&wal_dir)?;
+        durable(&outcomes);
         let full = wal.len() >= self.compact_bytes;
         self.stored += fresh.len() as u64;
         self.duplicates += (batch.len() - fresh.len()) as u64;
