@@ -12,7 +12,7 @@ use fleetcare_ingest::pipeline::{Message, Record};
 use tokio::sync::mpsc;
 
 use super::{Incoming, LiveMetrics};
-use crate::store::{Outcome, Store, StoreError};
+use crate::store::{Outcome, PendingSync, Store, StoreError};
 
 /// Sizes of the writer's queue and batches.
 #[derive(Debug, Clone, Copy)]
@@ -101,15 +101,45 @@ pub fn spawn_writer(
     Ok((handle, thread))
 }
 
+/// What the writer hands the sync thread, in batch order.
+enum Job {
+    /// Sync this batch, then acknowledge it and count it.
+    Sync {
+        pending: PendingSync,
+        acks: Vec<super::OnStored>,
+        stored: u64,
+        duplicates: u64,
+    },
+    /// The batch's records, for the sink once the batch is synced (which
+    /// the order of the jobs guarantees).
+    Records { records: Vec<Record>, dead: u64 },
+}
+
+/// Batches the writer may run ahead of the sync thread.
+const SYNC_QUEUE: usize = 8;
+
 fn write_loop(
     mut store: Store,
     mut rx: mpsc::Receiver<Incoming>,
     batch_max: usize,
-    metrics: &LiveMetrics,
-    mut sink: Option<RecordSink>,
+    metrics: &Arc<LiveMetrics>,
+    sink: Option<RecordSink>,
 ) -> Result<Store, StoreError> {
+    // Syncing on its own thread lets the writer decode one batch while the
+    // disk makes it durable, and the acknowledgements leave as soon as the
+    // sync returns rather than after the decoding.
+    let (jobs, job_rx) = std::sync::mpsc::sync_channel::<Job>(SYNC_QUEUE);
+    let syncer = {
+        let metrics = metrics.clone();
+        std::thread::Builder::new()
+            .name("fleetcare-sync".to_owned())
+            .spawn(move || sync_loop(job_rx, &metrics, sink))
+            .map_err(|e| StoreError::Io {
+                path: store.dir().to_owned(),
+                source: e,
+            })?
+    };
     let mut batch: Vec<Incoming> = Vec::with_capacity(batch_max);
-    let mut records = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < batch_max {
@@ -132,31 +162,39 @@ fn write_loop(
                 received: m.received,
             })
             .collect();
-        records.clear();
-        let acknowledge = |_: &[Outcome]| acks.into_iter().for_each(|ack| ack());
-        let outcomes = match store.ingest_then(&messages, &mut records, acknowledge) {
-            Ok(o) => o,
-            Err(e) => {
-                // Nothing of this batch is acknowledged: the broker keeps
-                // it and delivers it again after a restart.
-                tracing::error!(error = %e, messages = batch.len(), "storing failed; the writer stops");
-                return Err(e);
-            }
+        let mut records = Vec::new();
+        let mut queued = true;
+        let written = |pending: PendingSync, outcomes: &[Outcome]| {
+            let stored = outcomes.iter().filter(|o| **o == Outcome::Stored).count() as u64;
+            let job = Job::Sync {
+                pending,
+                acks,
+                stored,
+                duplicates: outcomes.len() as u64 - stored,
+            };
+            queued = jobs.send(job).is_ok();
         };
+        let result = store.ingest_deferred(&messages, &mut records, written);
         drop(messages);
-        let stored = outcomes.iter().filter(|o| **o == Outcome::Stored).count() as u64;
-        LiveMetrics::add(&metrics.stored, stored);
-        LiveMetrics::add(&metrics.duplicates, outcomes.len() as u64 - stored);
-        LiveMetrics::add(&metrics.batches, 1);
+        batch.clear();
+        if let Err(e) = result {
+            // Nothing of this batch is acknowledged: the broker keeps it
+            // and delivers it again after a restart.
+            tracing::error!(error = %e, "storing failed; the writer stops");
+            return Err(e);
+        }
         let dead = records
             .iter()
             .filter(|r| matches!(r, Record::DeadLetter(_)))
             .count() as u64;
-        LiveMetrics::add(&metrics.dead_letters, dead);
-        batch.clear();
-        if let Some(sink) = sink.as_mut() {
-            sink(&records);
+        if !queued || jobs.send(Job::Records { records, dead }).is_err() {
+            drop(jobs);
+            return Err(syncer_error(syncer, store.dir()));
         }
+    }
+    drop(jobs);
+    if let Ok(Err(e)) = syncer.join() {
+        return Err(e);
     }
     tracing::info!(
         stored = metrics.stored.load(Ordering::Relaxed),
@@ -164,4 +202,143 @@ fn write_loop(
     );
     store.compact()?;
     Ok(store)
+}
+
+/// Why the sync thread stopped early.
+fn syncer_error(
+    syncer: std::thread::JoinHandle<Result<(), StoreError>>,
+    dir: &std::path::Path,
+) -> StoreError {
+    match syncer.join() {
+        Ok(Err(e)) => e,
+        _ => StoreError::Io {
+            path: dir.to_owned(),
+            source: std::io::Error::other("the store's sync thread stopped"),
+        },
+    }
+}
+
+/// Syncs each batch, then acknowledges it, counts it and hands its records
+/// to the sink. Whatever queued up during one sync is covered by the next
+/// (one sync per log segment for the lot: group commit). At the first
+/// failed sync it stops: those batches and every later one stay
+/// unacknowledged, and the writer stops too.
+fn sync_loop(
+    jobs: std::sync::mpsc::Receiver<Job>,
+    metrics: &LiveMetrics,
+    mut sink: Option<RecordSink>,
+) -> Result<(), StoreError> {
+    let mut group = Vec::new();
+    while let Ok(first) = jobs.recv() {
+        group.push(first);
+        group.extend(jobs.try_iter());
+        // The last batch of each segment in the group: syncing it covers
+        // the earlier ones in that segment.
+        let mut to_sync: Vec<&PendingSync> = Vec::new();
+        for job in group.iter().rev() {
+            if let Job::Sync { pending, .. } = job
+                && !to_sync.iter().any(|p| p.same_segment(pending))
+            {
+                to_sync.push(pending);
+            }
+        }
+        for pending in to_sync {
+            if let Err(e) = pending.sync() {
+                tracing::error!(error = %e, "syncing the store failed; the writer stops");
+                return Err(e);
+            }
+        }
+        for job in group.drain(..) {
+            match job {
+                Job::Sync {
+                    acks,
+                    stored,
+                    duplicates,
+                    ..
+                } => {
+                    acks.into_iter().for_each(|ack| ack());
+                    LiveMetrics::add(&metrics.stored, stored);
+                    LiveMetrics::add(&metrics.duplicates, duplicates);
+                    LiveMetrics::add(&metrics.batches, 1);
+                }
+                Job::Records { records, dead } => {
+                    LiveMetrics::add(&metrics.dead_letters, dead);
+                    if let Some(sink) = sink.as_mut() {
+                        sink(&records);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use fleetcare_ingest::Timestamp;
+    use fleetcare_ingest::pipeline::PipelineConfig;
+
+    use super::*;
+
+    /// Acknowledgements run once per message, in the order the messages
+    /// came, and the real-time sink sees a batch's records only after every
+    /// message of it was acknowledged (that is, after its sync).
+    #[test]
+    fn acks_keep_delivery_order_and_come_before_the_batchs_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+        let acked = Arc::new(Mutex::new(Vec::<usize>::new()));
+        let seen_by_sink = Arc::new(Mutex::new(Vec::<(usize, usize)>::new()));
+        let sink: RecordSink = {
+            let (acked, seen) = (acked.clone(), seen_by_sink.clone());
+            Box::new(move |records: &[Record]| {
+                let acks = acked.lock().unwrap().len();
+                seen.lock().unwrap().push((acks, records.len()));
+            })
+        };
+        let metrics = Arc::new(LiveMetrics::default());
+        let config = WriterConfig {
+            queue: 64,
+            batch: 7,
+        };
+        let (handle, thread) = spawn_writer(store, config, metrics.clone(), Some(sink)).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let n = 200;
+        runtime.block_on(async {
+            for i in 0..n {
+                let acked = acked.clone();
+                let message = Incoming {
+                    topic: "fleet/acme/TRK-001/can".to_owned(),
+                    // Every message is new and dated, and every one makes a
+                    // meter record: the sink has something to see.
+                    payload: format!(
+                        "({}.000000) can0 18FEE500#{:08X}FFFFFFFF\n",
+                        1_772_323_200 + i * 600,
+                        ((20_000 + i * 3) as u32).swap_bytes()
+                    )
+                    .into_bytes(),
+                    received: Timestamp::from_micros(1_800_000_000_000_000 + i as i64),
+                    on_stored: Some(Box::new(move || acked.lock().unwrap().push(i))),
+                };
+                handle.send(message).await.unwrap();
+            }
+        });
+        drop(handle);
+        thread.join().unwrap().unwrap();
+        assert_eq!(*acked.lock().unwrap(), (0..n).collect::<Vec<_>>());
+        assert_eq!(metrics.stored.load(Ordering::Relaxed), n as u64);
+        let seen = seen_by_sink.lock().unwrap();
+        let mut records = 0;
+        for &(acks_then, batch_records) in seen.iter() {
+            records += batch_records;
+            // Each meter reading is one record: the acks of the messages
+            // behind these records had all run.
+            assert!(acks_then >= records, "{acks_then} acks, {records} records");
+        }
+        assert_eq!(records, n);
+    }
 }

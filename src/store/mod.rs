@@ -80,6 +80,26 @@ impl<T> IoContext<T> for io::Result<T> {
     }
 }
 
+/// A batch in the log, not yet synced: see [`Store::ingest_deferred`].
+#[derive(Debug)]
+pub struct PendingSync {
+    file: Arc<File>,
+    path: PathBuf,
+}
+
+impl PendingSync {
+    /// Makes the batch (and everything logged before it) durable.
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync_data().at(&self.path)
+    }
+
+    /// Whether `other` is in the same log segment, so that one sync makes
+    /// both durable.
+    pub fn same_segment(&self, other: &PendingSync) -> bool {
+        Arc::ptr_eq(&self.file, &other.file)
+    }
+}
+
 /// What became of one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -322,6 +342,11 @@ impl Store {
         }
     }
 
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Stores a batch: each new message is logged and synced before this
     /// returns (so it may be acknowledged), then decoded; the records it
     /// yields are pushed to `records` for the real-time path.
@@ -330,23 +355,38 @@ impl Store {
         batch: &[Message<'_>],
         records: &mut Vec<Record>,
     ) -> Result<Vec<Outcome>> {
-        self.ingest_then(batch, records, |_| {})
+        self.ingest_with(batch, records, |wal, _| wal.sync())
     }
 
-    /// [`Store::ingest`], calling `durable` with the outcomes as soon as
-    /// the batch is synced — before it is decoded and before any compaction
-    /// — so that a source can acknowledge it without waiting for either.
-    /// On an error before the sync, `durable` is not called.
-    pub fn ingest_then(
+    /// [`Store::ingest`] without waiting for the sync: the batch is written
+    /// to the log, `written` gets the [`PendingSync`] that makes it durable
+    /// (to run on another thread, so that syncing overlaps decoding), and
+    /// the batch is decoded. Nothing of it may be acknowledged before
+    /// that sync returns. A compaction syncs the log itself first.
+    pub fn ingest_deferred(
         &mut self,
         batch: &[Message<'_>],
         records: &mut Vec<Record>,
-        durable: impl FnOnce(&[Outcome]),
+        written: impl FnOnce(PendingSync, &[Outcome]),
+    ) -> Result<Vec<Outcome>> {
+        let path = self.wal_dir.clone();
+        self.ingest_with(batch, records, |wal, outcomes| {
+            let file = wal.flush_for_sync()?;
+            written(PendingSync { file, path }, outcomes);
+            Ok(())
+        })
+    }
+
+    fn ingest_with(
+        &mut self,
+        batch: &[Message<'_>],
+        records: &mut Vec<Record>,
+        logged: impl FnOnce(&mut WalWriter, &[Outcome]) -> io::Result<()>,
     ) -> Result<Vec<Outcome>> {
         if self.poisoned {
             return Err(StoreError::Poisoned);
         }
-        let result = self.ingest_inner(batch, records, durable);
+        let result = self.ingest_inner(batch, records, logged);
         if result.is_err() {
             self.poisoned = true;
         }
@@ -357,7 +397,7 @@ impl Store {
         &mut self,
         batch: &[Message<'_>],
         records: &mut Vec<Record>,
-        durable: impl FnOnce(&[Outcome]),
+        logged: impl FnOnce(&mut WalWriter, &[Outcome]) -> io::Result<()>,
     ) -> Result<Vec<Outcome>> {
         let wal_dir = self.wal_dir.clone();
         let Some(wal) = self.wal.as_mut() else {
@@ -386,8 +426,7 @@ impl Store {
                 outcomes.push(Outcome::Duplicate);
             }
         }
-        wal.sync().at(&wal_dir)?;
-        durable(&outcomes);
+        logged(wal, &outcomes).at(&wal_dir)?;
         let full = wal.len() >= self.compact_bytes;
         self.stored += fresh.len() as u64;
         self.duplicates += (batch.len() - fresh.len()) as u64;

@@ -188,3 +188,43 @@ fn one_writer_at_a_time() {
     // Readers do not need the lock.
     assert!(Store::open_read_only(dir.path(), PipelineConfig::default()).is_ok());
 }
+
+#[test]
+fn a_deferred_sync_is_handed_over_in_batch_order_and_compaction_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = day_of_messages();
+    let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+    // Small enough that some batches compact while syncs are still pending.
+    store.set_compact_bytes(4 << 10);
+    let mut pending = Vec::new();
+    let mut handed = Vec::new();
+    for (i, chunk) in data.chunks(7).enumerate() {
+        let mut records = Vec::new();
+        let outcomes = store
+            .ingest_deferred(&as_messages(chunk), &mut records, |p, o| {
+                handed.push((i, o.len()));
+                pending.push(p);
+            })
+            .unwrap();
+        assert_eq!(outcomes.len(), chunk.len());
+    }
+    let batches: Vec<usize> = handed.iter().map(|(i, _)| *i).collect();
+    assert_eq!(batches, (0..data.chunks(7).len()).collect::<Vec<_>>());
+    assert_eq!(
+        handed.iter().map(|(_, n)| n).sum::<usize>(),
+        data.len(),
+        "every message's outcome is handed over with its batch"
+    );
+    // Syncing a batch whose segment a compaction already retired is harmless.
+    for p in &pending {
+        p.sync().unwrap();
+    }
+    drop(store);
+    let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+    let again = store.ingest(&as_messages(&data), &mut Vec::new()).unwrap();
+    assert!(again.iter().all(|o| *o == Outcome::Duplicate));
+    store.compact().unwrap();
+    assert_eq!(rows(&store, "faults"), 6);
+    assert_eq!(rows(&store, "meters"), 12);
+    assert_eq!(rows(&store, "dead_letters"), 2);
+}
