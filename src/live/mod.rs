@@ -1,18 +1,18 @@
 //! Live sources and the one writer they feed.
 //!
 //! ```text
-//! MQTT event loop ─┐                         ┌─▶ on_stored(): MQTT PUBACK
-//! Modbus pollers ──┼─▶ IngestHandle ─▶ writer thread (Store::ingest, fsync per batch)
-//! (tests) ─────────┘   bounded queue          └─▶ records for the real-time path
+//! MQTT (embedded link ─┐                                    ┌─▶ on_stored(): PUBACK
+//!   or TCP client)     ├─▶ IngestHandle ─▶ writer thread ─▶ sync thread (group fsync)
+//! Modbus pollers ──────┘   bounded queue   (log, decode)    └─▶ records for the real-time path
 //! ```
 //!
 //! Every source hands [`Incoming`] messages to an [`IngestHandle`]. One
 //! writer thread owns the [`Store`](crate::store::Store): it takes whatever
 //! is queued (up to a batch), logs and syncs it, and only then runs each
 //! message's `on_stored` callback — for MQTT that sends the PUBACK, so a
-//! message is acknowledged only once it is durable. Decoding and compaction
-//! come after the acknowledgements: the broker's next messages are already
-//! on their way while they run. The queue is bounded:
+//! message is acknowledged only once it is durable. The fsync runs on a sync
+//! thread while the writer decodes the batch, so the broker's next messages
+//! are on their way while the decoding runs. The queue is bounded:
 //! when the disk is slower than the network, sources wait instead of
 //! growing memory.
 
