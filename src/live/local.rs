@@ -16,13 +16,15 @@
 //! "on_receipt"`), and acknowledgements go in delivery order, which rumqttd
 //! requires.
 
+use std::future::Future;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use fleetcare_ingest::Timestamp;
 use rumqttd::Notification;
 use rumqttd::local::{LinkRx, LinkTx};
 use rumqttd::protocol::{Filter, Packet, PubAck, PubAckReason, QoS, RetainForwardRule, Subscribe};
-use tokio::sync::mpsc;
 
 use super::{Incoming, IngestHandle, LiveMetrics, Shutdown};
 use crate::live::mqtt::MqttError;
@@ -82,8 +84,7 @@ pub async fn run(
         .await
         .map_err(|_| MqttError::EmbeddedLink)?;
     LiveMetrics::add(&metrics.mqtt_connections, 1);
-    let (ack_tx, ack_rx) = mpsc::unbounded_channel::<u16>();
-    let acker = tokio::spawn(ack_loop(tx, ack_rx));
+    let tx = Arc::new(Mutex::new(tx));
     let mut result = Ok(());
     loop {
         let notification = tokio::select! {
@@ -108,15 +109,12 @@ pub async fn run(
                 let on_stored: Option<super::OnStored> = if qos == 0 {
                     None
                 } else if ack_on_receipt {
-                    let _ = ack_tx.send(pkid);
+                    acknowledge(&tx, pkid);
                     None
                 } else {
-                    let ack_tx = ack_tx.clone();
-                    // The ack task only ends at shutdown, when the broker
-                    // ends with the process.
-                    Some(Box::new(move || {
-                        let _ = ack_tx.send(pkid);
-                    }))
+                    let tx = tx.clone();
+                    // Runs on the writer's sync thread, in delivery order.
+                    Some(Box::new(move || acknowledge(&tx, pkid)))
                 };
                 let publish = forward.publish;
                 let topic = match String::from_utf8(publish.topic.to_vec()) {
@@ -150,29 +148,37 @@ pub async fn run(
         }
     }
     drop(handle);
-    drop(ack_tx);
-    let _ = acker.await;
     metrics.mqtt_connected.store(false, Ordering::Relaxed);
     result
 }
 
-/// Sends the PUBACKs queued so far as one router event.
-async fn ack_loop(mut tx: LinkTx, mut rx: mpsc::UnboundedReceiver<u16>) {
-    let mut pkids = Vec::new();
-    while rx.recv_many(&mut pkids, 4096).await > 0 {
-        let Some((&last, rest)) = pkids.split_last() else {
-            continue;
-        };
-        {
-            let mut buffer = tx.buffer();
-            for &pkid in rest {
-                buffer.push_back(puback(pkid));
-            }
-        }
-        if tx.send(puback(last)).await.is_err() {
+/// Sends a PUBACK to the router. A batch's PUBACKs become one router
+/// event: the first goes with a notification, and those pushed while it is
+/// still unread ride along (the router takes the whole buffer when it reads
+/// one; the check and the push are under the buffer's lock, so none is left
+/// without a notification).
+fn acknowledge(tx: &Mutex<LinkTx>, pkid: u16) {
+    let Ok(mut tx) = tx.lock() else {
+        return;
+    };
+    {
+        let mut pending = tx.buffer();
+        if !pending.is_empty() {
+            pending.push_back(puback(pkid));
             return;
         }
-        pkids.clear();
+    }
+    // `LinkTx::send` is an async fn that never waits (a push and a channel
+    // send), so one poll completes it; this runs on the writer's sync thread,
+    // outside any runtime. A closed link means the broker is gone with the
+    // process, and so is what an acknowledgement would tell it.
+    let send = std::pin::pin!(tx.send(puback(pkid)));
+    let done = send.poll(&mut Context::from_waker(Waker::noop()));
+    if !matches!(done, Poll::Ready(Ok(_))) {
+        tracing::warn!(
+            pkid,
+            "could not acknowledge a message to the embedded broker"
+        );
     }
 }
 
