@@ -4,6 +4,8 @@
 # a subscriber that only counts and discards, then fleetcare's own live path
 # (store, fsync, acknowledgement after storage). Prints messages/s end to
 # end, CAN frames/s and peak RSS of the serving process.
+# On the embedded broker fleetcare reads through rumqttd's in-process link,
+# as `fleetcare run` does; the discard-only subscriber is a TCP client.
 #
 #   bench/mqtt.sh [TRUCKS] [DAYS]        (default 5000 trucks, 1 day)
 #
