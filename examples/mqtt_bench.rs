@@ -224,17 +224,12 @@ async fn serve(
             let (handle, writer) =
                 spawn_writer(store, WriterConfig::default(), metrics.clone(), None)?;
             // As `fleetcare run`: the embedded broker through its link.
-            let source_config = SourceConfig::new(&config.mqtt, connection);
-            let source = match link {
-                Some(link) => tokio::spawn(fleetcare::live::local::run(
-                    link,
-                    source_config.filter(),
-                    source_config.ack_on_receipt,
-                    handle,
-                    stop_rx,
-                )),
-                None => tokio::spawn(mqtt::run(source_config, handle, stop_rx)),
-            };
+            let source = mqtt::spawn_source(
+                SourceConfig::new(&config.mqtt, connection),
+                link,
+                handle,
+                stop_rx,
+            );
             while metrics.mqtt_subscriptions.load(Ordering::Relaxed) == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }

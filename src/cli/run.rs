@@ -213,19 +213,12 @@ pub(super) async fn serve(config: Config, on_ready: Option<OnReady>) -> anyhow::
             )
         }
     };
-    let source_config = SourceConfig::new(&config.mqtt, connection.clone());
-    // The embedded broker is read through its in-process link; see
-    // crate::live::local for why.
-    let source = match link {
-        Some(link) => tokio::spawn(crate::live::local::run(
-            link,
-            source_config.filter(),
-            source_config.ack_on_receipt,
-            handle.clone(),
-            stop_rx.clone(),
-        )),
-        None => tokio::spawn(mqtt::run(source_config, handle.clone(), stop_rx.clone())),
-    };
+    let source = mqtt::spawn_source(
+        SourceConfig::new(&config.mqtt, connection.clone()),
+        link,
+        handle.clone(),
+        stop_rx.clone(),
+    );
     let (pollers, devices) = start_modbus(&config, &catalog, &db, &handle, &stop_rx).await?;
     drop(handle);
 

@@ -49,8 +49,8 @@ pub enum BrokerError {
     Link(String),
 }
 
-/// A login fleetcare's own subscription uses with the embedded broker when
-/// gateways must log in: generated per start, never written anywhere.
+/// A login fleetcare's own TCP clients (the alerts publisher) use with the
+/// embedded broker when gateways must log in: generated per start, never written anywhere.
 #[derive(Debug, Clone)]
 pub struct InternalLogin {
     pub username: String,
@@ -85,13 +85,14 @@ impl EmbeddedBroker {
         a
     }
 
-    /// The login fleetcare's subscription must use, when logins are required.
     /// The in-process link the MQTT source subscribes through
     /// ([`super::local`]); `None` once taken.
     pub fn take_ingest_link(&mut self) -> Option<super::local::IngestLink> {
         self.ingest.take()
     }
 
+    /// The login fleetcare's own TCP clients (the alerts publisher) must
+    /// use, when logins are required.
     pub fn internal_login(&self) -> Option<&InternalLogin> {
         self.login.as_ref()
     }

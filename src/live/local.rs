@@ -27,7 +27,7 @@ use rumqttd::local::{LinkRx, LinkTx};
 use rumqttd::protocol::{Filter, Packet, PubAck, PubAckReason, QoS, RetainForwardRule, Subscribe};
 
 use super::{Incoming, IngestHandle, LiveMetrics, Shutdown};
-use crate::live::mqtt::MqttError;
+use crate::live::mqtt::{MqttError, SourceConfig};
 
 /// The link's two halves, made before the broker starts serving.
 pub struct IngestLink {
@@ -59,21 +59,21 @@ fn pkid_and_qos(publish: &rumqttd::protocol::Publish) -> (u16, u8) {
     (pkid, qos)
 }
 
-/// Subscribes to `filter` with QoS 1 and hands every message to the writer
-/// until `shutdown`.
+/// Subscribes to `config`'s filter with QoS 1 and hands every message to the
+/// writer until `shutdown`; the connection settings are not used.
 pub async fn run(
     link: IngestLink,
-    filter: String,
-    ack_on_receipt: bool,
+    config: SourceConfig,
     handle: IngestHandle,
     mut shutdown: Shutdown,
 ) -> Result<(), MqttError> {
     let IngestLink { mut tx, mut rx } = link;
+    let ack_on_receipt = config.ack_on_receipt;
     let metrics = handle.metrics().clone();
     let subscribe = Subscribe {
         pkid: 1,
         filters: vec![Filter {
-            path: filter.clone(),
+            path: config.filter(),
             qos: QoS::AtLeastOnce,
             nolocal: false,
             preserve_retain: false,
