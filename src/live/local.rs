@@ -113,7 +113,7 @@ pub async fn run(
                     None
                 } else {
                     let tx = tx.clone();
-                    // Runs on the writer's sync thread, in delivery order.
+                    // Runs on the writer thread, in delivery order.
                     Some(Box::new(move || acknowledge(&tx, pkid)))
                 };
                 let publish = forward.publish;
@@ -169,7 +169,7 @@ fn acknowledge(tx: &Mutex<LinkTx>, pkid: u16) {
         }
     }
     // `LinkTx::send` is an async fn that never waits (a push and a channel
-    // send), so one poll completes it; this runs on the writer's sync thread,
+    // send), so one poll completes it; this runs on the writer thread,
     // outside any runtime. A closed link means the broker is gone with the
     // process, and so is what an acknowledgement would tell it.
     let send = std::pin::pin!(tx.send(puback(pkid)));

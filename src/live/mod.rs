@@ -1,20 +1,19 @@
 //! Live sources and the one writer they feed.
 //!
 //! ```text
-//! MQTT (embedded link ─┐                                    ┌─▶ on_stored(): PUBACK
-//!   or TCP client)     ├─▶ IngestHandle ─▶ writer thread ─▶ sync thread (group fsync)
-//! Modbus pollers ──────┘   bounded queue   (log, decode)    └─▶ records for the real-time path
+//! MQTT (embedded link ─┐                     writer thread, per batch:
+//!   or TCP client)     ├─▶ IngestHandle ─▶ log ─▶ fsync ─▶ on_stored(): PUBACK
+//! Modbus pollers ──────┘   bounded queue     └─▶ decode ─▶ records for the real-time path
 //! ```
 //!
 //! Every source hands [`Incoming`] messages to an [`IngestHandle`]. One
 //! writer thread owns the [`Store`](crate::store::Store): it takes whatever
 //! is queued (up to a batch), logs and syncs it, and only then runs each
 //! message's `on_stored` callback — for MQTT that sends the PUBACK, so a
-//! message is acknowledged only once it is durable. The fsync runs on a sync
-//! thread while the writer decodes the batch, so the broker's next messages
-//! are on their way while the decoding runs. The queue is bounded:
-//! when the disk is slower than the network, sources wait instead of
-//! growing memory.
+//! message is acknowledged only once it is durable. The acknowledgements
+//! leave before the batch is decoded, so the broker's next messages are on
+//! their way while the decoding runs. The queue is bounded: when the disk
+//! is slower than the network, sources wait instead of growing memory.
 
 pub mod broker;
 pub mod local;

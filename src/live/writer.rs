@@ -12,7 +12,7 @@ use fleetcare_ingest::pipeline::{Message, Record};
 use tokio::sync::mpsc;
 
 use super::{Incoming, LiveMetrics};
-use crate::store::{Outcome, PendingSync, Store, StoreError};
+use crate::store::{Outcome, Store, StoreError};
 
 /// Sizes of the writer's queue and batches.
 #[derive(Debug, Clone, Copy)]
@@ -101,44 +101,13 @@ pub fn spawn_writer(
     Ok((handle, thread))
 }
 
-/// What the writer hands the sync thread, in batch order.
-enum Job {
-    /// Sync this batch, then acknowledge it and count it.
-    Sync {
-        pending: PendingSync,
-        acks: Vec<super::OnStored>,
-        stored: u64,
-        duplicates: u64,
-    },
-    /// The batch's records, for the sink once the batch is synced (which
-    /// the order of the jobs guarantees).
-    Records { records: Vec<Record>, dead: u64 },
-}
-
-/// Batches the writer may run ahead of the sync thread.
-const SYNC_QUEUE: usize = 8;
-
 fn write_loop(
     mut store: Store,
     mut rx: mpsc::Receiver<Incoming>,
     batch_max: usize,
     metrics: &Arc<LiveMetrics>,
-    sink: Option<RecordSink>,
+    mut sink: Option<RecordSink>,
 ) -> Result<Store, StoreError> {
-    // Syncing on its own thread lets the writer decode one batch while the
-    // disk makes it durable, and the acknowledgements leave as soon as the
-    // sync returns rather than after the decoding.
-    let (jobs, job_rx) = std::sync::mpsc::sync_channel::<Job>(SYNC_QUEUE);
-    let syncer = {
-        let metrics = metrics.clone();
-        std::thread::Builder::new()
-            .name("fleetcare-sync".to_owned())
-            .spawn(move || sync_loop(job_rx, &metrics, sink))
-            .map_err(|e| StoreError::Io {
-                path: store.dir().to_owned(),
-                source: e,
-            })?
-    };
     let mut batch: Vec<Incoming> = Vec::with_capacity(batch_max);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -163,18 +132,19 @@ fn write_loop(
             })
             .collect();
         let mut records = Vec::new();
-        let mut queued = true;
-        let written = |pending: PendingSync, outcomes: &[Outcome]| {
+        // Acknowledged as soon as the batch is durable, before it is
+        // decoded: the broker sends its next messages meanwhile (rumqttd
+        // has at most 100 unacknowledged in flight). A thread of its own
+        // for the sync was tried: its wake-ups cost more CPU than the
+        // overlap saved (docs/decisions.md).
+        let durable = |outcomes: &[Outcome]| {
+            acks.into_iter().for_each(|ack| ack());
             let stored = outcomes.iter().filter(|o| **o == Outcome::Stored).count() as u64;
-            let job = Job::Sync {
-                pending,
-                acks,
-                stored,
-                duplicates: outcomes.len() as u64 - stored,
-            };
-            queued = jobs.send(job).is_ok();
+            LiveMetrics::add(&metrics.stored, stored);
+            LiveMetrics::add(&metrics.duplicates, outcomes.len() as u64 - stored);
+            LiveMetrics::add(&metrics.batches, 1);
         };
-        let result = store.ingest_deferred(&messages, &mut records, written);
+        let result = store.ingest_acking(&messages, &mut records, durable);
         drop(messages);
         batch.clear();
         if let Err(e) = result {
@@ -187,14 +157,10 @@ fn write_loop(
             .iter()
             .filter(|r| matches!(r, Record::DeadLetter(_)))
             .count() as u64;
-        if !queued || jobs.send(Job::Records { records, dead }).is_err() {
-            drop(jobs);
-            return Err(syncer_error(syncer, store.dir()));
+        LiveMetrics::add(&metrics.dead_letters, dead);
+        if let Some(sink) = sink.as_mut() {
+            sink(&records);
         }
-    }
-    drop(jobs);
-    if let Ok(Err(e)) = syncer.join() {
-        return Err(e);
     }
     tracing::info!(
         stored = metrics.stored.load(Ordering::Relaxed),
@@ -202,75 +168,6 @@ fn write_loop(
     );
     store.compact()?;
     Ok(store)
-}
-
-/// Why the sync thread stopped early.
-fn syncer_error(
-    syncer: std::thread::JoinHandle<Result<(), StoreError>>,
-    dir: &std::path::Path,
-) -> StoreError {
-    match syncer.join() {
-        Ok(Err(e)) => e,
-        _ => StoreError::Io {
-            path: dir.to_owned(),
-            source: std::io::Error::other("the store's sync thread stopped"),
-        },
-    }
-}
-
-/// Syncs each batch, then acknowledges it, counts it and hands its records
-/// to the sink. Whatever queued up during one sync is covered by the next
-/// (one sync per log segment for the lot: group commit). At the first
-/// failed sync it stops: those batches and every later one stay
-/// unacknowledged, and the writer stops too.
-fn sync_loop(
-    jobs: std::sync::mpsc::Receiver<Job>,
-    metrics: &LiveMetrics,
-    mut sink: Option<RecordSink>,
-) -> Result<(), StoreError> {
-    let mut group = Vec::new();
-    while let Ok(first) = jobs.recv() {
-        group.push(first);
-        group.extend(jobs.try_iter());
-        // The last batch of each segment in the group: syncing it covers
-        // the earlier ones in that segment.
-        let mut to_sync: Vec<&PendingSync> = Vec::new();
-        for job in group.iter().rev() {
-            if let Job::Sync { pending, .. } = job
-                && !to_sync.iter().any(|p| p.same_segment(pending))
-            {
-                to_sync.push(pending);
-            }
-        }
-        for pending in to_sync {
-            if let Err(e) = pending.sync() {
-                tracing::error!(error = %e, "syncing the store failed; the writer stops");
-                return Err(e);
-            }
-        }
-        for job in group.drain(..) {
-            match job {
-                Job::Sync {
-                    acks,
-                    stored,
-                    duplicates,
-                    ..
-                } => {
-                    acks.into_iter().for_each(|ack| ack());
-                    LiveMetrics::add(&metrics.stored, stored);
-                    LiveMetrics::add(&metrics.duplicates, duplicates);
-                    LiveMetrics::add(&metrics.batches, 1);
-                }
-                Job::Records { records, dead } => {
-                    LiveMetrics::add(&metrics.dead_letters, dead);
-                    if let Some(sink) = sink.as_mut() {
-                        sink(&records);
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

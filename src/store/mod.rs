@@ -80,26 +80,6 @@ impl<T> IoContext<T> for io::Result<T> {
     }
 }
 
-/// A batch in the log, not yet synced: see [`Store::ingest_deferred`].
-#[derive(Debug)]
-pub struct PendingSync {
-    file: Arc<File>,
-    path: PathBuf,
-}
-
-impl PendingSync {
-    /// Makes the batch (and everything logged before it) durable.
-    pub fn sync(&self) -> Result<()> {
-        self.file.sync_data().at(&self.path)
-    }
-
-    /// Whether `other` is in the same log segment, so that one sync makes
-    /// both durable.
-    pub fn same_segment(&self, other: &PendingSync) -> bool {
-        Arc::ptr_eq(&self.file, &other.file)
-    }
-}
-
 /// What became of one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -355,38 +335,24 @@ impl Store {
         batch: &[Message<'_>],
         records: &mut Vec<Record>,
     ) -> Result<Vec<Outcome>> {
-        self.ingest_with(batch, records, |wal, _| wal.sync())
+        self.ingest_acking(batch, records, |_| {})
     }
 
-    /// [`Store::ingest`] without waiting for the sync: the batch is written
-    /// to the log, `written` gets the [`PendingSync`] that makes it durable
-    /// (to run on another thread, so that syncing overlaps decoding), and
-    /// the batch is decoded. Nothing of it may be acknowledged before
-    /// that sync returns. A compaction syncs the log itself first.
-    pub fn ingest_deferred(
+    /// [`Store::ingest`] that calls `durable` with the batch's outcomes as
+    /// soon as the batch is synced, before it is decoded: acknowledgements
+    /// sent from there reach the broker while the batch is decoded, and the
+    /// broker's next messages arrive meanwhile. `durable` is not called when
+    /// logging or syncing fails.
+    pub fn ingest_acking(
         &mut self,
         batch: &[Message<'_>],
         records: &mut Vec<Record>,
-        written: impl FnOnce(PendingSync, &[Outcome]),
-    ) -> Result<Vec<Outcome>> {
-        let path = self.wal_dir.clone();
-        self.ingest_with(batch, records, |wal, outcomes| {
-            let file = wal.flush_for_sync()?;
-            written(PendingSync { file, path }, outcomes);
-            Ok(())
-        })
-    }
-
-    fn ingest_with(
-        &mut self,
-        batch: &[Message<'_>],
-        records: &mut Vec<Record>,
-        logged: impl FnOnce(&mut WalWriter, &[Outcome]) -> io::Result<()>,
+        durable: impl FnOnce(&[Outcome]),
     ) -> Result<Vec<Outcome>> {
         if self.poisoned {
             return Err(StoreError::Poisoned);
         }
-        let result = self.ingest_inner(batch, records, logged);
+        let result = self.ingest_inner(batch, records, durable);
         if result.is_err() {
             self.poisoned = true;
         }
@@ -397,7 +363,7 @@ impl Store {
         &mut self,
         batch: &[Message<'_>],
         records: &mut Vec<Record>,
-        logged: impl FnOnce(&mut WalWriter, &[Outcome]) -> io::Result<()>,
+        durable: impl FnOnce(&[Outcome]),
     ) -> Result<Vec<Outcome>> {
         let wal_dir = self.wal_dir.clone();
         let Some(wal) = self.wal.as_mut() else {
@@ -426,7 +392,10 @@ impl Store {
                 outcomes.push(Outcome::Duplicate);
             }
         }
-        logged(wal, &outcomes).at(&wal_dir)?;
+        // Synced even when every message was a duplicate: a first copy
+        // recovered from the log after a crash may not be on disk yet.
+        wal.sync().at(&wal_dir)?;
+        durable(&outcomes);
         let full = wal.len() >= self.compact_bytes;
         self.stored += fresh.len() as u64;
         self.duplicates += (batch.len() - fresh.len()) as u64;

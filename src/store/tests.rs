@@ -190,34 +190,40 @@ fn one_writer_at_a_time() {
 }
 
 #[test]
-fn a_deferred_sync_is_handed_over_in_batch_order_and_compaction_keeps_everything() {
+fn a_batch_is_durable_before_it_is_acknowledged_and_compaction_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let data = day_of_messages();
     let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
-    // Small enough that some batches compact while syncs are still pending.
+    // Small enough that many batches start a new log segment.
     store.set_compact_bytes(4 << 10);
-    let mut pending = Vec::new();
     let mut handed = Vec::new();
     for (i, chunk) in data.chunks(7).enumerate() {
         let mut records = Vec::new();
         let outcomes = store
-            .ingest_deferred(&as_messages(chunk), &mut records, |p, o| {
-                handed.push((i, o.len()));
-                pending.push(p);
+            .ingest_acking(&as_messages(chunk), &mut records, |o| {
+                // What `durable` acknowledges is in the log: a reader that
+                // opens the store now counts it.
+                let logged = Store::open_read_only(dir.path(), PipelineConfig::default())
+                    .unwrap()
+                    .totals()
+                    .messages_stored;
+                let stored = o.iter().filter(|o| **o == Outcome::Stored).count() as u64;
+                handed.push((i, o.len(), stored, logged));
             })
             .unwrap();
         assert_eq!(outcomes.len(), chunk.len());
     }
-    let batches: Vec<usize> = handed.iter().map(|(i, _)| *i).collect();
+    let batches: Vec<usize> = handed.iter().map(|(i, ..)| *i).collect();
     assert_eq!(batches, (0..data.chunks(7).len()).collect::<Vec<_>>());
     assert_eq!(
-        handed.iter().map(|(_, n)| n).sum::<usize>(),
+        handed.iter().map(|(_, n, ..)| n).sum::<usize>(),
         data.len(),
         "every message's outcome is handed over with its batch"
     );
-    // Syncing a batch whose segment a compaction already retired is harmless.
-    for p in &pending {
-        p.sync().unwrap();
+    let mut stored_so_far = 0;
+    for &(i, _, stored, logged) in &handed {
+        stored_so_far += stored;
+        assert_eq!(logged, stored_so_far, "batch {i}");
     }
     drop(store);
     let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();

@@ -12,7 +12,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use fleetcare_ingest::Timestamp;
 
@@ -51,8 +50,6 @@ pub(crate) fn segments(dir: &Path) -> io::Result<Vec<u64>> {
 #[derive(Debug)]
 pub(crate) struct WalWriter {
     out: BufWriter<File>,
-    /// The same file, for syncing on another thread while appends go on.
-    sync_handle: Arc<File>,
     seq: u64,
     len: u64,
 }
@@ -67,16 +64,10 @@ impl WalWriter {
             .truncate(false)
             .open(&path)?;
         file.set_len(len)?;
-        let sync_handle = Arc::new(file.try_clone()?);
         let mut out = BufWriter::with_capacity(1 << 20, file);
         io::Seek::seek(out.get_mut(), io::SeekFrom::Start(len))?;
         sync_dir(dir)?;
-        Ok(Self {
-            out,
-            sync_handle,
-            seq,
-            len,
-        })
+        Ok(Self { out, seq, len })
     }
 
     pub(crate) fn seq(&self) -> u64 {
@@ -119,13 +110,6 @@ impl WalWriter {
     pub(crate) fn sync(&mut self) -> io::Result<()> {
         self.out.flush()?;
         self.out.get_ref().sync_data()
-    }
-
-    /// Writes out everything appended so far and returns the handle whose
-    /// `sync_data` makes it durable.
-    pub(crate) fn flush_for_sync(&mut self) -> io::Result<Arc<File>> {
-        self.out.flush()?;
-        Ok(self.sync_handle.clone())
     }
 }
 

@@ -227,7 +227,11 @@ pub struct PipelineCheckpoint {
 #[derive(Debug)]
 pub struct Pipeline {
     config: PipelineConfig,
-    vehicles: HashMap<Box<str>, VehicleState>,
+    /// Every vehicle's state, found through `index` once per message (a
+    /// lookup per frame and event cost more than decoding them).
+    vehicles: Vec<VehicleState>,
+    /// `fleet/vehicle` → position in `vehicles`.
+    index: HashMap<Box<str>, usize>,
     stats: PipelineStats,
     events: Vec<J1939Event>,
     changes: Vec<EpisodeChange>,
@@ -244,7 +248,8 @@ impl Pipeline {
     pub fn new(config: PipelineConfig) -> Self {
         Self {
             config,
-            vehicles: HashMap::new(),
+            vehicles: Vec::new(),
+            index: HashMap::new(),
             stats: PipelineStats::default(),
             events: Vec::new(),
             changes: Vec::new(),
@@ -263,7 +268,19 @@ impl Pipeline {
                 faults: v.faults,
                 meters: v.meters,
             };
-            p.vehicles.insert(key.into(), state);
+            // A checkpoint names each vehicle once; were one named twice,
+            // the later entry wins, as it did when states were keyed by name.
+            match p
+                .index
+                .get(key.as_str())
+                .and_then(|&i| p.vehicles.get_mut(i))
+            {
+                Some(slot) => *slot = state,
+                None => {
+                    p.index.insert(key.into(), p.vehicles.len());
+                    p.vehicles.push(state);
+                }
+            }
         }
         p
     }
@@ -272,7 +289,7 @@ impl Pipeline {
     pub fn checkpoint(&self) -> PipelineCheckpoint {
         let mut vehicles: Vec<VehicleCheckpoint> = self
             .vehicles
-            .values()
+            .iter()
             .map(|v| VehicleCheckpoint {
                 vehicle: (*v.key).clone(),
                 faults: v.faults.clone(),
@@ -317,23 +334,26 @@ impl Pipeline {
                 return None;
             }
         };
-        let key = match self.vehicles.get(topic.vehicle_key) {
-            Some(v) => v.key.clone(),
+        let v = match self.index.get(topic.vehicle_key) {
+            Some(&v) => v,
             None => {
                 let key = Arc::new(VehicleKey {
                     fleet: topic.fleet_id(),
                     vehicle: topic.vehicle_id(),
                 });
                 let state = VehicleState {
-                    key: key.clone(),
+                    key,
                     networks: Vec::new(),
                     faults: FaultTracker::default(),
                     meters: [None, None, None],
                 };
-                self.vehicles.insert(topic.vehicle_key.into(), state);
-                key
+                let v = self.vehicles.len();
+                self.index.insert(topic.vehicle_key.into(), v);
+                self.vehicles.push(state);
+                v
             }
         };
+        let key = self.vehicles.get(v).map(|state| state.key.clone())?;
         if msg.payload.len() > self.config.max_payload {
             let detail = format!(
                 "payload of {} bytes exceeds {}",
@@ -350,8 +370,8 @@ impl Pipeline {
             return Some(key);
         };
         match topic.channel {
-            Channel::Can => self.handle_can(topic.vehicle_key, &origin, text, out),
-            Channel::Telemetry => self.handle_telemetry(topic.vehicle_key, &origin, text, out),
+            Channel::Can => self.handle_can(v, &origin, text, out),
+            Channel::Telemetry => self.handle_telemetry(v, &origin, text, out),
         }
         Some(key)
     }
@@ -374,7 +394,7 @@ impl Pipeline {
         }));
     }
 
-    fn handle_can(&mut self, key: &str, origin: &Origin<'_>, text: &str, out: &mut Vec<Record>) {
+    fn handle_can(&mut self, v: usize, origin: &Origin<'_>, text: &str, out: &mut Vec<Record>) {
         for (n, line) in text.lines().enumerate() {
             let n = n + 1;
             let record = match candump::parse_line(line) {
@@ -409,7 +429,7 @@ impl Pipeline {
                 self.stats.standard_frames += 1;
                 continue;
             }
-            let Some(vehicle) = self.vehicles.get_mut(key) else {
+            let Some(vehicle) = self.vehicles.get_mut(v) else {
                 return;
             };
             let network = match vehicle
@@ -443,7 +463,7 @@ impl Pipeline {
                 decoder.handle(&record.frame, &mut events);
             }
             for e in events.drain(..) {
-                self.apply_event(key, origin, line, n, e, out);
+                self.apply_event(v, origin, line, n, e, out);
             }
             self.events = events;
         }
@@ -451,7 +471,7 @@ impl Pipeline {
 
     fn apply_event(
         &mut self,
-        key: &str,
+        v: usize,
         origin: &Origin<'_>,
         line: &str,
         n: usize,
@@ -463,10 +483,10 @@ impl Pipeline {
                 ts,
                 source,
                 message,
-            } => self.apply_dm(key, ts, source, &message, out),
+            } => self.apply_dm(v, ts, source, &message, out),
             J1939Event::Meter {
                 ts, meter, value, ..
-            } => self.apply_meter(key, origin, line, ts, meter, value, out),
+            } => self.apply_meter(v, origin, line, ts, meter, value, out),
             J1939Event::TransportFailed(f) => {
                 let detail = format!(
                     "line {n}: transport from SA {} to {}: {}",
@@ -499,7 +519,7 @@ impl Pipeline {
 
     fn apply_dm(
         &mut self,
-        key: &str,
+        v: usize,
         ts: Timestamp,
         source: Address,
         m: &DiagnosticMessage,
@@ -512,20 +532,20 @@ impl Pipeline {
         let mut dtcs = std::mem::take(&mut self.dtcs);
         dtcs.clear();
         dtcs.extend(m.dtcs.iter().map(|d| (*d, source)));
-        self.apply_snapshot(key, ts, FaultSource::Ecu(source), m.lamps, &dtcs, out);
+        self.apply_snapshot(v, ts, FaultSource::Ecu(source), m.lamps, &dtcs, out);
         self.dtcs = dtcs;
     }
 
     fn apply_snapshot(
         &mut self,
-        key: &str,
+        v: usize,
         ts: Timestamp,
         source: FaultSource,
         lamps: Lamps,
         dtcs: &[(Dtc, Address)],
         out: &mut Vec<Record>,
     ) {
-        let Some(vehicle) = self.vehicles.get_mut(key) else {
+        let Some(vehicle) = self.vehicles.get_mut(v) else {
             return;
         };
         let mut changes = std::mem::take(&mut self.changes);
@@ -583,7 +603,7 @@ impl Pipeline {
     #[allow(clippy::too_many_arguments)]
     fn apply_meter(
         &mut self,
-        key: &str,
+        v: usize,
         origin: &Origin<'_>,
         line: &str,
         ts: Timestamp,
@@ -591,7 +611,7 @@ impl Pipeline {
         raw: f64,
         out: &mut Vec<Record>,
     ) {
-        let Some(vehicle) = self.vehicles.get_mut(key) else {
+        let Some(vehicle) = self.vehicles.get_mut(v) else {
             return;
         };
         let Some(slot) = vehicle.meters.get_mut(meter_index(meter)) else {
@@ -651,7 +671,7 @@ impl Pipeline {
 
     fn handle_telemetry(
         &mut self,
-        key: &str,
+        v: usize,
         origin: &Origin<'_>,
         text: &str,
         out: &mut Vec<Record>,
@@ -673,8 +693,8 @@ impl Pipeline {
             (Meter::PtoHours, t.pto_hours),
             (Meter::OdometerKm, t.odometer_km),
         ] {
-            if let Some(v) = value {
-                self.apply_meter(key, origin, text, t.ts, meter, v, out);
+            if let Some(value) = value {
+                self.apply_meter(v, origin, text, t.ts, meter, value, out);
             }
         }
         if let Some(list) = &t.dtcs {
@@ -682,7 +702,7 @@ impl Pipeline {
             dtcs.clear();
             dtcs.extend(list.iter().map(|d| (d.dtc, d.source)));
             let lamps = t.lamps.unwrap_or_default();
-            self.apply_snapshot(key, t.ts, FaultSource::Telemetry, lamps, &dtcs, out);
+            self.apply_snapshot(v, t.ts, FaultSource::Telemetry, lamps, &dtcs, out);
             self.dtcs = dtcs;
         }
     }
