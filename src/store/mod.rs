@@ -392,8 +392,9 @@ impl Store {
                 outcomes.push(Outcome::Duplicate);
             }
         }
-        // Synced even when every message was a duplicate: a first copy
-        // recovered from the log after a crash may not be on disk yet.
+        // Synced even when every message was a duplicate: its first copy
+        // may be the unsynced tail a killed process left in the log, which
+        // recovery read back but no sync has made durable.
         wal.sync().at(&wal_dir)?;
         durable(&outcomes);
         let full = wal.len() >= self.compact_bytes;
