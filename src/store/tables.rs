@@ -22,11 +22,12 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use fleetcare_ingest::Timestamp;
 use fleetcare_ingest::j1939::Lamps;
 use fleetcare_ingest::pipeline::episodes::FaultSource;
-use fleetcare_ingest::pipeline::{DeadLetter, Record};
+use fleetcare_ingest::pipeline::{DeadLetter, Record, VehicleKey};
 use polars::prelude::*;
 
 use super::dedupe::{day_dir_name, day_of_ts};
@@ -42,8 +43,9 @@ fn source_text(s: FaultSource) -> String {
 
 #[derive(Debug, Default, Clone)]
 struct Faults {
-    fleet: Vec<String>,
-    vehicle: Vec<String>,
+    /// Fleet and vehicle, shared with the pipeline's vehicle state: two
+    /// strings per row would be two allocations per reading.
+    vehicle: Vec<Arc<VehicleKey>>,
     ts: Vec<i64>,
     event: Vec<&'static str>,
     source: Vec<String>,
@@ -59,8 +61,9 @@ struct Faults {
 
 #[derive(Debug, Default, Clone)]
 struct LampRows {
-    fleet: Vec<String>,
-    vehicle: Vec<String>,
+    /// Fleet and vehicle, shared with the pipeline's vehicle state: two
+    /// strings per row would be two allocations per reading.
+    vehicle: Vec<Arc<VehicleKey>>,
     ts: Vec<i64>,
     source: Vec<String>,
     lamps: [Vec<&'static str>; 4],
@@ -68,8 +71,9 @@ struct LampRows {
 
 #[derive(Debug, Default, Clone)]
 struct Meters {
-    fleet: Vec<String>,
-    vehicle: Vec<String>,
+    /// Fleet and vehicle, shared with the pipeline's vehicle state: two
+    /// strings per row would be two allocations per reading.
+    vehicle: Vec<Arc<VehicleKey>>,
     ts: Vec<i64>,
     meter: Vec<&'static str>,
     raw: Vec<f64>,
@@ -132,8 +136,7 @@ impl PendingRows {
                 lamps,
             } => {
                 let f = &mut self.day(*ts).faults;
-                f.fleet.push(vehicle.fleet.to_string());
-                f.vehicle.push(vehicle.vehicle.to_string());
+                f.vehicle.push(vehicle.clone());
                 f.ts.push(ts.as_micros());
                 f.event.push("start");
                 f.source.push(source_text(*source));
@@ -155,8 +158,7 @@ impl PendingRows {
                 started,
             } => {
                 let f = &mut self.day(*ts).faults;
-                f.fleet.push(vehicle.fleet.to_string());
-                f.vehicle.push(vehicle.vehicle.to_string());
+                f.vehicle.push(vehicle.clone());
                 f.ts.push(ts.as_micros());
                 f.event.push("end");
                 f.source.push(source_text(*source));
@@ -176,8 +178,7 @@ impl PendingRows {
                 lamps,
             } => {
                 let l = &mut self.day(*ts).lamps;
-                l.fleet.push(vehicle.fleet.to_string());
-                l.vehicle.push(vehicle.vehicle.to_string());
+                l.vehicle.push(vehicle.clone());
                 l.ts.push(ts.as_micros());
                 l.source.push(source_text(*source));
                 for (col, v) in l.lamps.iter_mut().zip(lamp_array(lamps)) {
@@ -192,8 +193,7 @@ impl PendingRows {
                 value,
             } => {
                 let m = &mut self.day(*ts).meters;
-                m.fleet.push(vehicle.fleet.to_string());
-                m.vehicle.push(vehicle.vehicle.to_string());
+                m.vehicle.push(vehicle.clone());
                 m.ts.push(ts.as_micros());
                 m.meter.push(meter.as_str());
                 m.raw.push(*raw);
@@ -211,8 +211,7 @@ impl PendingRows {
                 // The reading that follows carries the new continuous value;
                 // this row keeps the last value before the swap.
                 let m = &mut self.day(*ts).meters;
-                m.fleet.push(vehicle.fleet.to_string());
-                m.vehicle.push(vehicle.vehicle.to_string());
+                m.vehicle.push(vehicle.clone());
                 m.ts.push(ts.as_micros());
                 m.meter.push(meter.as_str());
                 m.raw.push(*raw);
@@ -309,13 +308,23 @@ fn datetime_opt(name: &str, v: Vec<Option<i64>>) -> PolarsResult<Column> {
     Column::new(name.into(), v).cast(&DataType::Datetime(TimeUnit::Microseconds, None))
 }
 
+fn fleet_column(keys: &[Arc<VehicleKey>]) -> Column {
+    let fleets: Vec<&str> = keys.iter().map(|k| k.fleet.as_str()).collect();
+    Column::new("fleet".into(), fleets)
+}
+
+fn vehicle_column(keys: &[Arc<VehicleKey>]) -> Column {
+    let vehicles: Vec<&str> = keys.iter().map(|k| k.vehicle.as_str()).collect();
+    Column::new("vehicle".into(), vehicles)
+}
+
 fn faults_frame(f: Faults) -> PolarsResult<Option<DataFrame>> {
     if f.ts.is_empty() {
         return Ok(None);
     }
     DataFrame::new_infer_height(vec![
-        Column::new("fleet".into(), f.fleet),
-        Column::new("vehicle".into(), f.vehicle),
+        fleet_column(&f.vehicle),
+        vehicle_column(&f.vehicle),
         datetime("ts", f.ts)?,
         Column::new("event".into(), f.event),
         Column::new("source".into(), f.source),
@@ -337,8 +346,8 @@ fn lamps_frame(l: LampRows) -> PolarsResult<Option<DataFrame>> {
     }
     let [mil, red_stop, amber_warning, protect] = l.lamps;
     DataFrame::new_infer_height(vec![
-        Column::new("fleet".into(), l.fleet),
-        Column::new("vehicle".into(), l.vehicle),
+        fleet_column(&l.vehicle),
+        vehicle_column(&l.vehicle),
         datetime("ts", l.ts)?,
         Column::new("source".into(), l.source),
         Column::new("mil".into(), mil),
@@ -354,8 +363,8 @@ fn meters_frame(m: Meters) -> PolarsResult<Option<DataFrame>> {
         return Ok(None);
     }
     DataFrame::new_infer_height(vec![
-        Column::new("fleet".into(), m.fleet),
-        Column::new("vehicle".into(), m.vehicle),
+        fleet_column(&m.vehicle),
+        vehicle_column(&m.vehicle),
         datetime("ts", m.ts)?,
         Column::new("meter".into(), m.meter),
         Column::new("raw".into(), m.raw),
@@ -376,7 +385,8 @@ fn meter_days_frame(m: &Meters) -> PolarsResult<Option<DataFrame>> {
     let mut days: BTreeMap<Key<'_>, (i64, i64, f64, f64)> = BTreeMap::new();
     for i in 0..m.ts.len() {
         let (ts, v) = (m.ts[i], m.value[i]);
-        days.entry((&m.fleet[i], &m.vehicle[i], m.meter[i]))
+        let key = &m.vehicle[i];
+        days.entry((key.fleet.as_str(), key.vehicle.as_str(), m.meter[i]))
             .and_modify(|(first, last, low, high)| {
                 *first = (*first).min(ts);
                 *last = (*last).max(ts);
