@@ -105,10 +105,11 @@ fn write_loop(
     mut store: Store,
     mut rx: mpsc::Receiver<Incoming>,
     batch_max: usize,
-    metrics: &Arc<LiveMetrics>,
+    metrics: &LiveMetrics,
     mut sink: Option<RecordSink>,
 ) -> Result<Store, StoreError> {
     let mut batch: Vec<Incoming> = Vec::with_capacity(batch_max);
+    let mut records = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < batch_max {
@@ -131,7 +132,7 @@ fn write_loop(
                 received: m.received,
             })
             .collect();
-        let mut records = Vec::new();
+        records.clear();
         // Acknowledged as soon as the batch is durable, before it is
         // decoded: the broker sends its next messages meanwhile (rumqttd
         // has at most 100 unacknowledged in flight). A thread of its own
@@ -146,13 +147,13 @@ fn write_loop(
         };
         let result = store.ingest_acking(&messages, &mut records, durable);
         drop(messages);
-        batch.clear();
         if let Err(e) = result {
             // Nothing of this batch is acknowledged: the broker keeps it
             // and delivers it again after a restart.
-            tracing::error!(error = %e, "storing failed; the writer stops");
+            tracing::error!(error = %e, messages = batch.len(), "storing failed; the writer stops");
             return Err(e);
         }
+        batch.clear();
         let dead = records
             .iter()
             .filter(|r| matches!(r, Record::DeadLetter(_)))

@@ -322,11 +322,6 @@ impl Store {
         }
     }
 
-    /// The store's directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Stores a batch: each new message is logged and synced before this
     /// returns (so it may be acknowledged), then decoded; the records it
     /// yields are pushed to `records` for the real-time path.
