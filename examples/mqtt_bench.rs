@@ -221,31 +221,15 @@ async fn serve(
             };
             let store = Store::open(&data, config.pipeline())?;
             let metrics = Arc::new(LiveMetrics::default());
-            // As `fleetcare run`: the embedded broker through its link,
-            // read by the writer.
-            let source_config = SourceConfig::new(&config.mqtt, connection);
-            let (link, embedded_source) = match link {
-                Some(link) => {
-                    let (link, task) = fleetcare::live::local::subscribe(
-                        link,
-                        &source_config,
-                        metrics.clone(),
-                        stop_rx.clone(),
-                    )?;
-                    (Some(link), Some(task))
-                }
-                None => (None, None),
-            };
             let (handle, writer) =
-                spawn_writer(store, WriterConfig::default(), metrics.clone(), None, link)?;
-            let source = match embedded_source {
-                // Nothing else feeds the writer's queue.
-                Some(task) => {
-                    drop(handle);
-                    task
-                }
-                None => mqtt::spawn_source(source_config, handle, stop_rx),
-            };
+                spawn_writer(store, WriterConfig::default(), metrics.clone(), None)?;
+            // As `fleetcare run`: the embedded broker through its link.
+            let source = mqtt::spawn_source(
+                SourceConfig::new(&config.mqtt, connection),
+                link,
+                handle,
+                stop_rx,
+            );
             while metrics.mqtt_subscriptions.load(Ordering::Relaxed) == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }

@@ -186,6 +186,13 @@ pub(super) async fn serve(config: Config, on_ready: Option<OnReady>) -> anyhow::
         }
         None => None,
     };
+    let (handle, writer) = spawn_writer(
+        store,
+        WriterConfig::default(),
+        metrics.clone(),
+        Some(fan_out(record_sinks)),
+    )
+    .context("cannot start the store writer thread")?;
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let (connection, broker_addr, link) = match &config.mqtt.url {
@@ -206,32 +213,12 @@ pub(super) async fn serve(config: Config, on_ready: Option<OnReady>) -> anyhow::
             )
         }
     };
-    let source_config = SourceConfig::new(&config.mqtt, connection.clone());
-    let (link, embedded_source) = match link {
-        Some(link) => {
-            let (link, task) = crate::live::local::subscribe(
-                link,
-                &source_config,
-                metrics.clone(),
-                stop_rx.clone(),
-            )
-            .context("cannot subscribe to the embedded broker")?;
-            (Some(link), Some(task))
-        }
-        None => (None, None),
-    };
-    let (handle, writer) = spawn_writer(
-        store,
-        WriterConfig::default(),
-        metrics.clone(),
-        Some(fan_out(record_sinks)),
+    let source = mqtt::spawn_source(
+        SourceConfig::new(&config.mqtt, connection.clone()),
         link,
-    )
-    .context("cannot start the store writer thread")?;
-    let source = match embedded_source {
-        Some(task) => task,
-        None => mqtt::spawn_source(source_config, handle.clone(), stop_rx.clone()),
-    };
+        handle.clone(),
+        stop_rx.clone(),
+    );
     let (pollers, devices) = start_modbus(&config, &catalog, &db, &handle, &stop_rx).await?;
     drop(handle);
 

@@ -1,6 +1,6 @@
 //! The MQTT source for the embedded broker: the same QoS 1 subscription as
 //! [`mqtt::run`](super::mqtt::run), over rumqttd's in-process link instead
-//! of a loopback TCP connection, read by the store writer itself.
+//! of a loopback TCP connection.
 //!
 //! Why not a TCP client to our own broker: every message would be encoded
 //! by rumqttd, sent through the kernel, decoded by rumqttc, and every
@@ -17,19 +17,16 @@
 //! requires.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
 
 use fleetcare_ingest::Timestamp;
 use rumqttd::Notification;
-use rumqttd::local::{LinkError, LinkRx, LinkTx};
+use rumqttd::local::{LinkRx, LinkTx};
 use rumqttd::protocol::{Filter, Packet, PubAck, PubAckReason, QoS, RetainForwardRule, Subscribe};
 
-use tokio::sync::oneshot;
-
-use super::{Incoming, LiveMetrics, Shutdown};
+use super::{Incoming, IngestHandle, LiveMetrics, Shutdown};
 use crate::live::mqtt::{MqttError, SourceConfig};
 
 /// The link's two halves, made before the broker starts serving.
@@ -62,57 +59,17 @@ fn pkid_and_qos(publish: &rumqttd::protocol::Publish) -> (u16, u8) {
     (pkid, qos)
 }
 
-/// What one [`LinkSource::read`] left the writer with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkRead {
-    /// Still subscribed; read again.
-    Open,
-    /// Shutdown began: nothing more is read from the link.
-    Stopped,
-}
-
-/// The embedded broker's link as the writer thread reads it.
-///
-/// Why on the writer thread: with acknowledgement after storage, rumqttd
-/// sends the next message only when one of its 100 in flight is
-/// acknowledged, so ingest runs at 100 messages per round trip from the
-/// router through storage and back. A task of its own between the link and
-/// the writer put a third thread to wake on that trip, and on two busy
-/// cores each wake-up waits for a core. Read here, the router's
-/// notification lands where the batch is stored, and a batch's
-/// acknowledgements go back as one router event with no closure per
-/// message.
-pub struct LinkSource {
-    tx: LinkTx,
-    rx: LinkRx,
-    ack_on_receipt: bool,
-    shutdown: Shutdown,
-    metrics: Arc<LiveMetrics>,
-    done: Option<oneshot::Sender<Result<(), MqttError>>>,
-    /// Packet ids to acknowledge on receipt, reused between reads.
-    receipts: Vec<u16>,
-}
-
-impl std::fmt::Debug for LinkSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LinkSource")
-            .field("connection", &self.rx.id())
-            .field("ack_on_receipt", &self.ack_on_receipt)
-            .finish()
-    }
-}
-
-/// Subscribes `link` to `config`'s filter with QoS 1. The returned source
-/// is read by the writer ([`spawn_writer`](super::spawn_writer)); the task
-/// ends when it stops reading: `Ok` at shutdown, an error when the link
-/// closed or the writer stopped. The connection settings are not used.
-pub fn subscribe(
+/// Subscribes to `config`'s filter with QoS 1 and hands every message to the
+/// writer until `shutdown`; the connection settings are not used.
+pub async fn run(
     link: IngestLink,
-    config: &SourceConfig,
-    metrics: Arc<LiveMetrics>,
-    shutdown: Shutdown,
-) -> Result<(LinkSource, tokio::task::JoinHandle<Result<(), MqttError>>), MqttError> {
-    let IngestLink { mut tx, rx } = link;
+    config: SourceConfig,
+    handle: IngestHandle,
+    mut shutdown: Shutdown,
+) -> Result<(), MqttError> {
+    let IngestLink { mut tx, mut rx } = link;
+    let ack_on_receipt = config.ack_on_receipt;
+    let metrics = handle.metrics().clone();
     let subscribe = Subscribe {
         pkid: 1,
         filters: vec![Filter {
@@ -123,146 +80,105 @@ pub fn subscribe(
             retain_forward_rule: RetainForwardRule::Never,
         }],
     };
-    send_now(&mut tx, Packet::Subscribe(subscribe, None)).map_err(|_| MqttError::EmbeddedLink)?;
+    tx.send(Packet::Subscribe(subscribe, None))
+        .await
+        .map_err(|_| MqttError::EmbeddedLink)?;
     LiveMetrics::add(&metrics.mqtt_connections, 1);
-    let (done, stopped) = oneshot::channel();
-    let task = tokio::spawn(async move {
-        // Dropped unsent: the writer stopped (a storage error).
-        stopped.await.unwrap_or(Err(MqttError::WriterStopped))
-    });
-    let source = LinkSource {
-        tx,
-        rx,
-        ack_on_receipt: config.ack_on_receipt,
-        shutdown,
-        metrics,
-        done: Some(done),
-        receipts: Vec::new(),
-    };
-    Ok((source, task))
-}
-
-impl LinkSource {
-    /// Appends what the router has sent to `batch` (at most `max` in all),
-    /// waiting up to `wait` for the first of it. The packet ids to
-    /// acknowledge once the batch is stored go to `acks`, in delivery
-    /// order; with `on_receipt` they are acknowledged here instead.
-    pub fn read(
-        &mut self,
-        batch: &mut Vec<Incoming>,
-        acks: &mut Vec<u16>,
-        max: usize,
-        wait: Duration,
-    ) -> Result<LinkRead, MqttError> {
-        if *self.shutdown.borrow() {
-            return Ok(LinkRead::Stopped);
-        }
-        let mut deadline = Instant::now() + wait;
-        while batch.len() < max {
-            let notification = match self.rx.recv_deadline(deadline) {
-                Ok(Some(n)) => n,
-                // Woken with nothing new: ask again.
-                Ok(None) => continue,
-                Err(LinkError::RecvTimeout(flume::RecvTimeoutError::Timeout)) => break,
-                Err(e) => {
-                    tracing::error!(error = %e, "the embedded broker's link closed; the MQTT source stops");
-                    return Err(MqttError::EmbeddedLink);
-                }
-            };
-            // Once something came, take only what is already there.
-            deadline = Instant::now();
-            match notification {
-                Notification::Forward(forward) => {
-                    let received = Timestamp::from_datetime(&chrono::Utc::now());
-                    let (pkid, qos) = pkid_and_qos(&forward.publish);
-                    if qos != 0 {
-                        if self.ack_on_receipt {
-                            self.receipts.push(pkid);
-                        } else {
-                            acks.push(pkid);
-                        }
-                    }
-                    let publish = forward.publish;
-                    let topic = match String::from_utf8(publish.topic.to_vec()) {
-                        Ok(t) => t,
-                        // rumqttd checks topics are UTF-8; a lossy name
-                        // still reaches the pipeline as a dead letter.
-                        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-                    };
-                    LiveMetrics::add(&self.metrics.received, 1);
-                    batch.push(Incoming {
-                        topic,
-                        payload: publish.payload.to_vec(),
-                        received,
-                        on_stored: None,
-                    });
-                }
-                // The only acknowledgement this link asks for: the SUBACK.
-                Notification::DeviceAck(_) => {
-                    self.metrics.mqtt_connected.store(true, Ordering::Relaxed);
-                    LiveMetrics::add(&self.metrics.mqtt_subscriptions, 1);
-                }
-                // The router stops sending until told the link is ready.
-                Notification::Unschedule if self.rx.ready().is_err() => {
-                    return Err(MqttError::EmbeddedLink);
-                }
-                _ => {}
-            }
-        }
-        if !self.receipts.is_empty() {
-            let receipts = std::mem::take(&mut self.receipts);
-            self.acknowledge(&receipts);
-            self.receipts = receipts;
-            self.receipts.clear();
-        }
-        Ok(LinkRead::Open)
-    }
-
-    /// Sends the PUBACKs of `pkids` (in delivery order, as rumqttd
-    /// requires) to the router as one event.
-    pub fn acknowledge(&mut self, pkids: &[u16]) {
-        let Some((&last, rest)) = pkids.split_last() else {
-            return;
+    let tx = Arc::new(Mutex::new(tx));
+    let mut result = Ok(());
+    loop {
+        let notification = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            n = rx.next() => n,
         };
-        {
-            let mut pending = self.tx.buffer();
-            let unread = !pending.is_empty();
-            pending.extend(rest.iter().map(|&p| puback(p)));
-            if unread {
-                // The router has an event for the buffer still to come and
-                // takes all of it when it does.
-                pending.push_back(puback(last));
-                return;
+        let notification = match notification {
+            Ok(Some(n)) => n,
+            // Woken with nothing new: ask again.
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "the embedded broker's link closed; the MQTT source stops");
+                result = Err(MqttError::EmbeddedLink);
+                break;
             }
-        }
-        // A closed link means the broker is gone with the process, and so
-        // is what an acknowledgement would tell it.
-        if send_now(&mut self.tx, puback(last)).is_err() {
-            tracing::warn!(
-                messages = pkids.len(),
-                "could not acknowledge messages to the embedded broker"
-            );
+        };
+        match notification {
+            Notification::Forward(forward) => {
+                let received = Timestamp::from_datetime(&chrono::Utc::now());
+                let (pkid, qos) = pkid_and_qos(&forward.publish);
+                let on_stored: Option<super::OnStored> = if qos == 0 {
+                    None
+                } else if ack_on_receipt {
+                    acknowledge(&tx, pkid);
+                    None
+                } else {
+                    let tx = tx.clone();
+                    // Runs on the writer thread, in delivery order.
+                    Some(Box::new(move || acknowledge(&tx, pkid)))
+                };
+                let publish = forward.publish;
+                let topic = match String::from_utf8(publish.topic.to_vec()) {
+                    Ok(t) => t,
+                    // rumqttd checks topics are UTF-8; a lossy name still
+                    // reaches the pipeline as a dead letter.
+                    Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                };
+                let message = Incoming {
+                    topic,
+                    payload: publish.payload.to_vec(),
+                    received,
+                    on_stored,
+                };
+                if handle.send(message).await.is_err() {
+                    result = Err(MqttError::WriterStopped);
+                    break;
+                }
+            }
+            // The only acknowledgement this link asks for: the SUBACK.
+            Notification::DeviceAck(_) => {
+                metrics.mqtt_connected.store(true, Ordering::Relaxed);
+                LiveMetrics::add(&metrics.mqtt_subscriptions, 1);
+            }
+            // The router stops sending until told the link is ready.
+            Notification::Unschedule if rx.wake().await.is_err() => {
+                result = Err(MqttError::EmbeddedLink);
+                break;
+            }
+            _ => {}
         }
     }
-
-    /// Stops reading: tells the source's task why and marks the source
-    /// disconnected.
-    pub fn finish(mut self, result: Result<(), MqttError>) {
-        self.metrics.mqtt_connected.store(false, Ordering::Relaxed);
-        if let Some(done) = self.done.take() {
-            let _ = done.send(result);
-        }
-    }
+    drop(handle);
+    metrics.mqtt_connected.store(false, Ordering::Relaxed);
+    result
 }
 
-/// Sends `packet` to the router. `LinkTx::send` is an async fn that never
-/// awaits (a push, then a blocking send on the router's queue), so one
-/// poll completes it, outside any runtime.
-fn send_now(tx: &mut LinkTx, packet: Packet) -> Result<(), ()> {
-    let send = std::pin::pin!(tx.send(packet));
-    match send.poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(Ok(_)) => Ok(()),
-        _ => Err(()),
+/// Sends a PUBACK to the router. A batch's PUBACKs become one router
+/// event: the first goes with a notification, and those pushed while it is
+/// still unread ride along (the router takes the whole buffer when it reads
+/// one; the check and the push are under the buffer's lock, so none is left
+/// without a notification).
+fn acknowledge(tx: &Mutex<LinkTx>, pkid: u16) {
+    let Ok(mut tx) = tx.lock() else {
+        return;
+    };
+    {
+        let mut pending = tx.buffer();
+        if !pending.is_empty() {
+            pending.push_back(puback(pkid));
+            return;
+        }
+    }
+    // `LinkTx::send` is an async fn that never waits (a push and a channel
+    // send), so one poll completes it; this runs on the writer thread,
+    // outside any runtime. A closed link means the broker is gone with the
+    // process, and so is what an acknowledgement would tell it.
+    let send = std::pin::pin!(tx.send(puback(pkid)));
+    let done = send.poll(&mut Context::from_waker(Waker::noop()));
+    if !matches!(done, Poll::Ready(Ok(_))) {
+        tracing::warn!(
+            pkid,
+            "could not acknowledge a message to the embedded broker"
+        );
     }
 }
 

@@ -1,23 +1,19 @@
 //! Live sources and the one writer they feed.
 //!
 //! ```text
-//! embedded broker's link ──────────────┐     writer thread, per batch:
-//! MQTT client (external broker) ─┐     ├─▶ log ─▶ fsync ─▶ acknowledge (PUBACK)
-//! Modbus pollers ────────────────┴─▶ IngestHandle     └─▶ decode ─▶ records for the real-time path
-//!                                    bounded queue
+//! MQTT (embedded link ─┐                     writer thread, per batch:
+//!   or TCP client)     ├─▶ IngestHandle ─▶ log ─▶ fsync ─▶ on_stored(): PUBACK
+//! Modbus pollers ──────┘   bounded queue     └─▶ decode ─▶ records for the real-time path
 //! ```
 //!
-//! Every source hands [`Incoming`] messages to an [`IngestHandle`], except
-//! the embedded broker's link, which the writer reads itself beside that
-//! queue (see [`local`] for why). One writer thread owns the
-//! [`Store`](crate::store::Store): it takes whatever is there (up to a
-//! batch), logs and syncs it, and only then acknowledges it — for MQTT
-//! that sends the PUBACK, so a message is acknowledged only once it is
-//! durable. The acknowledgements leave before the batch is decoded, so the
-//! broker's next messages are on their way while the decoding runs. The
-//! queue is bounded: when the disk is slower than the network, sources
-//! wait instead of growing memory; the embedded broker waits for the
-//! writer's acknowledgements.
+//! Every source hands [`Incoming`] messages to an [`IngestHandle`]. One
+//! writer thread owns the [`Store`](crate::store::Store): it takes whatever
+//! is queued (up to a batch), logs and syncs it, and only then runs each
+//! message's `on_stored` callback — for MQTT that sends the PUBACK, so a
+//! message is acknowledged only once it is durable. The acknowledgements
+//! leave before the batch is decoded, so the broker's next messages are on
+//! their way while the decoding runs. The queue is bounded: when the disk
+//! is slower than the network, sources wait instead of growing memory.
 
 pub mod broker;
 pub mod local;

@@ -236,15 +236,19 @@ impl SourceConfig {
     }
 }
 
-/// Starts the MQTT source as a client of `config`'s broker ([`run`]). The
-/// embedded broker is read through its in-process link instead, by the
-/// writer itself ([`super::local::subscribe`]).
+/// Starts the MQTT source: through the embedded broker's in-process link
+/// when there is one ([`super::local`]), else as a client of `config`'s
+/// broker ([`run`]).
 pub fn spawn_source(
     config: SourceConfig,
+    link: Option<super::local::IngestLink>,
     handle: IngestHandle,
     shutdown: Shutdown,
 ) -> tokio::task::JoinHandle<Result<(), MqttError>> {
-    tokio::spawn(run(config, handle, shutdown))
+    match link {
+        Some(link) => tokio::spawn(super::local::run(link, config, handle, shutdown)),
+        None => tokio::spawn(run(config, handle, shutdown)),
+    }
 }
 
 /// Packet ids waiting for their PUBACK, as much of a [`Publish`] as
