@@ -168,9 +168,9 @@ fn acknowledge(tx: &Mutex<LinkTx>, pkid: u16) {
             return;
         }
     }
-    // `LinkTx::send` is an async fn that never waits (a push and a channel
-    // send), so one poll completes it; this runs on the writer thread,
-    // outside any runtime. A closed link means the broker is gone with the
+    // `LinkTx::send` is an async fn that never awaits (a push, then a
+    // blocking send on the router's bounded queue), so one poll completes
+    // it; this runs on the writer thread, outside any runtime. A closed link means the broker is gone with the
     // process, and so is what an acknowledgement would tell it.
     let send = std::pin::pin!(tx.send(puback(pkid)));
     let done = send.poll(&mut Context::from_waker(Waker::noop()));

@@ -360,7 +360,8 @@ impl Store {
         records: &mut Vec<Record>,
         durable: impl FnOnce(&[Outcome]),
     ) -> Result<Vec<Outcome>> {
-        let wal_dir = self.wal_dir.clone();
+        // Borrowed beside `wal`, not cloned: this runs once per batch.
+        let wal_dir = &self.wal_dir;
         let Some(wal) = self.wal.as_mut() else {
             return Err(StoreError::Io {
                 path: self.dir.clone(),
@@ -372,7 +373,7 @@ impl Store {
         for m in batch {
             let digest = dedupe::digest(m.topic, m.payload);
             let day = dedupe::event_day(m.topic, m.payload);
-            if self.digests.insert(day, digest).at(&wal_dir)? {
+            if self.digests.insert(day, digest).at(wal_dir)? {
                 let r = WalRecord {
                     received: m.received,
                     digest,
@@ -380,7 +381,7 @@ impl Store {
                     topic: m.topic,
                     payload: m.payload,
                 };
-                wal.append(&r).at(&wal_dir)?;
+                wal.append(&r).at(wal_dir)?;
                 fresh.push(r);
                 outcomes.push(Outcome::Stored);
             } else {
@@ -390,7 +391,7 @@ impl Store {
         // Synced even when every message was a duplicate: its first copy
         // may be the unsynced tail a killed process left in the log, which
         // recovery read back but no sync has made durable.
-        wal.sync().at(&wal_dir)?;
+        wal.sync().at(wal_dir)?;
         durable(&outcomes);
         let full = wal.len() >= self.compact_bytes;
         self.stored += fresh.len() as u64;
