@@ -31,8 +31,10 @@ rec="$work/rec.jsonl"
 if [ ! -s "$rec" ]; then
   "$bin" simulate --trucks "$trucks" --days "$days" --seed 1 --out "$rec" >/dev/null
 fi
-# Messages a client can publish: the recording's garbage includes topics
-# with MQTT wildcards, which the publisher skips.
+# Messages a subscriber can get: the recording's garbage includes topics
+# with MQTT wildcards, which the publisher skips, and topics outside the
+# subscription `fleet/+/+/+` (other prefix, other depth), which no broker
+# forwards to it.
 n=$(python3 -c '
 import json, sys
 n = 0
@@ -41,10 +43,13 @@ for line in open(sys.argv[1]):
         t = json.loads(line)["topic"]
     except Exception:
         continue
-    if t and "+" not in t and "#" not in t and "\0" not in t:
+    if not t or "+" in t or "#" in t or "\0" in t:
+        continue
+    levels = t.split("/")
+    if len(levels) == 4 and levels[0] == "fleet":
         n += 1
 print(n)' "$rec")
-echo "recording: $trucks trucks x $days days, $(wc -l < "$rec") lines, $n publishable messages, $(du -h "$rec" | cut -f1)"
+echo "recording: $trucks trucks x $days days, $(wc -l < "$rec") lines, $n messages the subscription matches, $(du -h "$rec" | cut -f1)"
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }

@@ -265,7 +265,7 @@ impl Store {
             let bytes = fs::read(&path).at(&path)?;
             let (logged, valid) = wal::read_segment(&bytes);
             let last = i + 1 == live.len();
-            if valid < bytes.len() && !last {
+            if !last && !wal::is_padding(bytes.get(valid..).unwrap_or_default()) {
                 return Err(StoreError::Corrupt {
                     path,
                     what: format!("bad record at byte {valid} of a completed log segment"),

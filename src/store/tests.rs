@@ -149,10 +149,12 @@ fn a_torn_log_tail_and_orphan_parts_are_cleaned_up() {
             .ingest(&as_messages(&data[..10]), &mut Vec::new())
             .unwrap();
     }
-    // Half a record at the end of the log, and a part of an unfinished compaction.
+    // Half a record at the end of the log (in its zero padding), and a part
+    // of an unfinished compaction.
     let seg = wal::segment_path(&dir.path().join("wal"), 1);
-    let mut f = fs::OpenOptions::new().append(true).open(&seg).unwrap();
-    io::Write::write_all(&mut f, &[200, 0, 0, 0, 1, 2, 3]).unwrap();
+    let end = wal::read_segment(&fs::read(&seg).unwrap()).1 as u64;
+    let f = fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[200, 0, 0, 0, 1, 2, 3], end).unwrap();
     let orphan = dir
         .path()
         .join("faults/day=2026-03-01/part-00000007.parquet");
@@ -172,6 +174,36 @@ fn a_torn_log_tail_and_orphan_parts_are_cleaned_up() {
     drop(store);
     let store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
     assert_eq!(store.totals().messages_stored, 11);
+}
+
+/// A crash between starting a new log segment and finishing the compaction
+/// leaves a completed segment that ends in the writer's zero padding: that
+/// is its normal end. Anything else after its records is damage.
+#[test]
+fn a_completed_segment_may_end_in_padding_but_not_in_junk() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = day_of_messages();
+    {
+        let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+        store
+            .ingest(&as_messages(&data[..10]), &mut Vec::new())
+            .unwrap();
+    }
+    let wal_dir = dir.path().join("wal");
+    let first = wal::segment_path(&wal_dir, 1);
+    let bytes = fs::read(&first).unwrap();
+    let end = wal::read_segment(&bytes).1;
+    assert!(bytes.len() > end && wal::is_padding(&bytes[end..]));
+    // The segment the crashed compaction had started.
+    fs::write(wal::segment_path(&wal_dir, 2), b"").unwrap();
+    let store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+    assert_eq!(store.totals().messages_stored, 10);
+    drop(store);
+
+    let f = fs::OpenOptions::new().write(true).open(&first).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[1], end as u64 + 100).unwrap();
+    let err = Store::open(dir.path(), PipelineConfig::default()).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
 }
 
 #[test]
