@@ -72,6 +72,13 @@ run_one() {
   local addr
   addr=$(sed -n 's/^ready mqtt=//p' "$out")
   "$bench" publish --broker "$addr" --recording "$rec" | sed "s/^/  $label publisher: /"
+  # serve prints its figures, then serves on (for the publisher's last
+  # PUBACKs) until told to stop.
+  until grep -q '^\(discard\|store\):' "$out"; do
+    kill -0 "$serve" 2>/dev/null || { echo "serve died"; cat "$out"; exit 1; }
+    sleep 0.1
+  done
+  kill -TERM "$serve"
   wait "$serve"
   grep -v '^ready' "$out" | sed "s/^/  $label /"
 }

@@ -8,7 +8,10 @@
 //!
 //! It prints `ready mqtt=HOST:PORT`, and once `--expect` messages are in,
 //! one line of figures: messages/s from the first message to the last,
-//! CAN frames/s (store mode), and the process's peak RSS.
+//! CAN frames/s (store mode), and the process's peak RSS. It then serves
+//! on until SIGTERM: with the embedded broker an early exit could take the
+//! last PUBACKs to the publisher with it, and the publisher would wait for
+//! them forever.
 //!
 //! `publish` publishes a recording as fast as the broker takes it (QoS 1).
 
@@ -148,7 +151,7 @@ async fn serve(
     let (connection, shown, link) = if broker == "embedded" {
         let mut b = EmbeddedBroker::start(&mqtt_config)?;
         let addr = b.connect_addr();
-        let link = b.take_ingest_link();
+        let link = b.take_ingest_links();
         // Keep the broker alive for the whole run.
         std::mem::forget(b);
         (Connection::plain(addr, None), addr.to_string(), link)
@@ -272,5 +275,7 @@ async fn serve(
             );
         }
     }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    term.recv().await;
     Ok(())
 }

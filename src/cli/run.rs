@@ -209,7 +209,7 @@ pub(super) async fn serve(config: Config, on_ready: Option<OnReady>) -> anyhow::
             (
                 Connection::plain(broker.connect_addr(), login),
                 Some(broker.addr()),
-                broker.take_ingest_link(),
+                broker.take_ingest_links(),
             )
         }
     };

@@ -1,19 +1,21 @@
 //! Live sources and the one writer they feed.
 //!
 //! ```text
-//! MQTT (embedded link ─┐                     writer thread, per batch:
-//!   or TCP client)     ├─▶ IngestHandle ─▶ log ─▶ fsync ─▶ on_stored(): PUBACK
-//! Modbus pollers ──────┘   bounded queue     └─▶ decode ─▶ records for the real-time path
+//! MQTT (embedded links ─┐                     writer thread, per batch:
+//!   in broker order,    ├─▶ IngestHandle ─▶ log ─▶ fsync ─▶ on_stored(), after_acks(): PUBACKs
+//!   or TCP client)      │   bounded queue     └─▶ decode ─▶ records for the real-time path
+//! Modbus pollers ───────┘
 //! ```
 //!
 //! Every source hands [`Incoming`] messages to an [`IngestHandle`]. One
 //! writer thread owns the [`Store`](crate::store::Store): it takes whatever
 //! is queued (up to a batch), logs and syncs it, and only then runs each
-//! message's `on_stored` callback — for MQTT that sends the PUBACK, so a
-//! message is acknowledged only once it is durable. The acknowledgements
-//! leave before the batch is decoded, so the broker's next messages are on
-//! their way while the decoding runs. The queue is bounded: when the disk
-//! is slower than the network, sources wait instead of growing memory.
+//! message's `on_stored` callback and then the sources' `after_acks` hooks
+//! — for MQTT these send the PUBACKs, so a message is acknowledged only
+//! once it is durable. The acknowledgements leave before the batch is
+//! decoded, so the broker's next messages are on their way while the
+//! decoding runs. The queue is bounded: when the disk is slower than the
+//! network, sources wait instead of growing memory.
 
 pub mod broker;
 pub mod local;
@@ -21,6 +23,7 @@ pub mod metrics;
 pub mod modbus;
 pub mod mqtt;
 pub mod publish;
+pub mod reorder;
 pub mod writer;
 
 use fleetcare_ingest::Timestamp;

@@ -241,12 +241,12 @@ impl SourceConfig {
 /// broker ([`run`]).
 pub fn spawn_source(
     config: SourceConfig,
-    link: Option<super::local::IngestLink>,
+    links: Option<super::local::IngestLinks>,
     handle: IngestHandle,
     shutdown: Shutdown,
 ) -> tokio::task::JoinHandle<Result<(), MqttError>> {
-    match link {
-        Some(link) => tokio::spawn(super::local::run(link, config, handle, shutdown)),
+    match links {
+        Some(links) => tokio::spawn(super::local::run(links, config, handle, shutdown)),
         None => tokio::spawn(run(config, handle, shutdown)),
     }
 }

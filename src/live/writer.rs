@@ -5,8 +5,8 @@
 //! queued: under load one sync covers thousands of messages, when idle a
 //! single message is synced at once, so latency stays low either way.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use fleetcare_ingest::pipeline::{Message, Record};
 use tokio::sync::mpsc;
@@ -37,12 +37,29 @@ impl Default for WriterConfig {
 #[error("the store writer has stopped; see the log for why")]
 pub struct WriterStopped;
 
+/// Run by the writer after the acknowledgements of every batch, so that a
+/// source can send what its `on_stored` callbacks queued as one message
+/// (the embedded broker's link: one router event per batch, not per ack).
+pub type AfterAcks = Box<dyn Fn() + Send + Sync>;
+
+/// The hooks sources registered; shared by every handle and the writer.
+type AfterAcksList = Arc<Mutex<Vec<AfterAcks>>>;
+
 /// Where sources send messages. Cloning is cheap; the writer stops once
 /// every handle is dropped.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IngestHandle {
     tx: mpsc::Sender<Incoming>,
     metrics: Arc<LiveMetrics>,
+    after_acks: AfterAcksList,
+}
+
+impl std::fmt::Debug for IngestHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestHandle")
+            .field("queued", &(self.tx.max_capacity() - self.tx.capacity()))
+            .finish_non_exhaustive()
+    }
 }
 
 impl IngestHandle {
@@ -57,10 +74,24 @@ impl IngestHandle {
         &self.metrics
     }
 
+    /// Registers `hook` to run on the writer thread after the
+    /// acknowledgements of every batch that had any (also when none of them
+    /// were this source's: a hook with nothing queued must return at once).
+    pub fn after_acks(&self, hook: AfterAcks) {
+        self.after_acks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(hook);
+    }
+
     /// A handle whose messages go to `tx` instead of a store: for testing a
-    /// source on its own.
+    /// source on its own. Hooks registered on it never run.
     pub fn from_sender(tx: mpsc::Sender<Incoming>, metrics: Arc<LiveMetrics>) -> Self {
-        Self { tx, metrics }
+        Self {
+            tx,
+            metrics,
+            after_acks: AfterAcksList::default(),
+        }
     }
 }
 
@@ -91,13 +122,15 @@ pub fn spawn_writer(
     std::thread::JoinHandle<Result<Store, StoreError>>,
 )> {
     let (tx, rx) = mpsc::channel(config.queue.max(1));
+    let after_acks = AfterAcksList::default();
     let handle = IngestHandle {
         tx,
         metrics: metrics.clone(),
+        after_acks: after_acks.clone(),
     };
     let thread = std::thread::Builder::new()
         .name("fleetcare-writer".to_owned())
-        .spawn(move || write_loop(store, rx, config.batch.max(1), &metrics, sink))?;
+        .spawn(move || write_loop(store, rx, config.batch.max(1), &metrics, &after_acks, sink))?;
     Ok((handle, thread))
 }
 
@@ -106,6 +139,7 @@ fn write_loop(
     mut rx: mpsc::Receiver<Incoming>,
     batch_max: usize,
     metrics: &LiveMetrics,
+    after_acks: &Mutex<Vec<AfterAcks>>,
     mut sink: Option<RecordSink>,
 ) -> Result<Store, StoreError> {
     let mut batch: Vec<Incoming> = Vec::with_capacity(batch_max);
@@ -139,7 +173,11 @@ fn write_loop(
         // for the sync was tried: its wake-ups cost more CPU than the
         // overlap saved (docs/decisions.md).
         let durable = |outcomes: &[Outcome]| {
-            acks.into_iter().for_each(|ack| ack());
+            if !acks.is_empty() {
+                acks.into_iter().for_each(|ack| ack());
+                let hooks = after_acks.lock().unwrap_or_else(PoisonError::into_inner);
+                hooks.iter().for_each(|hook| hook());
+            }
             let stored = outcomes.iter().filter(|o| **o == Outcome::Stored).count() as u64;
             LiveMetrics::add(&metrics.stored, stored);
             LiveMetrics::add(&metrics.duplicates, outcomes.len() as u64 - stored);
