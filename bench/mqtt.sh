@@ -78,8 +78,8 @@ run_one() {
     kill -0 "$serve" 2>/dev/null || { echo "serve died"; cat "$out"; exit 1; }
     sleep 0.1
   done
-  kill -TERM "$serve"
-  wait "$serve"
+  kill -TERM "$serve" 2>/dev/null || true
+  wait "$serve" || true
   grep -v '^ready' "$out" | sed "s/^/  $label /"
 }
 

@@ -137,6 +137,9 @@ async fn serve(
         !ack_on_receipt || broker == "embedded",
         "--ack-on-receipt is for the embedded broker only"
     );
+    // Taken before anything is printed: the script's SIGTERM may follow
+    // the figures at once.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mqtt_config = MqttConfig {
         listen: "127.0.0.1:0".to_owned(),
         topic_prefix: prefix.clone(),
@@ -275,7 +278,6 @@ async fn serve(
             );
         }
     }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     term.recv().await;
     Ok(())
 }

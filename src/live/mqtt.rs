@@ -1,7 +1,7 @@
 //! The MQTT source: a QoS 1 subscription to the C1 topics that hands each
 //! message to the writer and acknowledges it only once it is stored.
 //! This one is for an external broker; the embedded one is read through
-//! its in-process link ([`super::local`]), with the same rules.
+//! its in-process links ([`super::local`]), with the same rules.
 //!
 //! Three parts, so that nothing waits on itself:
 //! - the poll loop (this task) drives rumqttc's event loop and forwards
@@ -236,7 +236,7 @@ impl SourceConfig {
     }
 }
 
-/// Starts the MQTT source: through the embedded broker's in-process link
+/// Starts the MQTT source: through the embedded broker's in-process links
 /// when there is one ([`super::local`]), else as a client of `config`'s
 /// broker ([`run`]).
 pub fn spawn_source(
