@@ -19,7 +19,8 @@
 //! Times are UTC microseconds (`Datetime(µs)`); `source` is the J1939
 //! source address as text or `telemetry`.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -381,20 +382,38 @@ fn meter_days_frame(m: &Meters) -> PolarsResult<Option<DataFrame>> {
     if m.ts.is_empty() {
         return Ok(None);
     }
-    type Key<'a> = (&'a str, &'a str, &'static str);
-    let mut days: BTreeMap<Key<'_>, (i64, i64, f64, f64)> = BTreeMap::new();
-    for i in 0..m.ts.len() {
-        let (ts, v) = (m.ts[i], m.value[i]);
-        let key = &m.vehicle[i];
-        days.entry((key.fleet.as_str(), key.vehicle.as_str(), m.meter[i]))
-            .and_modify(|(first, last, low, high)| {
-                *first = (*first).min(ts);
-                *last = (*last).max(ts);
-                *low = low.min(v);
-                *high = high.max(v);
-            })
-            .or_insert((ts, ts, v, v));
+    // Grouped by the vehicle's shared key and the meter without comparing
+    // strings per reading (a map keyed by the names spent most of this
+    // function in string comparisons); sorting the groups then brings
+    // together any two keys that name the same vehicle.
+    type Day<'a> = (&'a VehicleKey, &'static str, (i64, i64, f64, f64));
+    let mut slot: HashMap<(usize, &'static str), usize> = HashMap::new();
+    let mut days: Vec<Day<'_>> = Vec::new();
+    for (i, key) in m.vehicle.iter().enumerate() {
+        let (ts, v, meter) = (m.ts[i], m.value[i], m.meter[i]);
+        match slot.entry((Arc::as_ptr(key) as usize, meter)) {
+            Entry::Occupied(e) => {
+                if let Some(day) = days.get_mut(*e.get()) {
+                    merge_day(&mut day.2, (ts, ts, v, v));
+                }
+            }
+            Entry::Vacant(e) => {
+                e.insert(days.len());
+                days.push((key, meter, (ts, ts, v, v)));
+            }
+        }
     }
+    fn name<'a>(d: &Day<'a>) -> (&'a str, &'a str, &'static str) {
+        (d.0.fleet.as_str(), d.0.vehicle.as_str(), d.1)
+    }
+    days.sort_unstable_by(|a, b| name(a).cmp(&name(b)));
+    days.dedup_by(|later, kept| {
+        let same = name(later) == name(kept);
+        if same {
+            merge_day(&mut kept.2, later.2);
+        }
+        same
+    });
     let n = days.len();
     let (mut fleet, mut vehicle, mut meter) = (
         Vec::with_capacity(n),
@@ -407,10 +426,10 @@ fn meter_days_frame(m: &Meters) -> PolarsResult<Option<DataFrame>> {
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for ((f, v, name), (t0, t1, lo, hi)) in days {
-        fleet.push(f);
-        vehicle.push(v);
-        meter.push(name);
+    for (key, meter_name, (t0, t1, lo, hi)) in days {
+        fleet.push(key.fleet.as_str());
+        vehicle.push(key.vehicle.as_str());
+        meter.push(meter_name);
         first.push(t0);
         last.push(t1);
         low.push(lo);
@@ -426,6 +445,14 @@ fn meter_days_frame(m: &Meters) -> PolarsResult<Option<DataFrame>> {
         Column::new("high".into(), high),
     ])
     .map(Some)
+}
+
+/// Widens `day` (first and last time, lowest and highest value) by `more`.
+fn merge_day(day: &mut (i64, i64, f64, f64), more: (i64, i64, f64, f64)) {
+    day.0 = day.0.min(more.0);
+    day.1 = day.1.max(more.1);
+    day.2 = day.2.min(more.2);
+    day.3 = day.3.max(more.3);
 }
 
 fn dead_frame(d: DeadLetters) -> PolarsResult<Option<DataFrame>> {
@@ -532,4 +559,64 @@ pub(crate) fn scan(
         ..ScanArgsParquet::default()
     };
     LazyFrame::scan_parquet_files(paths.into(), args).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use fleetcare_ingest::ids::{FleetId, VehicleId};
+
+    use super::*;
+
+    fn key(fleet: &str, vehicle: &str) -> Arc<VehicleKey> {
+        Arc::new(VehicleKey {
+            fleet: FleetId::new(fleet).unwrap(),
+            vehicle: VehicleId::new(vehicle).unwrap(),
+        })
+    }
+
+    /// One row per vehicle and meter, sorted by name, spanning that day's
+    /// readings; two keys that name the same vehicle make one row.
+    #[test]
+    fn meter_days_are_one_row_per_vehicle_and_meter_even_over_two_keys() {
+        let (t2, t2_again, t1) = (key("acme", "T-2"), key("acme", "T-2"), key("acme", "T-1"));
+        let m = Meters {
+            vehicle: vec![t2.clone(), t1, t2_again, t2.clone(), t2],
+            ts: vec![30, 10, 5, 20, 25],
+            meter: vec![
+                "engine_hours",
+                "engine_hours",
+                "engine_hours",
+                "pto_hours",
+                "engine_hours",
+            ],
+            raw: vec![0.0; 5],
+            value: vec![3.0, 1.0, 0.5, 2.0, 2.5],
+            reset: vec![false; 5],
+        };
+        let f = meter_days_frame(&m).unwrap().unwrap();
+        let strs = |c: &str| -> Vec<String> {
+            let col = f.column(c).unwrap().str().unwrap();
+            (0..col.len())
+                .map(|i| col.get(i).unwrap().to_owned())
+                .collect()
+        };
+        let ints = |c: &str| -> Vec<i64> {
+            let col = f.column(c).unwrap().cast(&DataType::Int64).unwrap();
+            col.i64().unwrap().into_no_null_iter().collect()
+        };
+        let floats = |c: &str| -> Vec<f64> {
+            f.column(c)
+                .unwrap()
+                .f64()
+                .unwrap()
+                .into_no_null_iter()
+                .collect()
+        };
+        assert_eq!(strs("vehicle"), ["T-1", "T-2", "T-2"]);
+        assert_eq!(strs("meter"), ["engine_hours", "engine_hours", "pto_hours"]);
+        assert_eq!(ints("first_ts"), [10, 5, 20]);
+        assert_eq!(ints("last_ts"), [10, 30, 20]);
+        assert_eq!(floats("low"), [1.0, 0.5, 2.0]);
+        assert_eq!(floats("high"), [1.0, 3.0, 2.0]);
+    }
 }
