@@ -43,7 +43,9 @@ pub enum BrokerError {
     NotListening(SocketAddr),
     #[error("cannot start the embedded MQTT broker's thread: {0}")]
     Thread(std::io::Error),
-    #[error("the operating system gave no random bytes for the broker login: {0}")]
+    #[error(
+        "the operating system gave no random bytes for the broker login or the ingest's group: {0}"
+    )]
     Random(String),
     #[error("the embedded MQTT broker refused fleetcare's in-process link: {0}")]
     Link(String),
@@ -147,7 +149,10 @@ impl EmbeddedBroker {
         let started = Self {
             addr,
             login,
-            ingest: Some(super::local::IngestLinks::new(links)),
+            ingest: Some(super::local::IngestLinks::new(
+                links,
+                format!("fleetcare-{}", random_hex(8)?),
+            )),
         };
         wait_listening(started.connect_addr())?;
         tracing::info!(listen = %addr, "embedded MQTT broker listening");

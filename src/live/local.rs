@@ -48,11 +48,15 @@ const GAP_WAIT: Duration = Duration::from_millis(100);
 /// member of the ingest's shared subscription.
 pub struct IngestLinks {
     links: Vec<(LinkTx, LinkRx)>,
+    /// The shared subscription's group: a name nobody else knows, since a
+    /// client that joined the group would take a share of the messages
+    /// away from fleetcare.
+    group: String,
 }
 
 impl IngestLinks {
-    pub fn new(links: Vec<(LinkTx, LinkRx)>) -> Self {
-        Self { links }
+    pub fn new(links: Vec<(LinkTx, LinkRx)>, group: String) -> Self {
+        Self { links, group }
     }
 
     pub fn len(&self) -> usize {
@@ -111,10 +115,7 @@ pub async fn run(
     let ack_on_receipt = config.ack_on_receipt;
     let metrics = handle.metrics().clone();
     let path = if links.links.len() > 1 {
-        // A group name nobody else knows: a client that joined the group
-        // would take a share of the messages away from fleetcare.
-        let group = crate::secret::random_hex(8).map_err(|_| MqttError::EmbeddedLink)?;
-        format!("$share/fleetcare-{group}/{}", config.filter())
+        format!("$share/{}/{}", links.group, config.filter())
     } else {
         config.filter()
     };
