@@ -11,8 +11,17 @@ trucks=${1:-5000}
 days=${2:-1}
 work=${WORK:-/var/tmp/fleetcare-bench}/mqtt-$trucks-$days
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release --quiet --bin fleetcare --example mqtt_bench --example alert_latency
-bin="$CARGO_TARGET_DIR/release/fleetcare"
+# FLEETCARE_BIN_DIR: measure fleetcare, mqtt_bench and alert_latency from
+# that directory instead of building release ones.
+if [ -n "${FLEETCARE_BIN_DIR:-}" ]; then
+  dir=$FLEETCARE_BIN_DIR
+else
+  cargo build --release --quiet --bin fleetcare --example mqtt_bench --example alert_latency
+  dir="$CARGO_TARGET_DIR/release"
+fi
+bin="$dir/fleetcare"
+ex="$dir"
+[ -x "$dir/examples/alert_latency" ] && ex="$dir/examples"
 mkdir -p "$work"
 rec="$work/rec.jsonl"
 if [ ! -s "$rec" ]; then
@@ -32,10 +41,10 @@ trap 'kill $run 2>/dev/null || true' EXIT
 until grep -q '^fleetcare ready' "$work/run.out"; do sleep 0.1; done
 mqtt=$(sed -n 's/.*mqtt=\([^ ]*\).*/\1/p' "$work/run.out")
 echo "idle:"
-"$CARGO_TARGET_DIR/release/examples/alert_latency" --broker "$mqtt" --count 100 | sed 's/^/  /'
+"$ex/alert_latency" --broker "$mqtt" --count 100 | sed 's/^/  /'
 echo "under load ($(wc -l < "$rec") messages published as fast as the broker takes them):"
-"$CARGO_TARGET_DIR/release/examples/mqtt_bench" publish --broker "$mqtt" --recording "$rec" | sed 's/^/  load: /' &
+"$ex/mqtt_bench" publish --broker "$mqtt" --recording "$rec" | sed 's/^/  load: /' &
 load=$!
-"$CARGO_TARGET_DIR/release/examples/alert_latency" --broker "$mqtt" --count 200 | sed 's/^/  /'
+"$ex/alert_latency" --broker "$mqtt" --count 200 | sed 's/^/  /'
 wait "$load"
 kill -TERM "$run"; wait "$run" || true
