@@ -163,12 +163,12 @@ impl EmbeddedBroker {
 /// Links in the ingest's shared subscription when acknowledging after
 /// storage. Each link holds at most 100 unacknowledged messages (rumqttd's
 /// `MAX_INFLIGHT`), so one link lets at most 100 through per trip through
-/// the writer's fsync; 16 let up to 1,600 through, which is more than the
-/// writer takes in one batch under the benchmark's load (2 links gave 2,953
-/// fsyncs for its 408,635 messages, 4 gave 1,403, 8 gave 673, 16 gave 321;
-/// with 8 and 16 ingest ran as fast as acknowledging on receipt). More links
-/// cost the router little: it deals a shared subscription out one message
-/// at a time whatever the number of members.
+/// the writer's fsync; 16 let up to 1,600 through. On the benchmark's
+/// 408,635 messages (2026-12-02) 2 links gave 2,953 fsyncs, 4 gave 1,403,
+/// 8 gave 673, 16 gave 272-329 at 41-55 k msg/s, within 10-15 % of
+/// acknowledging on receipt; 32 and 64 were no faster. The router deals a
+/// shared subscription out one message at a time whatever the number of
+/// members, so more links add little to its work.
 const INGEST_LINKS_AFTER_STORE: usize = 16;
 
 /// Acknowledging on receipt, one link never waits for the writer.

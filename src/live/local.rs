@@ -235,10 +235,13 @@ pub async fn run(
                 break 'run;
             }
         }
-        held_since = match (source.order.is_empty(), source.order.len() < before) {
-            (true, _) => None,
-            (false, true) => Some(tokio::time::Instant::now()),
-            (false, false) => held_since.or_else(|| Some(tokio::time::Instant::now())),
+        // The wait for a missing message starts when nothing more could go.
+        held_since = if source.order.is_empty() {
+            None
+        } else if source.order.len() < before {
+            Some(tokio::time::Instant::now())
+        } else {
+            held_since.or_else(|| Some(tokio::time::Instant::now()))
         };
     }
     // What shutdown found held back for its turn still goes, in order.
@@ -292,13 +295,12 @@ impl LinkSource {
     fn forward(&mut self, lane: usize, forward: Forward) {
         let received = Timestamp::from_datetime(&chrono::Utc::now());
         let (pkid, qos) = pkid_and_qos(&forward.publish);
-        let Some(link) = self.acks.get(lane) else {
-            return;
-        };
         let on_stored: Option<super::OnStored> = if qos == 0 {
             None
         } else if self.ack_on_receipt {
-            acknowledge(&link.tx, &[pkid]);
+            if let Some(link) = self.acks.get(lane) {
+                acknowledge(&link.tx, &[pkid]);
+            }
             None
         } else {
             let acks = self.acks.clone();
