@@ -13,9 +13,13 @@
 //! last PUBACKs to the publisher with it, and the publisher would wait for
 //! them forever.
 //!
-//! `publish` publishes a recording as fast as the broker takes it (QoS 1).
+//! `publish` publishes a recording as fast as the broker takes it (QoS 1),
+//! with the lean client of `pipelined.rs`, or with `--client rumqttc`
+//! through the same code as `fleetcare simulate --mqtt`.
 
 #![allow(clippy::print_stdout)]
+
+mod pipelined;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +40,12 @@ use rumqttc::{AsyncClient, Event, Packet, QoS};
 struct Args {
     #[command(subcommand)]
     command: Cmd,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Client {
+    Pipelined,
+    Rumqttc,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -71,6 +81,11 @@ enum Cmd {
         broker: String,
         #[arg(long)]
         recording: PathBuf,
+        #[arg(long, value_enum, default_value = "pipelined")]
+        client: Client,
+        /// Messages published and not yet acknowledged, at most.
+        #[arg(long, default_value_t = 1000)]
+        window: u16,
     },
 }
 
@@ -102,23 +117,42 @@ fn main() -> anyhow::Result<()> {
             prefix,
             ack_on_receipt,
         } => runtime.block_on(serve(mode, &broker, expect, data, prefix, ack_on_receipt)),
-        Cmd::Publish { broker, recording } => runtime.block_on(async {
+        Cmd::Publish {
+            broker,
+            recording,
+            client,
+            window,
+        } => runtime.block_on(async {
             let addr: std::net::SocketAddr = broker.parse().context("--broker is host:port")?;
-            let s = publish_recordings(
-                &[recording],
-                &Connection::plain(addr, None),
-                &PublishOptions {
-                    client_id: format!("bench-pub-{}", std::process::id()),
-                    speed: 0.0,
-                    inflight: 1000,
-                },
-            )
-            .await?;
+            let client_id = format!("bench-pub-{}", std::process::id());
+            let (messages, seconds) = match client {
+                Client::Pipelined => {
+                    let encoded =
+                        tokio::task::spawn_blocking(move || pipelined::encode(&recording))
+                            .await??;
+                    let n = encoded.messages() as u64;
+                    let secs =
+                        pipelined::publish(addr, &client_id, Arc::new(encoded), window.into())
+                            .await?;
+                    (n, secs)
+                }
+                Client::Rumqttc => {
+                    let s = publish_recordings(
+                        &[recording],
+                        &Connection::plain(addr, None),
+                        &PublishOptions {
+                            client_id,
+                            speed: 0.0,
+                            inflight: window,
+                        },
+                    )
+                    .await?;
+                    (s.messages, s.seconds)
+                }
+            };
             println!(
-                "published {} messages in {:.2} s ({:.0}/s)",
-                s.messages,
-                s.seconds,
-                s.messages as f64 / s.seconds
+                "published {messages} messages in {seconds:.2} s ({:.0}/s)",
+                messages as f64 / seconds
             );
             Ok(())
         }),
