@@ -27,6 +27,7 @@ use rumqttc::mqttbytes::v4::{ConnectReturnCode, Packet, Publish};
 use rumqttc::mqttbytes::{self, QoS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::Semaphore;
 
 /// Messages written with one syscall at most.
@@ -116,32 +117,12 @@ pub(crate) async fn publish(
     let acks = {
         let credit = credit.clone();
         tokio::spawn(async move {
-            let mut acked = 0usize;
-            while acked < n {
-                if rd.read_buf(&mut buf).await? == 0 {
-                    bail!("the broker closed the connection after {acked} of {n} acknowledgements");
-                }
-                let mut newly = 0;
-                loop {
-                    match Packet::read(&mut buf, MAX_INCOMING) {
-                        Ok(Packet::PubAck(a)) => {
-                            // Both brokers acknowledge a connection's QoS 1
-                            // messages in order; counting relies on it.
-                            let want = pkid(acked + newly);
-                            if a.pkid != want {
-                                bail!("PUBACK {} where {want} was next", a.pkid);
-                            }
-                            newly += 1;
-                        }
-                        Ok(other) => bail!("unexpected packet from the broker: {other:?}"),
-                        Err(mqttbytes::Error::InsufficientBytes(_)) => break,
-                        Err(e) => bail!("bad packet from the broker: {e:?}"),
-                    }
-                }
-                acked += newly;
-                credit.add_permits(newly);
+            let counted = count_acks(&mut rd, &mut buf, n, &credit).await;
+            if counted.is_err() {
+                // Wakes the writing loop, which then reports this error.
+                credit.close();
             }
-            Ok(Instant::now())
+            counted
         })
     };
 
@@ -150,9 +131,13 @@ pub(crate) async fn publish(
     while i < n {
         // Only this loop takes credit, so what is available now stays so.
         let k = credit.available_permits().clamp(1, CHUNK).min(n - i);
-        credit.acquire_many(k as u32).await?.forget();
+        let Ok(permits) = credit.acquire_many(k as u32).await else {
+            break;
+        };
+        permits.forget();
         wr.write_all(&encoded.bytes[encoded.start(i)..encoded.ends[i + k - 1]])
-            .await?;
+            .await
+            .with_context(|| format!("publishing ({i} of {n} written)"))?;
         i += k;
     }
     let finished = acks.await??;
@@ -163,6 +148,46 @@ pub(crate) async fn publish(
     wr.write_all(&bye).await?;
     wr.shutdown().await?;
     Ok(finished.duration_since(started).as_secs_f64())
+}
+
+/// Reads PUBACKs until `n` have come, giving their credit back as they do;
+/// returns when the last one came.
+async fn count_acks(
+    rd: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    n: usize,
+    credit: &Semaphore,
+) -> anyhow::Result<Instant> {
+    let mut acked = 0usize;
+    while acked < n {
+        let read = rd
+            .read_buf(buf)
+            .await
+            .with_context(|| format!("reading acknowledgements ({acked} of {n} in)"))?;
+        if read == 0 {
+            bail!("the broker closed the connection after {acked} of {n} acknowledgements");
+        }
+        let mut newly = 0;
+        loop {
+            match Packet::read(buf, MAX_INCOMING) {
+                Ok(Packet::PubAck(a)) => {
+                    // Both brokers acknowledge a connection's QoS 1
+                    // messages in order; counting relies on it.
+                    let want = pkid(acked + newly);
+                    if a.pkid != want {
+                        bail!("PUBACK {} where {want} was next", a.pkid);
+                    }
+                    newly += 1;
+                }
+                Ok(other) => bail!("unexpected packet from the broker: {other:?}"),
+                Err(mqttbytes::Error::InsufficientBytes(_)) => break,
+                Err(e) => bail!("bad packet from the broker: {e:?}"),
+            }
+        }
+        acked += newly;
+        credit.add_permits(newly);
+    }
+    Ok(Instant::now())
 }
 
 async fn read_packet(stream: &mut TcpStream, buf: &mut BytesMut) -> anyhow::Result<Packet> {
