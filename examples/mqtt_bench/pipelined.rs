@@ -22,6 +22,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use bytes::BytesMut;
 use fleetcare::lines::BoundedLines;
+use fleetcare::live::publish::publishable;
 use fleetcare::recording::{self, MAX_LINE};
 use rumqttc::mqttbytes::v4::{ConnectReturnCode, Packet, Publish};
 use rumqttc::mqttbytes::{self, QoS};
@@ -72,7 +73,7 @@ pub(crate) fn encode(path: &Path) -> anyhow::Result<Encoded> {
         let Some(Ok(r)) = recording::parse(line) else {
             continue;
         };
-        if r.topic.is_empty() || r.topic.contains(['+', '#', '\0']) {
+        if !publishable(&r.topic) {
             continue;
         }
         let mut p = Publish::new(r.topic.as_ref(), QoS::AtLeastOnce, r.payload.as_bytes());

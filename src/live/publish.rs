@@ -55,6 +55,12 @@ pub struct PublishSummary {
     pub seconds: f64,
 }
 
+/// Whether an MQTT client may publish to `topic`: not empty, no wildcard,
+/// no NUL (a recording's garbage may hold any of them).
+pub fn publishable(topic: &str) -> bool {
+    !topic.is_empty() && !topic.contains(['+', '#', '\0'])
+}
+
 /// Reads `files` on a thread of its own, sending `(topic, payload)` pairs.
 fn read_files(
     files: Vec<PathBuf>,
@@ -154,7 +160,7 @@ pub async fn publish_recordings(
                 }
             }
         }
-        if topic.is_empty() || topic.contains(['+', '#', '\0']) {
+        if !publishable(&topic) {
             // No MQTT client can publish this (a recording's garbage may
             // hold it); the broker would refuse it anyway.
             summary.unpublishable += 1;
@@ -183,4 +189,22 @@ pub async fn publish_recordings(
     client.disconnect().await?;
     let _ = tokio::time::timeout(Duration::from_secs(5), poller).await;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::publishable;
+
+    #[test]
+    fn wildcards_nul_and_empty_topics_are_not_publishable() {
+        assert!(publishable("fleet/acme/TRK-001/can"));
+        for topic in [
+            "",
+            "fleet/+/TRK-001/can",
+            "fleet/acme/#",
+            "fleet/acme/TRK\0/can",
+        ] {
+            assert!(!publishable(topic), "{topic:?}");
+        }
+    }
 }
