@@ -132,8 +132,7 @@ fn main() -> anyhow::Result<()> {
                             .await??;
                     let n = encoded.messages() as u64;
                     let secs =
-                        pipelined::publish(addr, &client_id, Arc::new(encoded), window.into())
-                            .await?;
+                        pipelined::publish(addr, &client_id, &encoded, window.into()).await?;
                     (n, secs)
                 }
                 Client::Rumqttc => {

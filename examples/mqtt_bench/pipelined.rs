@@ -24,7 +24,7 @@ use bytes::BytesMut;
 use fleetcare::lines::BoundedLines;
 use fleetcare::live::publish::publishable;
 use fleetcare::recording::{self, MAX_LINE};
-use rumqttc::mqttbytes::v4::{ConnectReturnCode, Packet, Publish};
+use rumqttc::mqttbytes::v4::{Connect, ConnectReturnCode, Disconnect, Packet, Publish};
 use rumqttc::mqttbytes::{self, QoS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -90,7 +90,7 @@ pub(crate) fn encode(path: &Path) -> anyhow::Result<Encoded> {
 pub(crate) async fn publish(
     addr: SocketAddr,
     client_id: &str,
-    encoded: Arc<Encoded>,
+    encoded: &Encoded,
     window: usize,
 ) -> anyhow::Result<f64> {
     let mut stream = TcpStream::connect(addr)
@@ -98,7 +98,7 @@ pub(crate) async fn publish(
         .with_context(|| format!("cannot connect to {addr}"))?;
     stream.set_nodelay(true)?;
     let mut buf = BytesMut::with_capacity(1 << 16);
-    let mut connect = mqttbytes::v4::Connect::new(client_id);
+    let mut connect = Connect::new(client_id);
     // Longer than any run: this client sends no PINGREQs.
     connect.keep_alive = u16::MAX;
     connect.clean_session = true;
@@ -143,7 +143,7 @@ pub(crate) async fn publish(
     }
     let finished = acks.await??;
     let mut bye = BytesMut::new();
-    mqttbytes::v4::Disconnect
+    Disconnect
         .write(&mut bye)
         .map_err(|e| anyhow::anyhow!("cannot encode DISCONNECT: {e:?}"))?;
     wr.write_all(&bye).await?;
