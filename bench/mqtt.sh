@@ -3,7 +3,9 @@
 # through the embedded broker and through Mosquitto; for each broker, first
 # a subscriber that only counts and discards, then fleetcare's own live path
 # (store, fsync, acknowledgement after storage). Prints messages/s end to
-# end, CAN frames/s and peak RSS of the serving process.
+# end, CAN frames/s and peak RSS of the serving process, and the CPU time
+# the serving process (by thread) and the publisher used: on 2 cores the
+# three share the machine.
 # On the embedded broker fleetcare reads through rumqttd's in-process link,
 # as `fleetcare run` does; the discard-only subscriber is a TCP client.
 #

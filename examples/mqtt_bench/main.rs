@@ -8,17 +8,22 @@
 //!
 //! It prints `ready mqtt=HOST:PORT`, and once `--expect` messages are in,
 //! one line of figures: messages/s from the first message to the last,
-//! CAN frames/s (store mode), and the process's peak RSS. It then serves
+//! CAN frames/s (store mode), and the process's peak RSS; then a `cpu:`
+//! line, the CPU time its threads used from `ready` to the last message
+//! (`cpu.rs`). It then serves
 //! on until SIGTERM: with the embedded broker an early exit could take the
 //! last PUBACKs to the publisher with it, and the publisher would wait for
 //! them forever.
 //!
 //! `publish` publishes a recording as fast as the broker takes it (QoS 1),
 //! with the lean client of `pipelined.rs`, or with `--client rumqttc`
-//! through the same code as `fleetcare simulate --mqtt`.
+//! through the same code as `fleetcare simulate --mqtt`, and prints the
+//! CPU time it used (the lean client's reading of the recording, before
+//! it connects, not counted).
 
 #![allow(clippy::print_stdout)]
 
+mod cpu;
 mod pipelined;
 
 use std::path::PathBuf;
@@ -28,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use cpu::CpuReading;
 use fleetcare::config::{Config, EmbeddedAck, MqttConfig};
 use fleetcare::live::broker::EmbeddedBroker;
 use fleetcare::live::mqtt::{self, Connection, SourceConfig};
@@ -125,11 +131,13 @@ fn main() -> anyhow::Result<()> {
         } => runtime.block_on(async {
             let addr: std::net::SocketAddr = broker.parse().context("--broker is host:port")?;
             let client_id = format!("bench-pub-{}", std::process::id());
+            let mut cpu_start = CpuReading::now();
             let (messages, seconds) = match client {
                 Client::Pipelined => {
                     let encoded =
                         tokio::task::spawn_blocking(move || pipelined::encode(&recording))
                             .await??;
+                    cpu_start = CpuReading::now();
                     let n = encoded.messages() as u64;
                     let secs =
                         pipelined::publish(addr, &client_id, &encoded, window.into()).await?;
@@ -153,6 +161,9 @@ fn main() -> anyhow::Result<()> {
                 "published {messages} messages in {seconds:.2} s ({:.0}/s)",
                 messages as f64 / seconds
             );
+            if let Some(cpu) = CpuReading::now().since(&cpu_start) {
+                println!("cpu: {cpu}");
+            }
             Ok(())
         }),
     }
@@ -214,6 +225,7 @@ async fn serve(
                     break;
                 }
             }
+            let cpu_start = CpuReading::now();
             println!("ready mqtt={shown}");
             let mut last = Instant::now();
             while count.load(Ordering::Relaxed) < expect {
@@ -241,6 +253,7 @@ async fn serve(
                     }
                 }
             }
+            let cpu = CpuReading::now().since(&cpu_start);
             let secs = first
                 .get()
                 .map_or(0.0, |f| last.duration_since(*f).as_secs_f64());
@@ -250,6 +263,9 @@ async fn serve(
                 expect as f64 / secs,
                 peak_rss_mb()
             );
+            if let Some(cpu) = cpu {
+                println!("cpu: {cpu}");
+            }
         }
         Mode::Store => {
             let data = data.context("--data is needed in store mode")?;
@@ -272,6 +288,7 @@ async fn serve(
             while metrics.mqtt_subscriptions.load(Ordering::Relaxed) == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
+            let cpu_start = CpuReading::now();
             println!("ready mqtt={shown}");
             let mut first = None;
             let mut last = (0, Instant::now());
@@ -294,6 +311,8 @@ async fn serve(
                 }
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
+            // Read before the writer ends: its thread's time goes with it.
+            let cpu = CpuReading::now().since(&cpu_start);
             let secs = first.map_or(0.0, |f| last.1.duration_since(f).as_secs_f64());
             let expect = done();
             let _ = stop_tx.send(true);
@@ -309,6 +328,9 @@ async fn serve(
                 metrics.batches.load(Ordering::Relaxed),
                 peak_rss_mb()
             );
+            if let Some(cpu) = cpu {
+                println!("cpu: {cpu}");
+            }
         }
     }
     term.recv().await;
