@@ -52,7 +52,7 @@ impl CpuReading {
         Self { process, threads }
     }
 
-    /// `cpu: 3.59 s in all; fleetcare-write 1.97 s, router-0 0.85 s, …`:
+    /// `3.59 s in all; fleetcare-write 1.97 s, router-0 0.85 s, …`:
     /// what was used since `start`, busiest thread first. `None` where
     /// `/proc` could not be read.
     pub(crate) fn since(&self, start: &CpuReading) -> Option<String> {
