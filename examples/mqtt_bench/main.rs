@@ -10,10 +10,9 @@
 //! one line of figures: messages/s from the first message to the last,
 //! CAN frames/s (store mode), and the process's peak RSS; then a `cpu:`
 //! line, the CPU time its threads used from `ready` to the last message
-//! (`cpu.rs`). It then serves
-//! on until SIGTERM: with the embedded broker an early exit could take the
-//! last PUBACKs to the publisher with it, and the publisher would wait for
-//! them forever.
+//! (`cpu.rs`). It then serves on until SIGTERM: with the embedded broker
+//! an early exit could take the last PUBACKs to the publisher with it,
+//! and the publisher would wait for them forever.
 //!
 //! `publish` publishes a recording as fast as the broker takes it (QoS 1),
 //! with the lean client of `pipelined.rs`, or with `--client rumqttc`
