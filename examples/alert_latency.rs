@@ -67,6 +67,12 @@ async fn main() -> anyhow::Result<()> {
             break;
         }
     }
+    // Connected before the first DM1 is timed.
+    loop {
+        if let Event::Incoming(Packet::ConnAck(_)) = gateway_loop.poll().await? {
+            break;
+        }
+    }
     let mut sent: HashMap<String, Instant> = HashMap::new();
     let mut latencies = Vec::new();
     let mut next = tokio::time::interval(args.every);
