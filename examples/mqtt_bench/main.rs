@@ -130,19 +130,19 @@ fn main() -> anyhow::Result<()> {
         } => runtime.block_on(async {
             let addr: std::net::SocketAddr = broker.parse().context("--broker is host:port")?;
             let client_id = format!("bench-pub-{}", std::process::id());
-            let mut cpu_start = CpuReading::now();
-            let (messages, seconds) = match client {
+            let (messages, seconds, cpu_start) = match client {
                 Client::Pipelined => {
                     let encoded =
                         tokio::task::spawn_blocking(move || pipelined::encode(&recording))
                             .await??;
-                    cpu_start = CpuReading::now();
+                    let cpu_start = CpuReading::now();
                     let n = encoded.messages() as u64;
                     let secs =
                         pipelined::publish(addr, &client_id, &encoded, window.into()).await?;
-                    (n, secs)
+                    (n, secs, cpu_start)
                 }
                 Client::Rumqttc => {
+                    let cpu_start = CpuReading::now();
                     let s = publish_recordings(
                         &[recording],
                         &Connection::plain(addr, None),
@@ -153,7 +153,7 @@ fn main() -> anyhow::Result<()> {
                         },
                     )
                     .await?;
-                    (s.messages, s.seconds)
+                    (s.messages, s.seconds, cpu_start)
                 }
             };
             println!(
