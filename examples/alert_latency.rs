@@ -55,9 +55,9 @@ async fn main() -> anyhow::Result<()> {
     let mut gateway_options = o.clone();
     gateway_options.set_client_id(format!("alert-latency-gateway-{}", std::process::id()));
     let (client, mut eventloop) = AsyncClient::new(o, 1000);
-    fleetcare::live::mqtt::without_nagle(&mut eventloop);
+    fleetcare::sources::mqtt::without_nagle(&mut eventloop);
     let (gateway, mut gateway_loop) = AsyncClient::new(gateway_options, 1000);
-    fleetcare::live::mqtt::without_nagle(&mut gateway_loop);
+    fleetcare::sources::mqtt::without_nagle(&mut gateway_loop);
     let fleet = "latency";
     client
         .subscribe(format!("{}/{fleet}/alerts", args.prefix), QoS::AtLeastOnce)

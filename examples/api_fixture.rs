@@ -37,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => {}
         }
     };
-    fleetcare::api::serve(listener, state, shutdown).await?;
+    fleetcare::http::api::serve(listener, state, shutdown).await?;
     drop(fixture);
     Ok(())
 }

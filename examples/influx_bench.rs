@@ -18,8 +18,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use fleetcare::alerts::critical::ModelMap;
 use fleetcare::catalog::ModelId;
+use fleetcare::registry::ModelMap;
 use fleetcare::sink::line::LineBuf;
 use fleetcare::sink::{Encoder, InfluxSink, Settings};
 use fleetcare::store::Store;
@@ -126,7 +126,7 @@ fn main() -> anyhow::Result<()> {
                 buffer_dir: dir.path().join("spool"),
                 max_buffer_bytes: 1 << 30,
             };
-            let metrics = std::sync::Arc::new(fleetcare::live::LiveMetrics::default());
+            let metrics = std::sync::Arc::new(fleetcare::runtime::LiveMetrics::default());
             let (sink, task) = InfluxSink::start(settings, encoder.clone(), metrics.clone())?;
             Some((sink.record_sink(), task, metrics))
         } else {

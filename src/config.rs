@@ -9,7 +9,7 @@ use std::time::Duration;
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 use serde::Deserialize;
 
-use crate::catalog::ModelId;
+use fleetcare_ingest::ids::ModelId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -37,7 +37,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub detect: DetectConfig,
     /// Ticket deadlines per priority and complaint escalation (C8).
-    pub sla: crate::tickets::SlaConfig,
+    pub sla: SlaConfig,
     pub modbus: ModbusConfig,
     pub webhooks: Vec<WebhookConfig>,
     pub alerts: AlertsConfig,
@@ -57,7 +57,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             store: StoreConfig::default(),
             detect: DetectConfig::default(),
-            sla: crate::tickets::SlaConfig::default(),
+            sla: SlaConfig::default(),
             modbus: ModbusConfig::default(),
             webhooks: Vec::new(),
             alerts: AlertsConfig::default(),
@@ -263,6 +263,92 @@ impl Default for DetectConfig {
             parts_weeks: 12,
             failure_rate_days: 90,
         }
+    }
+}
+
+/// `[sla]`: how long a ticket may stay `open` (respond) and take to reach
+/// `delivered` (resolve), per priority; and when an unanswered complaint
+/// is escalated. Defaults from C8.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaConfig {
+    #[serde(with = "humantime_serde")]
+    pub p1_respond: Duration,
+    #[serde(with = "humantime_serde")]
+    pub p1_resolve: Duration,
+    #[serde(with = "humantime_serde")]
+    pub p2_respond: Duration,
+    #[serde(with = "humantime_serde")]
+    pub p2_resolve: Duration,
+    #[serde(with = "humantime_serde")]
+    pub p3_respond: Duration,
+    #[serde(with = "humantime_serde")]
+    pub p3_resolve: Duration,
+    #[serde(with = "humantime_serde")]
+    pub p4_respond: Duration,
+    #[serde(with = "humantime_serde")]
+    pub p4_resolve: Duration,
+    /// A complaint still `open` this long after it came in is escalated
+    /// (its priority raised one step), once.
+    #[serde(with = "humantime_serde")]
+    pub complaint_escalate_after: Duration,
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        let hours = |h| Duration::from_secs(h * HOUR);
+        Self {
+            p1_respond: hours(1),
+            p1_resolve: hours(24),
+            p2_respond: hours(4),
+            p2_resolve: hours(72),
+            p3_respond: hours(24),
+            p3_resolve: hours(7 * 24),
+            p4_respond: hours(72),
+            p4_resolve: hours(30 * 24),
+            complaint_escalate_after: hours(4),
+        }
+    }
+}
+
+const HOUR: u64 = 3600;
+
+/// The longest deadline accepted: longer ones are typos, and this keeps
+/// every deadline a representable date.
+const MAX_SLA: Duration = Duration::from_secs(10 * 365 * 24 * HOUR);
+
+impl SlaConfig {
+    /// (priority name, respond, resolve) for P1 to P4.
+    fn per_priority(&self) -> [(&'static str, Duration, Duration); 4] {
+        [
+            ("p1", self.p1_respond, self.p1_resolve),
+            ("p2", self.p2_respond, self.p2_resolve),
+            ("p3", self.p3_respond, self.p3_resolve),
+            ("p4", self.p4_respond, self.p4_resolve),
+        ]
+    }
+
+    /// Every time longer than zero, at most ten years, and no respond time
+    /// longer than its resolve time.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, respond, resolve) in self.per_priority() {
+            if respond.is_zero() || resolve.is_zero() || resolve > MAX_SLA {
+                return Err(format!(
+                    "sla.{name}_respond and sla.{name}_resolve must be longer than zero and at most 10 years"
+                ));
+            }
+            if respond > resolve {
+                return Err(format!(
+                    "sla.{name}_respond is longer than sla.{name}_resolve; a ticket must be answered before it can be resolved"
+                ));
+            }
+        }
+        if self.complaint_escalate_after.is_zero() || self.complaint_escalate_after > MAX_SLA {
+            return Err(
+                "sla.complaint_escalate_after must be longer than zero and at most 10 years".into(),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -544,7 +630,7 @@ mod tests {
         let c = Config::load(&path).unwrap();
         assert_eq!(c.mqtt.topic_prefix, "fleet");
         // The example spells out the defaults.
-        assert_eq!(c.sla, crate::tickets::SlaConfig::default());
+        assert_eq!(c.sla, SlaConfig::default());
         assert_eq!(c.jobs.interval, Duration::from_secs(300));
         let device = &c.modbus.devices[0];
         assert_eq!(device.interval, Duration::from_secs(10));

@@ -10,7 +10,7 @@ mod fixture;
 
 use std::collections::BTreeSet;
 
-use fleetcare::api;
+use fleetcare::http::api;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -37,7 +37,7 @@ impl Api {
         Self {
             base,
             // The project's own builder: reqwest needs its rustls config even for plain HTTP.
-            client: fleetcare::tls::https_client().unwrap(),
+            client: fleetcare::runtime::tls::https_client().unwrap(),
             fixture,
             _shutdown: tx,
         }

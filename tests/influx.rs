@@ -111,7 +111,7 @@ impl VictoriaMetrics {
         // makes them so now.
         let (status, _) = http(&self.addr(), "GET", "/internal/force_flush", None, None);
         assert_eq!(status, 200);
-        let client = fleetcare::tls::https_client().unwrap();
+        let client = fleetcare::runtime::tls::https_client().unwrap();
         let mut url =
             reqwest::Url::parse(&format!("http://{}/api/v1/export", self.addr())).unwrap();
         url.query_pairs_mut().append_pair(

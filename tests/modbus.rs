@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use fleetcare::catalog::{Catalog, ModelId};
 use fleetcare::config::ModbusDevice;
-use fleetcare::live::modbus::{Backoff, DeviceState, DeviceStatus, resolve_targets, spawn_pollers};
-use fleetcare::live::{Incoming, IngestHandle, LiveMetrics};
+use fleetcare::runtime::{Backoff, LiveMetrics};
+use fleetcare::sources::modbus::{DeviceState, DeviceStatus, resolve_targets, spawn_pollers};
+use fleetcare::store::{Incoming, IngestHandle};
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -155,7 +156,7 @@ struct Run {
 }
 
 impl Run {
-    fn start(targets: Vec<fleetcare::live::modbus::PollTarget>) -> Self {
+    fn start(targets: Vec<fleetcare::sources::modbus::PollTarget>) -> Self {
         let metrics = Arc::new(LiveMetrics::default());
         let (tx, mut rx) = mpsc::channel::<Incoming>(64);
         let handle = IngestHandle::from_sender(tx, metrics.clone());
@@ -398,10 +399,7 @@ async fn a_silent_device_comes_back_and_an_unreachable_one_stops_nothing() {
     ];
     let (targets, errors) = resolve_targets(&devices, &catalog, |_, _| None);
     assert!(errors.is_empty(), "{errors:?}");
-    let backoff = Backoff {
-        initial: Duration::from_millis(50),
-        max: Duration::from_millis(400),
-    };
+    let backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(400));
     let targets = targets
         .into_iter()
         .map(|t| t.with_backoff(backoff))

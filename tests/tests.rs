@@ -10,6 +10,7 @@ mod crash;
 mod demo;
 mod imports;
 mod influx;
+mod layering;
 mod modbus;
 mod mqtt;
 mod reports;

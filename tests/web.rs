@@ -219,7 +219,7 @@ impl Drop for ChromeDriver {
 
 /// reqwest over plain HTTP that does not follow redirects.
 fn http_client() -> reqwest::Client {
-    let tls = fleetcare::tls::client_config(None).unwrap();
+    let tls = fleetcare::runtime::tls::client_config(None).unwrap();
     reqwest::Client::builder()
         .use_preconfigured_tls(Arc::unwrap_or_clone(tls))
         .redirect(reqwest::redirect::Policy::none())

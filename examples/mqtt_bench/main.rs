@@ -34,11 +34,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use cpu::CpuReading;
 use fleetcare::config::{Config, EmbeddedAck, MqttConfig};
-use fleetcare::live::broker::EmbeddedBroker;
-use fleetcare::live::mqtt::{self, Connection, SourceConfig};
-use fleetcare::live::publish::{PublishOptions, publish_recordings};
-use fleetcare::live::{LiveMetrics, WriterConfig, spawn_writer};
+use fleetcare::runtime::LiveMetrics;
+use fleetcare::simulate::publish::{PublishOptions, publish_recordings};
+use fleetcare::sources::broker::EmbeddedBroker;
+use fleetcare::sources::mqtt::{self, Connection, SourceConfig};
 use fleetcare::store::Store;
+use fleetcare::store::{WriterConfig, spawn_writer};
 use rumqttc::{AsyncClient, Event, Packet, QoS};
 
 #[derive(Debug, Parser)]

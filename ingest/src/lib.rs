@@ -12,6 +12,13 @@
 //!   the transport protocol (BAM and RTS/CTS) reassembly, tied together by
 //!   [`j1939::J1939Decoder`].
 //! - [`telemetry`]: the JSON payload of gateways that decode on board.
+//! - [`topic`] and [`ids`]: the MQTT topics of contract C1 and the
+//!   contract's typed ids (fleet, vehicle, model, task, part).
+//! - [`modbus`]: body-controller register maps and the decoding of their
+//!   read responses.
+//! - [`pipeline`]: the one path every message takes, live or replayed:
+//!   per-vehicle decoder state, fault episodes, meter checks and dead
+//!   letters with reasons.
 
 pub mod candump;
 pub mod frame;

@@ -1,31 +1,12 @@
 //! The real-time path: which fault starts open a P1 ticket at once (C8).
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use fleetcare_ingest::j1939::LampStatus;
-use fleetcare_ingest::pipeline::{Record, VehicleKey};
+use fleetcare_ingest::pipeline::Record;
 
-use crate::catalog::{Catalog, ModelId, Severity};
+use crate::catalog::{Catalog, Severity};
+use crate::registry::ModelMap;
 use crate::tickets::{NewAlert, Priority, TicketKind};
-
-/// The vehicles' models, from the registry (refreshed by the service).
-/// Keyed like records, so a lookup borrows the record's key.
-pub type ModelMap = HashMap<VehicleKey, ModelId>;
-
-/// The models of `vehicles`.
-pub fn model_map(vehicles: &[crate::registry::Vehicle]) -> ModelMap {
-    vehicles
-        .iter()
-        .map(|v| {
-            let key = VehicleKey {
-                fleet: v.fleet.clone(),
-                vehicle: v.id.clone(),
-            };
-            (key, v.model.clone())
-        })
-        .collect()
-}
 
 /// The ticket a record asks for, if it is a critical fault start: the red
 /// stop lamp on, or a fault the vehicle's model's catalogue calls critical.

@@ -107,7 +107,7 @@ impl Alert {
 /// A random alert id (hex). Falls back to the time when the operating
 /// system has no randomness to give, which only risks a collision.
 pub(crate) fn new_id() -> String {
-    crate::secret::random_hex(8).unwrap_or_else(|_| {
+    crate::runtime::secret::random_hex(8).unwrap_or_else(|_| {
         format!(
             "{:016x}",
             Utc::now().timestamp_nanos_opt().unwrap_or_default()

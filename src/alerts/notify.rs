@@ -16,7 +16,7 @@ use super::Alert;
 use super::limit::RateLimit;
 use super::webhook::{self, Retry, WebhookTarget};
 use crate::db::Db;
-use crate::live::LiveMetrics;
+use crate::runtime::LiveMetrics;
 
 /// Where alerts go.
 #[derive(Debug, Clone)]
@@ -53,7 +53,7 @@ pub fn spawn_notifier(
 ) -> (Notifier, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Alert>();
     let task = tokio::spawn(async move {
-        let http = match crate::tls::https_client() {
+        let http = match crate::runtime::tls::https_client() {
             Ok(c) => Some(c),
             Err(e) => {
                 tracing::error!(error = %e, "cannot build the webhook HTTP client; webhooks are off");

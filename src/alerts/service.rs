@@ -7,17 +7,18 @@ use chrono::Utc;
 use fleetcare_ingest::pipeline::Record;
 use tokio::sync::mpsc;
 
-use super::critical::{self, ModelMap};
+use super::critical;
 use super::findings;
 use super::notify::Notifier;
 use super::{Alert, AlertKind};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db::Db;
-use crate::live::writer::RecordSink;
-use crate::live::{LiveMetrics, Shutdown};
+use crate::registry::ModelMap;
 use crate::registry::ServiceHistory;
 use crate::report::{self, Context, Registry};
+use crate::runtime::{LiveMetrics, Shutdown};
+use crate::store::RecordSink;
 use crate::store::Store;
 use crate::tickets::{NewAlert, Raised, TicketKind, Tickets};
 
@@ -102,7 +103,7 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
     let now = Utc::now();
     let registry = Registry::load(&ctx.db, now, ServiceHistory::LastServicesAndRepairs).await?;
     {
-        let map = critical::model_map(&registry.vehicles);
+        let map = crate::registry::model_map(&registry.vehicles);
         *ctx.models.write().unwrap_or_else(|e| e.into_inner()) = map;
     }
     let (catalog, config) = (ctx.catalog.clone(), ctx.config.clone());

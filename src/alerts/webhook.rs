@@ -5,10 +5,10 @@
 //! A receiver verifies by computing the HMAC of the raw body with the
 //! shared secret and comparing in constant time.
 
-use std::time::Duration;
-
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+
+use crate::runtime::Backoff;
 
 /// The header that carries the signature.
 pub const SIGNATURE_HEADER: &str = "x-fleetcare-signature";
@@ -23,7 +23,7 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     mac.update(body);
     format!(
         "sha256={}",
-        crate::secret::hex(&mac.finalize().into_bytes())
+        crate::runtime::secret::hex(&mac.finalize().into_bytes())
     )
 }
 
@@ -34,21 +34,12 @@ pub struct WebhookTarget {
     pub secret: Vec<u8>,
 }
 
-/// How hard to try.
+/// How hard to try: `attempts` in all, waiting as `backoff` says between
+/// them.
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
     pub attempts: u32,
-    pub first_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Retry {
-    /// The wait after failed attempt `n` (0-based): doubling, capped.
-    pub fn delay(&self, n: u32) -> Duration {
-        self.first_delay
-            .saturating_mul(1u32 << n.min(16))
-            .min(self.max_delay)
-    }
+    pub backoff: Backoff,
 }
 
 /// Why a delivery gave up.
@@ -75,7 +66,7 @@ pub async fn deliver(
     let mut last = String::new();
     for attempt in 0..retry.attempts.max(1) {
         if attempt > 0 {
-            tokio::time::sleep(retry.delay(attempt - 1)).await;
+            tokio::time::sleep(retry.backoff.delay(attempt)).await;
         }
         let sent = client
             .post(&target.url)
@@ -106,6 +97,8 @@ pub async fn deliver(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -120,10 +113,9 @@ mod tests {
     fn back_off_doubles_to_the_cap() {
         let r = Retry {
             attempts: 8,
-            first_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(30),
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
         };
-        let d: Vec<u64> = (0..7).map(|n| r.delay(n).as_secs()).collect();
+        let d: Vec<u64> = (1..8).map(|n| r.backoff.delay(n).as_secs()).collect();
         assert_eq!(d, [1, 2, 4, 8, 16, 30, 30]);
     }
 }

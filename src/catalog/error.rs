@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use fleetcare_ingest::modbus::RegisterMapError;
 use thiserror::Error;
 
-use super::ids::InvalidId;
+use fleetcare_ingest::ids::InvalidId;
 
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
 

@@ -10,7 +10,6 @@
 
 mod error;
 mod file;
-mod ids;
 mod model;
 mod part;
 mod validate;
@@ -25,7 +24,7 @@ use std::path::{Path, PathBuf};
 use fleetcare_ingest::j1939::{Fmi, Spn};
 
 pub use error::{CatalogError, Location, Problem, Result};
-pub use ids::{InvalidId, MAX_ID_LEN, ModelId, PartId, TaskId};
+pub use fleetcare_ingest::ids::{InvalidId, MAX_ID_LEN, ModelId, PartId, TaskId};
 pub use model::{
     DEFAULT_DUE_SOON_PERCENT, FaultEntry, Interval, IntervalMeter, MaintenanceTask, PartQty,
     Severity, TruckKind, TruckModel, default_due_soon,

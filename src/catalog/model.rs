@@ -8,7 +8,7 @@ use fleetcare_ingest::j1939::{Fmi, Meter, Spn};
 use fleetcare_ingest::modbus::RegisterMap;
 use serde::{Deserialize, Serialize};
 
-use super::ids::{ModelId, PartId, TaskId};
+use fleetcare_ingest::ids::{ModelId, PartId, TaskId};
 
 /// One truck model (a chassis with its body), from one `models/*.toml` file.
 #[derive(Debug, Clone, PartialEq)]

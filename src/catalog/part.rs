@@ -1,6 +1,6 @@
 //! Spare parts, from `models/parts.toml`.
 
-use super::ids::PartId;
+use fleetcare_ingest::ids::PartId;
 
 /// A spare part from `models/parts.toml`.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,11 +12,11 @@ use super::error::{Problem, Result};
 use super::file::{
     FaultLine, ModbusSection, ModelFile, PartQtyEntry, PartsFile, Source, TaskEntry,
 };
-use super::ids::{InvalidId, ModelId, PartId, TaskId};
 use super::model::{
     FaultEntry, Interval, IntervalMeter, MaintenanceTask, PartQty, TruckModel, default_due_soon,
 };
 use super::part::Part;
+use fleetcare_ingest::ids::{InvalidId, ModelId, PartId, TaskId};
 
 /// The parts of `parts.toml`, by id.
 pub(super) fn parts(source: &Source) -> Result<BTreeMap<PartId, Part>> {

@@ -14,11 +14,12 @@ use std::io::Write;
 use anyhow::Context;
 use chrono::{Duration as Days, Utc};
 
-use super::run::{Ready, serve};
+use super::run::{print_ready, wait_for_stop_signal};
+use crate::app::Service;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db::Db;
-use crate::live::publish::{PublishOptions, publish_recordings};
+use crate::simulate::publish::{PublishOptions, publish_recordings};
 use crate::simulate::{SERVICES_FILE, SimulateOptions, VEHICLES_FILE};
 
 /// Options of `fleetcare demo`.
@@ -80,7 +81,8 @@ pub(super) fn run(mut config: Config, args: &DemoArgs) -> anyhow::Result<()> {
             crate::registry::import_vehicles(&db, &catalog, &dir.join(VEHICLES_FILE)).await?;
             crate::registry::import_services(&db, &catalog, &dir.join(SERVICES_FILE), Utc::now())
                 .await?;
-            let token = crate::api::create_token(&db, crate::api::Role::Admin, &[]).await?;
+            let token =
+                crate::http::api::create_token(&db, crate::http::api::Role::Admin, &[]).await?;
             anyhow::Ok(token)
         }
         .await;
@@ -89,18 +91,22 @@ pub(super) fn run(mut config: Config, args: &DemoArgs) -> anyhow::Result<()> {
     })?;
 
     let speed = args.speed;
-    let on_ready = Box::new(move |ready: &Ready| {
+    runtime.block_on(async move {
+        let service = Service::start(config).await?;
+        print_ready(&service)?;
+        let ready = service.ready();
         let mut out = std::io::stdout().lock();
         let broker = ready.mqtt.map_or_else(
             || "the configured broker".to_owned(),
             |a| format!("mqtt://{a}"),
         );
-        let _ = writeln!(
+        writeln!(
             out,
             "fleetcare demo: web UI at http://{http}/ui/ (sign in with the admin token below)\nfleetcare demo: API at http://{http}/api/v1 (try /api/v1/tickets), trucks publish to {broker}\nadmin token: {token}",
             http = ready.http
-        );
-        let _ = out.flush();
+        )?;
+        out.flush()?;
+        drop(out);
         let connection = ready.connection.clone();
         tokio::spawn(async move {
             let options = PublishOptions {
@@ -120,6 +126,6 @@ pub(super) fn run(mut config: Config, args: &DemoArgs) -> anyhow::Result<()> {
                 Err(e) => tracing::error!(error = %e, "the simulated fleet stopped publishing"),
             }
         });
-    });
-    runtime.block_on(serve(config, Some(on_ready)))
+        service.run_until(wait_for_stop_signal()).await
+    })
 }

@@ -86,7 +86,7 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Run the service with a simulated fleet publishing to it live; prints the API address and a token.
+    /// Run the service with a simulated fleet publishing to it live; prints the web UI and API addresses and an admin token.
     Demo(demo::DemoArgs),
     /// Run the service: the MQTT source (embedded broker unless [mqtt] url is set) and Modbus pollers, storing everything.
     Run,

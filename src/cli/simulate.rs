@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::live::mqtt::Connection;
-use crate::live::publish::{PublishOptions, publish_recordings};
+use crate::simulate::publish::{PublishOptions, publish_recordings};
 use crate::simulate::{RECORDING_FILE_FOR_MQTT, SimulateArgs};
+use crate::sources::mqtt::Connection;
 
 pub(super) fn run(config: &Config, args: &SimulateArgs) -> anyhow::Result<()> {
     let catalog = crate::catalog::Catalog::load(&config.models_dir)
@@ -74,7 +74,7 @@ fn tempfile_dir() -> std::io::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!(
         "fleetcare-simulate-{}-{}",
         std::process::id(),
-        crate::secret::random_hex(4).map_err(std::io::Error::other)?
+        crate::runtime::secret::random_hex(4).map_err(std::io::Error::other)?
     ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)

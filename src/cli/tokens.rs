@@ -7,9 +7,9 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use fleetcare_ingest::ids::FleetId;
 
-use crate::api::{Role, create_token};
 use crate::config::Config;
 use crate::db::Db;
+use crate::http::api::{Role, create_token};
 
 #[derive(Debug, Args)]
 pub(super) struct CreateArgs {

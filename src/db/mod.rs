@@ -1,5 +1,5 @@
-//! The relational database: the fleet registry and service history now,
-//! tickets and API tokens later. SQLite in `{data_dir}/fleetcare.db` unless
+//! The relational database: the fleet registry, service history and stock,
+//! tickets, API tokens and the alert log. SQLite in `{data_dir}/fleetcare.db` unless
 //! `database.url` names a PostgreSQL server (contract C9).
 //!
 //! Both go through sqlx's `Any` driver, so every module writes its SQL once

@@ -1,6 +1,6 @@
 //! The fleet registry, service history and depot stock (contract C4): what
-//! the jobs join telemetry with. Filled by CSV imports (and, later, by
-//! closed tickets), read by the jobs, the API and `vehicles unknown`.
+//! the jobs join telemetry with. Filled by CSV imports and by closed
+//! tickets, read by the jobs, the API and `vehicles unknown`.
 
 mod error;
 pub mod import;
@@ -21,6 +21,11 @@ pub use types::{
 };
 pub use unknown::{SeenVehicle, UnknownVehicle, unknown_vehicles, unregistered};
 
+use std::collections::HashMap;
+
+use fleetcare_ingest::pipeline::VehicleKey;
+
+use crate::catalog::ModelId;
 use crate::db::{Db, Result};
 
 /// Every registered vehicle, by fleet then id.
@@ -58,7 +63,7 @@ pub async fn vehicle_services(db: &Db, id: &VehicleId) -> Result<Vec<ServiceReco
     queries::vehicle_services(db.pool(), id).await
 }
 
-/// Records a service (a closed ticket's, later): inserted, or the meters of
+/// Records a service (a closed ticket's): inserted, or the meters of
 /// the record with the same vehicle, task and time replaced. The vehicle
 /// must be registered.
 pub async fn record_service(db: &Db, record: &ServiceRecord) -> Result<()> {
@@ -85,4 +90,22 @@ pub(crate) async fn record_service_in(
 /// Every stock level, by part then depot.
 pub async fn stock(db: &Db) -> Result<Vec<StockLevel>> {
     queries::stock(db.pool()).await
+}
+
+/// The vehicles' models, from the registry (refreshed by the service).
+/// Keyed like records, so a lookup borrows the record's key.
+pub type ModelMap = HashMap<VehicleKey, ModelId>;
+
+/// The models of `vehicles`.
+pub fn model_map(vehicles: &[Vehicle]) -> ModelMap {
+    vehicles
+        .iter()
+        .map(|v| {
+            let key = VehicleKey {
+                fleet: v.fleet.clone(),
+                vehicle: v.id.clone(),
+            };
+            (key, v.model.clone())
+        })
+        .collect()
 }

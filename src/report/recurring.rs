@@ -69,8 +69,8 @@ impl Row for RecurringRow {
     ];
 }
 
-/// A corrective repair: a `repair:SPN:FMI` service record (and, once
-/// tickets exist, a closed fault ticket).
+/// A corrective repair: a `repair:SPN:FMI` service record, or a closed
+/// fault ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repair {
     pub vehicle: VehicleId,

@@ -29,6 +29,7 @@ mod fleet;
 mod gateway;
 mod glitches;
 mod output;
+pub mod publish;
 mod rng;
 mod services;
 mod truth;

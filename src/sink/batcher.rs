@@ -16,6 +16,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::runtime::Backoff;
+
 /// Sizes and times of the state machine.
 #[derive(Debug, Clone, Copy)]
 pub struct BatcherConfig {
@@ -23,9 +25,8 @@ pub struct BatcherConfig {
     pub batch_lines: usize,
     /// …or once its oldest line waited this long.
     pub flush_interval: Duration,
-    /// The first wait after a failed write; it doubles up to `max_retry_delay`.
-    pub first_retry_delay: Duration,
-    pub max_retry_delay: Duration,
+    /// The waits after failed writes.
+    pub retry: Backoff,
     /// Lines held in memory while a write is in flight before they go to
     /// the spool.
     pub max_pending_lines: usize,
@@ -72,7 +73,8 @@ pub struct Batcher {
     flight: Option<Flight>,
     /// Set while the server is failing: no write before then.
     retry_at: Option<Instant>,
-    delay: Duration,
+    /// Writes failed in a row.
+    failures: u32,
 }
 
 impl Batcher {
@@ -84,7 +86,7 @@ impl Batcher {
             pending_since: None,
             flight: None,
             retry_at: None,
-            delay: config.first_retry_delay,
+            failures: 0,
         }
     }
 
@@ -154,11 +156,11 @@ impl Batcher {
         match outcome {
             Outcome::Written | Outcome::Rejected => {
                 self.retry_at = None;
-                self.delay = self.config.first_retry_delay;
+                self.failures = 0;
             }
             Outcome::Failed => {
-                self.retry_at = Some(now + self.delay);
-                self.delay = (self.delay * 2).min(self.config.max_retry_delay);
+                self.failures = self.failures.saturating_add(1);
+                self.retry_at = Some(now + self.config.retry.delay(self.failures));
             }
         }
     }
@@ -201,8 +203,7 @@ mod tests {
         Batcher::new(BatcherConfig {
             batch_lines: 3,
             flush_interval: Duration::from_secs(1),
-            first_retry_delay: Duration::from_secs(1),
-            max_retry_delay: Duration::from_secs(4),
+            retry: Backoff::new(Duration::from_secs(1), Duration::from_secs(4)),
             max_pending_lines: 5,
         })
     }

@@ -10,7 +10,7 @@ use fleetcare_ingest::pipeline::{Record, VehicleKey};
 
 use super::line::{LineBuf, Point};
 use super::schema::{self, field, tag};
-use crate::alerts::critical::ModelMap;
+use crate::registry::ModelMap;
 
 /// Encodes records with the vehicles' models as tags.
 #[derive(Debug, Clone)]

@@ -26,8 +26,8 @@ use super::batcher::{Action, Batcher, BatcherConfig, Flight, Outcome};
 use super::encode::{Encoder, has_line};
 use super::line::LineBuf;
 use super::spool::{Dropped, Spool};
-use crate::live::LiveMetrics;
-use crate::live::writer::RecordSink;
+use crate::runtime::{Backoff, LiveMetrics};
+use crate::store::RecordSink;
 use fleetcare_ingest::pipeline::Record;
 
 /// Everything the sink needs, resolved from `[influxdb]`.
@@ -248,8 +248,10 @@ impl InfluxSink {
         let batcher = Batcher::new(BatcherConfig {
             batch_lines: batch,
             flush_interval: settings.flush_interval,
-            first_retry_delay: Duration::from_secs(1).min(settings.max_retry_delay),
-            max_retry_delay: settings.max_retry_delay,
+            retry: Backoff::new(
+                Duration::from_secs(1).min(settings.max_retry_delay),
+                settings.max_retry_delay,
+            ),
             max_pending_lines: batch * 2,
         });
         let client = influxdb2::Client::new(&settings.url, &settings.org, &settings.token);

@@ -29,11 +29,11 @@ pub use tickets::TicketExport;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use crate::alerts::critical::ModelMap;
 use crate::config::InfluxConfig;
 use crate::db::Db;
-use crate::live::LiveMetrics;
-use crate::live::writer::RecordSink;
+use crate::registry::ModelMap;
+use crate::runtime::LiveMetrics;
+use crate::store::RecordSink;
 
 /// The InfluxDB sink as `fleetcare run` runs it: the sink task and the
 /// ticket export.

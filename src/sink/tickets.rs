@@ -35,7 +35,7 @@ use super::influx::InfluxSink;
 use super::line::LineBuf;
 use super::schema::{self, field, tag};
 use crate::db::Db;
-use crate::live::Shutdown;
+use crate::runtime::Shutdown;
 use crate::tickets::{Priority, TicketState};
 
 /// Tickets read per query.

@@ -8,7 +8,7 @@
 //!   checkpoint.json          where the Parquet history ends and the log begins
 //!   wal/NNNNNNNNNNNN.wal     raw messages since the checkpoint (see wal.rs)
 //!   dedupe/day=…/part-N.bin  digests of every stored message (see dedupe.rs)
-//!   faults|lamps|meters|dead_letters/day=YYYY-MM-DD/part-N.parquet
+//!   faults|lamps|meters|meter_days|dead_letters/day=YYYY-MM-DD/part-N.parquet
 //! ```
 //!
 //! Recovery after a crash at any point: parts numbered at or above the
@@ -24,6 +24,11 @@ mod dedupe;
 pub(crate) use dedupe::event_micros;
 pub mod tables;
 mod wal;
+pub mod writer;
+
+pub use writer::{
+    Incoming, IngestHandle, OnStored, RecordSink, WriterConfig, WriterStopped, spawn_writer,
+};
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};

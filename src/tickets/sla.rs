@@ -4,65 +4,16 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::error::Result;
 use super::store::{self, SYSTEM_ACTOR};
 use super::types::{Priority, Ticket, TicketId};
+pub use crate::config::SlaConfig;
 use crate::db::Db;
 
-/// `[sla]`: how long a ticket may stay `open` (respond) and take to reach
-/// `delivered` (resolve), per priority; and when an unanswered complaint
-/// is escalated. Defaults from C8.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SlaConfig {
-    #[serde(with = "humantime_serde")]
-    pub p1_respond: Duration,
-    #[serde(with = "humantime_serde")]
-    pub p1_resolve: Duration,
-    #[serde(with = "humantime_serde")]
-    pub p2_respond: Duration,
-    #[serde(with = "humantime_serde")]
-    pub p2_resolve: Duration,
-    #[serde(with = "humantime_serde")]
-    pub p3_respond: Duration,
-    #[serde(with = "humantime_serde")]
-    pub p3_resolve: Duration,
-    #[serde(with = "humantime_serde")]
-    pub p4_respond: Duration,
-    #[serde(with = "humantime_serde")]
-    pub p4_resolve: Duration,
-    /// A complaint still `open` this long after it came in is escalated
-    /// (its priority raised one step), once.
-    #[serde(with = "humantime_serde")]
-    pub complaint_escalate_after: Duration,
-}
-
-const HOUR: u64 = 3600;
-
-/// The longest deadline accepted: longer ones are typos, and this keeps
-/// every deadline a representable date.
-const MAX_SLA: Duration = Duration::from_secs(10 * 365 * 24 * HOUR);
-
-impl Default for SlaConfig {
-    fn default() -> Self {
-        let hours = |h| Duration::from_secs(h * HOUR);
-        Self {
-            p1_respond: hours(1),
-            p1_resolve: hours(24),
-            p2_respond: hours(4),
-            p2_resolve: hours(72),
-            p3_respond: hours(24),
-            p3_resolve: hours(7 * 24),
-            p4_respond: hours(72),
-            p4_resolve: hours(30 * 24),
-            complaint_escalate_after: hours(4),
-        }
-    }
-}
-
+// The deadlines of tickets: the configuration is plain data (config.rs),
+// what it means for a ticket of a priority is the tickets' business.
 impl SlaConfig {
     /// (respond, resolve) for `priority`.
     pub fn times(&self, priority: Priority) -> (Duration, Duration) {
@@ -82,31 +33,6 @@ impl SlaConfig {
     ) -> (DateTime<Utc>, DateTime<Utc>) {
         let (respond, resolve) = self.times(priority);
         (after(at, respond), after(at, resolve))
-    }
-
-    /// Every time longer than zero, at most ten years, and no respond time
-    /// longer than its resolve time.
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        for p in Priority::ALL {
-            let (respond, resolve) = self.times(*p);
-            let name = p.as_str().to_ascii_lowercase();
-            if respond.is_zero() || resolve.is_zero() || resolve > MAX_SLA {
-                return Err(format!(
-                    "sla.{name}_respond and sla.{name}_resolve must be longer than zero and at most 10 years"
-                ));
-            }
-            if respond > resolve {
-                return Err(format!(
-                    "sla.{name}_respond is longer than sla.{name}_resolve; a ticket must be answered before it can be resolved"
-                ));
-            }
-        }
-        if self.complaint_escalate_after.is_zero() || self.complaint_escalate_after > MAX_SLA {
-            return Err(
-                "sla.complaint_escalate_after must be longer than zero and at most 10 years".into(),
-            );
-        }
-        Ok(())
     }
 }
 
@@ -232,6 +158,8 @@ pub(super) async fn check(db: &Db, sla: &SlaConfig, now: DateTime<Utc>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const HOUR: u64 = 3600;
 
     #[test]
     fn defaults_are_c8s() {

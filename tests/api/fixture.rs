@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use fleetcare::api::{self, ApiState, Role};
 use fleetcare::catalog::{Catalog, ModelId};
 use fleetcare::config::Config;
 use fleetcare::db::Db;
-use fleetcare::live::metrics::LiveMetrics;
+use fleetcare::http::api::{self, ApiState, Role};
+use fleetcare::runtime::LiveMetrics;
 use fleetcare::store::Store;
 use fleetcare::tickets::{NewAlert, Priority, TicketKind, Tickets};
 use fleetcare_ingest::Timestamp;

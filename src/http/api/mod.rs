@@ -1,0 +1,189 @@
+//! The HTTP API (contract C7): JSON under `/api/v1` for the web UI, the
+//! fleet operators' systems and scripts.
+//!
+//! One router per resource (`vehicles`, `tickets`, `reports`, `logs` for
+//! alerts and dead letters), each behind the access middleware of
+//! [`auth`](super::auth): roles and fleet scoping are decided there and
+//! nowhere else. `/healthz`, `/metrics` and the OpenAPI document need no
+//! token. Choices where the contract is silent: docs/decisions.md, "HTTP API".
+
+pub mod error;
+pub(crate) mod logs;
+mod openapi;
+pub(crate) mod reports;
+pub(crate) mod tickets;
+pub(crate) mod vehicles;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde::de::DeserializeOwned;
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::config::Config;
+use crate::db::Db;
+use crate::runtime::LiveMetrics;
+use crate::tickets::Tickets;
+
+pub use super::auth::{
+    Caller, Resource, Role, Scope, TokenError, authenticate, authorize, create_token,
+};
+pub use error::ApiError;
+
+/// The API's version prefix.
+pub const PREFIX: &str = "/api/v1";
+
+/// What the handlers share; cheap to clone (one per request).
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub db: Db,
+    pub tickets: Tickets,
+    pub config: Arc<Config>,
+    pub metrics: Arc<LiveMetrics>,
+    /// Loaded once: every report and archive needs it.
+    pub catalog: Arc<Catalog>,
+}
+
+impl ApiState {
+    /// The state over `db` and `tickets`, with the catalogue of
+    /// `config.models_dir`.
+    pub fn new(
+        db: Db,
+        tickets: Tickets,
+        config: Config,
+        metrics: Arc<LiveMetrics>,
+    ) -> Result<Self, CatalogError> {
+        let catalog = Catalog::load(&config.models_dir)?;
+        Ok(Self {
+            db,
+            tickets,
+            config: Arc::new(config),
+            metrics,
+            catalog: Arc::new(catalog),
+        })
+    }
+}
+
+/// The whole API.
+pub fn router(state: ApiState) -> Router {
+    let guarded = |resource: Resource, routes: Router<ApiState>| {
+        routes.route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), resource),
+            super::auth::require,
+        ))
+    };
+    let reports = reports::routes();
+    let api = Router::new()
+        .merge(guarded(Resource::Vehicles, vehicles::routes()))
+        .merge(guarded(Resource::Tickets, tickets::routes()))
+        .merge(guarded(Resource::Reports, reports.per_fleet))
+        .merge(guarded(Resource::PartsReport, reports.parts))
+        .merge(guarded(Resource::Alerts, logs::alert_routes()))
+        .merge(guarded(Resource::DeadLetters, logs::dead_letter_routes()))
+        .route("/openapi.json", get(openapi::document));
+    Router::new()
+        .nest(PREFIX, api)
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets the
+/// requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "HTTP API listening.");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Liveness: the process answers. Needs no token.
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// The live counters in the Prometheus text format. Needs no token.
+async fn metrics(axum::extract::State(state): axum::extract::State<ApiState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render_prometheus(),
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("endpoint".to_owned())
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(serde_json::json!({ "error": "method not allowed on this endpoint" })),
+    )
+}
+
+/// `axum::Json` whose rejections are [`ApiError`]s (JSON bodies).
+#[derive(Debug)]
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Self(v))
+    }
+}
+
+/// `axum::extract::Query` whose rejections are [`ApiError`]s (400).
+#[derive(Debug)]
+pub(crate) struct ApiQuery<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(v) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(v))
+    }
+}
+
+/// `axum::extract::Path` whose rejections are [`ApiError`]s (400).
+#[derive(Debug)]
+pub(crate) struct ApiPath<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(v) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(v))
+    }
+}
+
+/// Runs blocking work (polars scans of the store) off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("a blocking task failed: {e}")))?
+}

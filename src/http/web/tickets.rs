@@ -1,0 +1,466 @@
+//! `/ui/tickets`: the ticket board, one column per state (the API's
+//! `GET /tickets`), each card with the moves its state allows;
+//! `/ui/tickets/{id}`: one ticket with its history; and the move form's
+//! `POST /ui/tickets/{id}/move` (the API's transition, same checks).
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use fleetcare_ingest::ids::{FleetId, VehicleId};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::WebState;
+use super::error::{WebError, see_other};
+use super::i18n::Lang;
+use super::layout::{Nav, number, page as frame, scroll, time};
+use super::session::{Session, is_ui_path};
+use crate::http::api::{ApiError, Resource, tickets};
+use crate::tickets::{
+    Outcome, Priority, Ticket, TicketFilter, TicketKind, TicketState, Transition,
+};
+
+/// Cards shown in a column of finished tickets (closed, cancelled); the
+/// count in the column's heading is still the total.
+const FINISHED_CARDS: usize = 20;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct BoardQuery {
+    kind: Option<String>,
+    fleet: Option<String>,
+    vehicle: Option<String>,
+}
+
+/// A filter value from the board's form: empty means "all".
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl BoardQuery {
+    fn filter(&self) -> Result<TicketFilter, WebError> {
+        let bad = |e: String| WebError::BadRequest(e);
+        Ok(TicketFilter {
+            kind: given(&self.kind)
+                .map(|k| k.parse::<TicketKind>().map_err(|e| bad(e.to_string())))
+                .transpose()?,
+            fleet: given(&self.fleet)
+                .map(|f| FleetId::new(f).map_err(|e| bad(e.to_string())))
+                .transpose()?,
+            vehicle: given(&self.vehicle)
+                .map(|v| VehicleId::new(v).map_err(|e| bad(e.to_string())))
+                .transpose()?,
+            ..TicketFilter::default()
+        })
+    }
+}
+
+/// `GET /ui/tickets?kind=&fleet=&vehicle=`.
+pub async fn board(
+    State(state): State<WebState>,
+    session: Session,
+    Query(q): Query<BoardQuery>,
+) -> Result<Response, WebError> {
+    let scope = session.scope(Resource::Tickets)?;
+    let list = tickets::visible_tickets(&state.api, &scope, q.filter()?).await?;
+    let lang = session.lang;
+    let t = lang.text();
+    let body = html! {
+        form.filters method="get" action="/ui/tickets" {
+            label { (t.kind) " "
+                select name="kind" {
+                    option value="" { (t.all) }
+                    @for k in TicketKind::ALL {
+                        option value=(k.as_str()) selected[given(&q.kind) == Some(k.as_str())] { (lang.kind(*k)) }
+                    }
+                }
+            }
+            label { (t.fleet) " " input name="fleet" size="10" value=(given(&q.fleet).unwrap_or_default()); }
+            label { (t.vehicle) " " input name="vehicle" size="10" value=(given(&q.vehicle).unwrap_or_default()); }
+            button type="submit" { (t.filter) }
+            a href="/ui/tickets" { (t.clear_filter) }
+        }
+        div.board #board {
+            @for s in TicketState::ALL {
+                @let cards: Vec<&Ticket> = list.iter().filter(|t| t.state == s).collect();
+                section.column data-state=(s.as_str()) {
+                    h2 { (lang.state(s)) " " span.count data-count=(cards.len()) { (cards.len()) } }
+                    @let shown = if s.is_finished() { FINISHED_CARDS } else { usize::MAX };
+                    @for ticket in cards.iter().take(shown) {
+                        (card(&session, ticket))
+                    }
+                    @if cards.len() > shown {
+                        p.muted { "+" (cards.len() - shown) " " (t.more_tickets) }
+                    }
+                }
+            }
+        }
+    };
+    Ok(frame(&session, Some(Nav::Tickets), t.board_title, body).into_response())
+}
+
+fn priority_class(t: &Ticket) -> &'static str {
+    match t.priority {
+        Priority::P1 => "p1",
+        Priority::P2 => "p2",
+        Priority::P3 => "p3",
+        Priority::P4 => "p4",
+    }
+}
+
+fn card(session: &Session, ticket: &Ticket) -> Markup {
+    let lang = session.lang;
+    let t = lang.text();
+    html! {
+        article.card class=(priority_class(ticket)) data-ticket=(ticket.id) data-state=(ticket.state.as_str()) {
+            header {
+                a href=(format!("/ui/tickets/{}", ticket.id)) { "#" (ticket.id) }
+                span.prio { (ticket.priority.as_str()) }
+                span.kind { (lang.kind(ticket.kind)) }
+                @if ticket.sla.breached { span.badge.bad { (t.sla_breached) } }
+            }
+            p.title { (ticket.title) }
+            p.meta {
+                @if let Some(v) = &ticket.vehicle {
+                    a href=(format!("/ui/vehicles/{v}")) { (v.as_str()) } " · "
+                }
+                (ticket.fleet.as_ref().map_or(t.across_fleets, |f| f.as_str()))
+                @if let Some(a) = &ticket.assignee { " · " (a) }
+            }
+            @if !ticket.state.allowed_moves().is_empty() {
+                details {
+                    summary { (t.move_action) }
+                    (move_form(session, ticket, &session.path))
+                }
+            }
+        }
+    }
+}
+
+/// The form that moves `ticket`: only the moves its state allows, with
+/// the fields those moves need (C8). Returns to `back` when done.
+pub fn move_form(session: &Session, ticket: &Ticket, back: &str) -> Markup {
+    let lang = session.lang;
+    let t = lang.text();
+    let moves = ticket.state.allowed_moves();
+    if moves.is_empty() {
+        return html! { p.muted { (t.no_moves) } };
+    }
+    let dispatch = moves.contains(&TicketState::Dispatched);
+    let close = moves.contains(&TicketState::Closed);
+    let id = format!("t{}", ticket.id);
+    html! {
+        form.move method="post" action=(format!("/ui/tickets/{}/move", ticket.id)) data-ticket=(ticket.id) {
+            input type="hidden" name="csrf" value=(session.csrf());
+            input type="hidden" name="back" value=(back);
+            label { (t.move_to) " "
+                select name="to" {
+                    @for m in moves {
+                        option value=(m.as_str()) { (lang.state(*m)) }
+                    }
+                }
+            }
+            @if dispatch {
+                label { (t.assignee) " " small.muted { "(" (t.needed_to_dispatch) ")" }
+                    input name="assignee" maxlength="200" value=(ticket.assignee.as_deref().unwrap_or_default()); }
+                label { (t.outlet) " " small.muted { "(" (t.needed_to_dispatch) ")" }
+                    input name="outlet" maxlength="200" value=(ticket.outlet.as_deref().unwrap_or_default()); }
+            }
+            @if close {
+                label { (t.satisfaction) " " small.muted { "(" (t.needed_to_close) ")" }
+                    select name="satisfaction" {
+                        option value="" { "–" }
+                        @for n in 1..=5u8 { option value=(n) { (n) } }
+                    }
+                }
+                label { (t.outcome)
+                    select name="outcome" {
+                        option value="" { "–" }
+                        @for o in Outcome::ALL { option value=(o.as_str()) { (lang.outcome(*o)) } }
+                    }
+                }
+                label { (t.labour_hours) input name="labour_hours" type="number" min="0" step="0.1" inputmode="decimal"; }
+                label { (t.parts_used) " " small.muted { "PART:QTY, …" } input name="parts_used" placeholder="FLT-OIL-01:1"; }
+                label { (t.warranty)
+                    select name="warranty" {
+                        option value="" { "–" }
+                        option value="yes" { (t.yes) }
+                        option value="no" { (t.no) }
+                    }
+                }
+            }
+            label for=(format!("{id}-note")) { (t.note) }
+            textarea id=(format!("{id}-note")) name="note" rows="2" maxlength="10000" {}
+            button type="submit" { (t.move_action) }
+        }
+    }
+}
+
+/// A list of tickets as a table (the vehicle page's).
+pub fn ticket_table(list: &[Ticket], lang: Lang) -> Markup {
+    let t = lang.text();
+    if list.is_empty() {
+        return html! { p.muted { (t.nothing_here) } };
+    }
+    scroll(html! {
+        table.stack {
+            thead { tr {
+                th { (t.ticket) } th { (t.kind) } th { (t.state) } th { (t.priority) }
+                th { (t.title) } th { (t.created) } th { (t.updated) }
+            } }
+            tbody {
+                @for ticket in list {
+                    tr data-ticket=(ticket.id) data-state=(ticket.state.as_str()) {
+                        td data-label=(t.ticket) { a href=(format!("/ui/tickets/{}", ticket.id)) { "#" (ticket.id) } }
+                        td data-label=(t.kind) { (lang.kind(ticket.kind)) }
+                        td data-label=(t.state) { (lang.state(ticket.state)) }
+                        td data-label=(t.priority) { (ticket.priority.as_str()) }
+                        td data-label=(t.title) { (ticket.title) }
+                        td data-label=(t.created) { (time(ticket.created_at)) }
+                        td data-label=(t.updated) { (time(ticket.updated_at)) }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// `GET /ui/tickets/{id}`: 404 for a ticket the user may not see.
+pub async fn page(
+    State(state): State<WebState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    ticket_page(&state, &session, &id, None).await
+}
+
+/// The ticket page; `problem` is a refused move to show above the form.
+async fn ticket_page(
+    state: &WebState,
+    session: &Session,
+    id: &str,
+    problem: Option<(StatusCode, String)>,
+) -> Result<Response, WebError> {
+    let scope = session.scope(Resource::Tickets)?;
+    let current = tickets::visible_ticket(&state.api, &scope, id).await?;
+    let ticket = &current.ticket;
+    let lang = session.lang;
+    let t = lang.text();
+    let title = format!("#{} · {}", ticket.id, ticket.title);
+    let dash = || "–".to_owned();
+    let back = format!("/ui/tickets/{}", ticket.id);
+    let body = html! {
+        dl.facts #ticket-facts data-ticket=(ticket.id) data-state=(ticket.state.as_str()) {
+            div { dt { (t.state) } dd data-field="state" { strong { (lang.state(ticket.state)) } } }
+            div { dt { (t.kind) } dd { (lang.kind(ticket.kind)) } }
+            div { dt { (t.priority) } dd { (ticket.priority.as_str()) } }
+            div { dt { (t.fleet) } dd { (ticket.fleet.as_ref().map_or(t.across_fleets, |f| f.as_str())) } }
+            div { dt { (t.vehicle) } dd {
+                @match &ticket.vehicle {
+                    Some(v) => a href=(format!("/ui/vehicles/{v}")) { (v.as_str()) },
+                    None => "–",
+                }
+            } }
+            div { dt { (t.model) } dd {
+                @match &ticket.model {
+                    Some(m) => (lang.model_name(&state.api.catalog, m)),
+                    None => "–",
+                }
+            } }
+            div { dt { (t.key) } dd { (ticket.key) } }
+            div { dt { (t.occurrences) } dd { (ticket.occurrences) } }
+            div { dt { (t.created) } dd { (time(ticket.created_at)) } }
+            div { dt { (t.updated) } dd { (time(ticket.updated_at)) } }
+            div { dt { (t.respond_by) } dd { (time(ticket.sla.respond_by)) } }
+            div { dt { (t.resolve_by) } dd { (time(ticket.sla.resolve_by)) } }
+            div { dt { (t.sla_breached) } dd { (if ticket.sla.breached { t.yes } else { t.no }) } }
+            div { dt { (t.escalated) } dd { (if ticket.escalated { t.yes } else { t.no }) } }
+            div { dt { (t.assignee) } dd data-field="assignee" { (ticket.assignee.clone().unwrap_or_else(dash)) } }
+            div { dt { (t.outlet) } dd data-field="outlet" { (ticket.outlet.clone().unwrap_or_else(dash)) } }
+            @if let Some(o) = ticket.outcome { div { dt { (t.outcome) } dd { (lang.outcome(o)) } } }
+            @if let Some(s) = ticket.satisfaction { div { dt { (t.satisfaction) } dd { (s) } } }
+            @if let Some(h) = ticket.labour_hours { div { dt { (t.labour_hours) } dd { (number(h, 1)) } } }
+            @if let Some(w) = ticket.warranty { div { dt { (t.warranty) } dd { (if w { t.yes } else { t.no }) } } }
+            @if !ticket.parts_used.is_empty() {
+                div { dt { (t.parts_used) } dd {
+                    @for p in &ticket.parts_used { span.part { (p.part) " × " (p.qty) } " " }
+                } }
+            }
+        }
+        @if !ticket.details.is_empty() {
+            section { h2 { (t.details) } p.pre { (ticket.details) } }
+        }
+        section #move {
+            h2 { (t.move_action) }
+            @if let Some((status, message)) = &problem {
+                p.error role="alert" data-status=(status.as_u16()) { (message) }
+            }
+            (move_form(session, ticket, &back))
+        }
+        section #history {
+            h2 { (t.history) }
+            (scroll(html! {
+                table.stack {
+                    thead { tr { th { (t.time) } th { (t.actor) } th { (t.event) } th { (t.state) } th { (t.note) } } }
+                    tbody {
+                        @for e in &current.events {
+                            tr {
+                                td data-label=(t.time) { (time(e.at)) }
+                                td data-label=(t.actor) { (e.actor) }
+                                td data-label=(t.event) { (e.kind) }
+                                td data-label=(t.state) {
+                                    @if let Some(from) = e.from { (lang.state(from)) " → " }
+                                    @if let Some(to) = e.to { (lang.state(to)) }
+                                }
+                                td.pre data-label=(t.note) { (e.note.as_deref().unwrap_or_default()) }
+                            }
+                        }
+                    }
+                }
+            }))
+        }
+    };
+    let status = problem.map_or(StatusCode::OK, |(s, _)| s);
+    Ok((status, frame(session, Some(Nav::Tickets), &title, body)).into_response())
+}
+
+/// The move form as posted.
+#[derive(Debug, Deserialize)]
+pub struct MoveForm {
+    csrf: String,
+    to: String,
+    back: Option<String>,
+    note: Option<String>,
+    assignee: Option<String>,
+    outlet: Option<String>,
+    satisfaction: Option<String>,
+    outcome: Option<String>,
+    labour_hours: Option<String>,
+    parts_used: Option<String>,
+    warranty: Option<String>,
+}
+
+/// `PART:QTY, PART:QTY` (a missing quantity is 1).
+fn parse_parts(text: &str) -> Result<Vec<(String, u32)>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once(':') {
+            None => Ok((p.to_owned(), 1)),
+            Some((part, qty)) => qty
+                .trim()
+                .parse::<u32>()
+                .map(|q| (part.trim().to_owned(), q))
+                .map_err(|_| format!("parts used: {p:?} is not PART:QTY with a whole quantity")),
+        })
+        .collect()
+}
+
+impl MoveForm {
+    fn transition(&self) -> Result<Transition, String> {
+        let to = self.to.parse::<TicketState>().map_err(|e| e.to_string())?;
+        let text = |v: &Option<String>| given(v).map(str::to_owned);
+        let mut t = Transition::to(to);
+        t.note = text(&self.note);
+        t.assignee = text(&self.assignee);
+        t.outlet = text(&self.outlet);
+        t.satisfaction = given(&self.satisfaction)
+            .map(|s| {
+                s.parse::<u8>()
+                    .map_err(|_| format!("satisfaction {s:?} is not 1 to 5"))
+            })
+            .transpose()?;
+        t.outcome = given(&self.outcome)
+            .map(|o| o.parse::<Outcome>().map_err(|e| e.to_string()))
+            .transpose()?;
+        t.labour_hours = given(&self.labour_hours)
+            .map(|h| {
+                h.parse::<f64>()
+                    .map_err(|_| format!("labour hours {h:?} is not a number"))
+            })
+            .transpose()?;
+        t.parts_used = given(&self.parts_used).map_or(Ok(Vec::new()), parse_parts)?;
+        t.warranty = given(&self.warranty).map(|w| w == "yes");
+        Ok(t)
+    }
+}
+
+/// `POST /ui/tickets/{id}/move`: moves the ticket as the API would, then
+/// returns to the page the form was on; a refused move shows the ticket
+/// page with the reason (and the API's status: 409 or 422).
+pub async fn move_ticket(
+    State(state): State<WebState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(form): Form<MoveForm>,
+) -> Result<Response, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let scope = session.scope(Resource::Tickets)?;
+    let transition = match form.transition() {
+        Ok(t) => t,
+        Err(e) => {
+            return ticket_page(
+                &state,
+                &session,
+                &id,
+                Some((StatusCode::UNPROCESSABLE_ENTITY, e)),
+            )
+            .await;
+        }
+    };
+    let to = transition.to;
+    match tickets::move_ticket(&state.api, &scope, &id, transition).await {
+        Ok(ticket) => {
+            tracing::info!(ticket = %ticket.id, to = %to, actor = scope.actor(), "Ticket moved in the web UI.");
+            let back = form
+                .back
+                .as_deref()
+                .filter(|b| is_ui_path(b))
+                .unwrap_or("/ui/tickets");
+            Ok(see_other(back))
+        }
+        Err(e @ (ApiError::Conflict(_) | ApiError::Unprocessable(_))) => {
+            let status = e.status();
+            ticket_page(&state, &session, &id, Some((status, e.to_string()))).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_read_as_part_and_quantity() {
+        assert_eq!(
+            parse_parts("FLT-OIL-01:2, THERMO-01 ,").unwrap(),
+            vec![("FLT-OIL-01".to_owned(), 2), ("THERMO-01".to_owned(), 1)]
+        );
+        assert!(parse_parts("X:two").is_err());
+    }
+
+    #[test]
+    fn empty_form_fields_are_not_given() {
+        let form = MoveForm {
+            csrf: String::new(),
+            to: "dispatched".into(),
+            back: None,
+            note: Some(" ".into()),
+            assignee: Some("Li".into()),
+            outlet: Some("".into()),
+            satisfaction: Some("".into()),
+            outcome: None,
+            labour_hours: None,
+            parts_used: None,
+            warranty: Some("".into()),
+        };
+        let t = form.transition().unwrap();
+        assert_eq!(t.to, TicketState::Dispatched);
+        assert_eq!(t.assignee.as_deref(), Some("Li"));
+        assert_eq!(
+            (t.note, t.outlet, t.satisfaction, t.warranty),
+            (None, None, None, None)
+        );
+    }
+}

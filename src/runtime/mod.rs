@@ -1,0 +1,14 @@
+//! What every long-running part of the service shares and nothing
+//! domain-specific: the stop signal, retry back-off, TLS clients, secrets
+//! and the metrics a user graphs. Everything above may use it; it uses
+//! only the configuration below it.
+
+pub mod backoff;
+pub mod metrics;
+pub mod secret;
+pub mod shutdown;
+pub mod tls;
+
+pub use backoff::Backoff;
+pub use metrics::LiveMetrics;
+pub use shutdown::Shutdown;

@@ -1,0 +1,60 @@
+//! TLS clients (an external MQTT broker, webhooks): rustls on ring, which
+//! sqlx already builds.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Why a TLS client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot use the CA certificates in {path}: {reason}")]
+    CaFile { path: PathBuf, reason: String },
+    #[error("cannot set up TLS: {0}")]
+    Setup(String),
+}
+
+/// A rustls client configuration on ring, trusting `ca_file` or, without
+/// one, the Mozilla roots.
+pub fn client_config(
+    ca_file: Option<&std::path::Path>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let ca_err = |reason: String| TlsError::CaFile {
+                path: path.to_owned(),
+                reason,
+            };
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| ca_err(e.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ca_err(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(ca_err("it holds no PEM certificate".to_owned()));
+            }
+            for c in certs {
+                roots.add(c).map_err(|e| ca_err(e.to_string()))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Setup(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// An HTTP client for webhooks: HTTPS against the Mozilla roots.
+pub fn https_client() -> Result<reqwest::Client, TlsError> {
+    let tls = client_config(None)?;
+    reqwest::Client::builder()
+        .use_preconfigured_tls(Arc::unwrap_or_clone(tls))
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| TlsError::Setup(e.to_string()))
+}
