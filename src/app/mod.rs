@@ -5,7 +5,7 @@
 //!
 //! [`Service::start`] brings them up in the order data flows (the store
 //! before the sources that feed it, the HTTP listener last) and
-//! [`Service::shutdown`] stops them in the order that loses nothing:
+//! [`Service::run_until`] stops them in the order that loses nothing:
 //! sources stop reading; the writer stores what is queued and the MQTT
 //! source acknowledges it; the store is compacted; the alert tasks finish
 //! what the last records raised; the notifier sends what it holds; the API
@@ -63,7 +63,7 @@ impl Ready {
     }
 }
 
-/// The running service: every task [`Service::shutdown`] must wait for.
+/// The running service: every task its shutdown must wait for.
 #[derive(Debug)]
 pub struct Service {
     ready: Ready,
