@@ -164,9 +164,7 @@ fn main() -> anyhow::Result<()> {
             in_sink = in_sink.min(sink_time);
             drop(record_sink);
             runtime.block_on(task)?;
-            lines_total = metrics
-                .influx_lines_spooled
-                .load(std::sync::atomic::Ordering::Relaxed) as usize;
+            lines_total = metrics.influx_lines_spooled.get() as usize;
         }
     }
     let records_total = all_records.len();

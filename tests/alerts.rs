@@ -224,6 +224,13 @@ fn a_red_stop_lamp_opens_one_ticket_and_alerts_once() {
     });
     let all = tickets(&service.http, &token);
     assert_eq!(all.len(), 1, "{all:?}");
+    let (_, metrics) = http(&service.http, "GET", "/metrics", None, None);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"fleetcare_tickets_opened_total{kind="fault",priority="P1"} 1"#),
+        "{metrics}"
+    );
     assert!(service.stop().success());
     assert!(alerts.try_recv().is_err(), "no second alert");
     assert!(hooks.try_recv().is_err(), "no second webhook call");

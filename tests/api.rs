@@ -149,14 +149,22 @@ async fn no_token_is_401_everywhere_but_health_metrics_and_the_document() {
             "{method} {path} with a bad token"
         );
     }
-    let (_, metrics) = api.call("GET", "/metrics", None, None).await;
+    let resp = api
+        .client
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let metrics = resp.text().await.unwrap();
     assert!(
-        metrics
-            .as_str()
-            .unwrap()
-            .contains("fleetcare_messages_stored_total 0"),
+        metrics.contains("\nfleetcare_messages_stored_total 0\n"),
         "{metrics}"
     );
+    assert!(metrics.ends_with("\n# EOF\n"), "{metrics}");
     // Every operation the document lists is served (an admin gets no
     // "no such endpoint" and no 405 on any of them).
     for (method, path) in &ops {

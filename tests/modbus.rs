@@ -153,6 +153,8 @@ struct Run {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     statuses: Vec<Arc<DeviceStatus>>,
+    /// Each target's `host:port`, in the order of `statuses`.
+    addresses: Vec<String>,
 }
 
 impl Run {
@@ -162,6 +164,7 @@ impl Run {
         let handle = IngestHandle::from_sender(tx, metrics.clone());
         let (stop, shutdown) = watch::channel(false);
         let statuses = targets.iter().map(|t| t.status().clone()).collect();
+        let addresses = targets.iter().map(|t| t.label().address.clone()).collect();
         let tasks = spawn_pollers(targets, "fleet", handle, shutdown);
         let received = Arc::new(Mutex::new(Vec::new()));
         let sink = received.clone();
@@ -183,7 +186,23 @@ impl Run {
             stop,
             tasks,
             statuses,
+            addresses,
         }
+    }
+
+    /// Target `i`'s polls with `result` (`ok`, `failed`), as `/metrics`
+    /// shows them.
+    fn polls(&self, i: usize, result: &str) -> u64 {
+        let series = format!(
+            "fleetcare_modbus_polls_total{{device=\"{}\",result=\"{result}\"}} ",
+            self.addresses[i]
+        );
+        let text = self.metrics.render();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .unwrap_or_else(|| panic!("no {series}in\n{text}"))
+            .parse()
+            .unwrap()
     }
 
     fn status(&self, i: usize) -> DeviceState {
@@ -229,10 +248,6 @@ impl Run {
             assert!(!status.snapshot().connected);
         }
     }
-}
-
-fn counter(c: &std::sync::atomic::AtomicU64) -> u64 {
-    c.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Telemetry without `ts`, which is the time of the poll.
@@ -349,9 +364,12 @@ async fn word_orders_scale_and_an_exception_response() {
     // is not kept either.
     assert_eq!(gap_status.values.get("pto_hours"), None);
 
-    let ok = counter(&run.metrics.modbus_polls_ok);
-    let failed = counter(&run.metrics.modbus_polls_failed);
-    assert!(ok >= 4, "{ok}");
+    // Two readings each from the good devices; the refused one counts
+    // every poll as failed (the status is updated after the counter).
+    let (high_ok, low_ok) = (run.polls(0, "ok"), run.polls(1, "ok"));
+    assert!(high_ok >= 2 && low_ok >= 2, "{high_ok} {low_ok}");
+    assert_eq!(run.polls(2, "ok"), 0);
+    let failed = run.polls(2, "failed");
     assert!(failed >= gap_status.polls_failed, "{failed}");
     run.shut_down().await;
     for d in [high, low, gap] {
@@ -478,12 +496,12 @@ async fn a_silent_device_comes_back_and_an_unreachable_one_stops_nothing() {
     }
 
     run.shut_down().await;
-    let failed = counter(&run.metrics.modbus_polls_failed);
-    let statuses_failed: u64 = (0..3).map(|i| run.status(i).polls_failed).sum();
-    assert_eq!(failed, statuses_failed);
-    let ok = counter(&run.metrics.modbus_polls_ok);
-    let statuses_ok: u64 = (0..3).map(|i| run.status(i).polls_ok).sum();
-    assert_eq!(ok, statuses_ok);
+    // Stopped: each device's counts on /metrics are its status's.
+    for i in 0..3 {
+        let status = run.status(i);
+        assert_eq!(run.polls(i, "failed"), status.polls_failed, "{status:#?}");
+        assert_eq!(run.polls(i, "ok"), status.polls_ok, "{status:#?}");
+    }
     healthy.stop().await;
     restarted.stop().await;
 }

@@ -615,6 +615,21 @@ fn a_flood_of_garbage_is_dead_letters_and_valid_messages_between_are_stored() {
         let data = dir.path().join("data");
         // And the probe of `start_with`.
         wait_for_store(&data, Duration::from_secs(120), |s| stored(s) == sent + 1);
+        // And on /metrics, by the same reasons (counted just after the
+        // store sync that the wait above sees).
+        let lines: Vec<String> = expected
+            .iter()
+            .map(|(reason, n)| format!("fleetcare_dead_letters_total{{reason=\"{reason}\"}} {n}"))
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, body) = crate::alerts::http(&service.http, "GET", "/metrics", None, None);
+            if lines.iter().all(|l| body.lines().any(|b| b == l)) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "want {lines:#?} in\n{body}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         assert!(
             service.stop().success(),
             "the service stays up and stops cleanly"

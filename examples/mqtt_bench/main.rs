@@ -285,18 +285,16 @@ async fn serve(
                 handle,
                 stop_rx,
             );
-            while metrics.mqtt_subscriptions.load(Ordering::Relaxed) == 0 {
+            while metrics.mqtt_subscriptions.get() == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             let cpu_start = CpuReading::now();
             println!("ready mqtt={shown}");
             let mut first = None;
             let mut last = (0, Instant::now());
-            let done = || {
-                metrics.stored.load(Ordering::Relaxed) + metrics.duplicates.load(Ordering::Relaxed)
-            };
+            let done = || metrics.stored.get() + metrics.duplicates.get();
             while done() < expect {
-                if first.is_none() && metrics.received.load(Ordering::Relaxed) > 0 {
+                if first.is_none() && metrics.received.get() > 0 {
                     first = Some(Instant::now());
                 }
                 if done() != last.0 {
@@ -325,7 +323,7 @@ async fn serve(
                 "store: {expect} messages in {secs:.2} s: {:.0} msg/s, {:.0} CAN frames/s, {} batches; peak RSS {:.0} MB",
                 expect as f64 / secs,
                 totals.can_frames as f64 / secs,
-                metrics.batches.load(Ordering::Relaxed),
+                metrics.batches.get(),
                 peak_rss_mb()
             );
             if let Some(cpu) = cpu {

@@ -106,7 +106,7 @@ async fn deliver(
     if let Err(e) = log(db, &alert, &body).await {
         tracing::error!(error = %e, alert = %alert.id, "cannot write the alert log");
     }
-    LiveMetrics::add(&metrics.alerts_sent, 1);
+    metrics.alerts_sent.inc();
     tracing::info!(
         alert = %alert.id,
         kind = alert.kind.as_str(),

@@ -52,7 +52,8 @@ async fn raise(ctx: &AlertContext, request: NewAlert, kind: AlertKind) {
     let (fleet, vehicle) = (request.fleet.clone(), request.vehicle.clone());
     match ctx.tickets.raise(request).await {
         Ok(Raised::Opened(ticket)) => {
-            LiveMetrics::add(&ctx.metrics.tickets_opened, 1);
+            ctx.metrics
+                .ticket_opened(ticket.kind.as_str(), ticket.priority.as_str());
             tracing::info!(ticket = %ticket.id, kind = kind.as_str(), "ticket opened");
             ctx.notifier
                 .send(Alert::for_ticket(kind, &ticket, Utc::now()));

@@ -296,10 +296,7 @@ impl Service {
             Err(e) => tracing::error!(error = %e, "the HTTP API and web UI panicked"),
         }
         self.db.close().await;
-        let stored = self
-            .metrics
-            .stored
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let stored = self.metrics.stored.get();
         tracing::info!(stored, "fleetcare stopped");
         Ok(())
     }

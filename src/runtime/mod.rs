@@ -1,7 +1,7 @@
 //! What every long-running part of the service shares and nothing
 //! domain-specific: the stop signal, retry back-off, TLS clients, secrets
 //! and the metrics a user graphs. Everything above may use it; it uses
-//! only the configuration below it.
+//! only what is below it: the configuration and `fleetcare_ingest`.
 
 pub mod backoff;
 pub mod metrics;

@@ -232,9 +232,7 @@ impl InfluxSink {
                 "InfluxDB spool holds lines from before; sending them first"
             );
         }
-        metrics
-            .influx_buffered_bytes
-            .store(spool.bytes(), Ordering::Relaxed);
+        metrics.influx_buffered_bytes.set(spool.bytes());
         let spool = Arc::new(Mutex::new(spool));
         let (tx, rx) = mpsc::unbounded_channel();
         let sink = Self {
@@ -316,7 +314,7 @@ impl InfluxSink {
             }
         };
         if let Err(e) = self.spool_now(&body, lines) {
-            LiveMetrics::add(&self.metrics.influx_lines_dropped, lines as u64);
+            self.metrics.influx_lines_dropped.inc_by(lines as u64);
             tracing::error!(error = %e, lines, "cannot spool InfluxDB lines; they are lost");
         }
     }
@@ -335,12 +333,10 @@ impl InfluxSink {
 }
 
 fn account_spooled(metrics: &LiveMetrics, spool: &Spool, lines: usize, dropped: Dropped) {
-    LiveMetrics::add(&metrics.influx_lines_spooled, lines as u64);
-    metrics
-        .influx_buffered_bytes
-        .store(spool.bytes(), Ordering::Relaxed);
+    metrics.influx_lines_spooled.inc_by(lines as u64);
+    metrics.influx_buffered_bytes.set(spool.bytes());
     if dropped.lines > 0 {
-        LiveMetrics::add(&metrics.influx_lines_dropped, dropped.lines);
+        metrics.influx_lines_dropped.inc_by(dropped.lines);
         tracing::warn!(
             lines = dropped.lines,
             bytes = dropped.bytes,
@@ -404,7 +400,7 @@ impl Task {
             })
             .await;
         if let Err(e) = result {
-            LiveMetrics::add(&self.metrics.influx_lines_dropped, lines as u64);
+            self.metrics.influx_lines_dropped.inc_by(lines as u64);
             tracing::error!(error = %e, lines, dir = %self.settings.buffer_dir.display(), "cannot spool InfluxDB lines; they are lost");
         }
     }
@@ -466,13 +462,13 @@ impl Task {
         let lines = done.lines as u64;
         match &result {
             WriteResult::Written => {
-                LiveMetrics::add(&self.metrics.influx_lines_written, lines);
+                self.metrics.influx_lines_written.inc_by(lines);
                 if let Some(since) = self.failing_since.take() {
                     tracing::info!(down_for = ?since.elapsed(), "InfluxDB writes work again; sending the spool");
                 }
             }
             WriteResult::Failed { error, operator } => {
-                LiveMetrics::add(&self.metrics.influx_write_failures, 1);
+                self.metrics.influx_write_failures.inc();
                 if self.failing_since.is_none() {
                     self.failing_since = Some(Instant::now());
                     if *operator {
@@ -485,7 +481,7 @@ impl Task {
                 }
             }
             WriteResult::Rejected { error } => {
-                LiveMetrics::add(&self.metrics.influx_lines_rejected, lines);
+                self.metrics.influx_lines_rejected.inc_by(lines);
                 let path = self.settings.buffer_dir.join("rejected.lp");
                 tracing::error!(error, lines, file = %path.display(), "InfluxDB refused a batch; it is kept in the file and not sent again");
                 let header = format!("# {} {error}\n", chrono::Utc::now().to_rfc3339());
@@ -506,9 +502,7 @@ impl Task {
                 let removed = self
                     .with_spool(move |s| {
                         let r = s.sent(id);
-                        metrics
-                            .influx_buffered_bytes
-                            .store(s.bytes(), Ordering::Relaxed);
+                        metrics.influx_buffered_bytes.set(s.bytes());
                         r
                     })
                     .await;
@@ -521,7 +515,7 @@ impl Task {
         self.batcher.written(result.outcome(), Instant::now());
         self.metrics
             .influx_failing
-            .store(self.batcher.server_failing(), Ordering::Relaxed);
+            .set(i64::from(self.batcher.server_failing()));
     }
 
     fn receive(&mut self, input: Input) {
@@ -592,7 +586,7 @@ impl Task {
         }
         let spooled = lock(&self.spool).lines();
         tracing::info!(
-            written = self.metrics.influx_lines_written.load(Ordering::Relaxed),
+            written = self.metrics.influx_lines_written.get(),
             spooled,
             "InfluxDB sink stopped"
         );
@@ -721,12 +715,11 @@ mod tests {
                 (204, "m c=1 3\n"),
             ]
         );
-        let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-        assert_eq!(get(&metrics.influx_lines_written), 2);
-        assert_eq!(get(&metrics.influx_write_failures), 2);
-        assert_eq!(get(&metrics.influx_lines_rejected), 1);
-        assert_eq!(get(&metrics.influx_lines_dropped), 0);
-        assert_eq!(get(&metrics.influx_buffered_bytes), 0);
+        assert_eq!(metrics.influx_lines_written.get(), 2);
+        assert_eq!(metrics.influx_write_failures.get(), 2);
+        assert_eq!(metrics.influx_lines_rejected.get(), 1);
+        assert_eq!(metrics.influx_lines_dropped.get(), 0);
+        assert_eq!(metrics.influx_buffered_bytes.get(), 0);
         let rejected = std::fs::read_to_string(dir.path().join("rejected.lp")).unwrap();
         assert!(rejected.starts_with("# "), "{rejected}");
         assert!(rejected.contains("HTTP 400"), "{rejected}");
@@ -752,21 +745,15 @@ mod tests {
         for _ in 0..200 {
             record_sink(&records);
         }
-        assert_eq!(
-            metrics.influx_lines_spooled.load(Ordering::Relaxed),
-            5 * 120
-        );
+        assert_eq!(metrics.influx_lines_spooled.get(), 5 * 120);
         drop(record_sink);
         drop(sink);
         task.await.unwrap();
         let (spool, _) = Spool::open(dir.path(), 1 << 20, 100).unwrap();
         // Five lines a call (the dead letter has none), all of them kept.
         assert_eq!(spool.lines(), 5 * 200);
-        assert_eq!(
-            metrics.influx_lines_spooled.load(Ordering::Relaxed),
-            5 * 200
-        );
-        assert_eq!(metrics.influx_lines_dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(metrics.influx_lines_spooled.get(), 5 * 200);
+        assert_eq!(metrics.influx_lines_dropped.get(), 0);
     }
 
     #[test]

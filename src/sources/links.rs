@@ -23,7 +23,6 @@
 //! its delivery order, which rumqttd requires.
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -144,7 +143,7 @@ pub async fn run(
             pending: Mutex::new(Vec::new()),
         });
     }
-    LiveMetrics::add(&metrics.mqtt_connections, 1);
+    metrics.mqtt_connections.inc();
     let acks = Arc::new(acks);
     if !ack_on_receipt {
         // The writer's callbacks only queue packet ids; this hook, after
@@ -254,7 +253,7 @@ pub async fn run(
         }
     }
     drop(handle);
-    metrics.mqtt_connected.store(false, Ordering::Relaxed);
+    metrics.mqtt_connected.set(0);
     result
 }
 
@@ -283,8 +282,8 @@ impl LinkSource {
             Some(Notification::DeviceAck(_)) => {
                 self.subscribed += 1;
                 if self.subscribed == self.order.lanes() {
-                    self.metrics.mqtt_connected.store(true, Ordering::Relaxed);
-                    LiveMetrics::add(&self.metrics.mqtt_subscriptions, 1);
+                    self.metrics.mqtt_connected.set(1);
+                    self.metrics.mqtt_subscriptions.inc();
                 }
             }
             Some(Notification::Unschedule) => unschedule.push(lane),
@@ -458,7 +457,7 @@ mod tests {
             let topic = format!("{}/acme/TRK-001/can", config.topic_prefix);
             let source = tokio::spawn(run(links, source_config, handle, stopped));
             until(Duration::from_secs(10), "subscribed", || {
-                metrics.mqtt_subscriptions.load(Ordering::Relaxed) == 1
+                metrics.mqtt_subscriptions.get() == 1
             })
             .await;
             let mut options = MqttOptions::new("order-test", addr.ip().to_string(), addr.port());
@@ -485,7 +484,7 @@ mod tests {
                 ) {}
             });
             until(Duration::from_secs(60), "every message stored", || {
-                metrics.stored.load(Ordering::Relaxed) == n as u64
+                metrics.stored.get() == n as u64
             })
             .await;
             publisher.await.unwrap();

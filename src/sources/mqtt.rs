@@ -32,7 +32,7 @@ use rumqttc::{
 use tokio::sync::mpsc;
 
 use crate::config::{EmbeddedAck, MqttConfig};
-use crate::runtime::{Backoff, LiveMetrics, Shutdown};
+use crate::runtime::{Backoff, Shutdown};
 use crate::store::{Incoming, IngestHandle};
 
 #[derive(Debug, thiserror::Error)]
@@ -321,8 +321,8 @@ pub async fn run(
             }
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 failures = 0;
-                metrics.mqtt_connected.store(true, Ordering::Relaxed);
-                LiveMetrics::add(&metrics.mqtt_connections, 1);
+                metrics.mqtt_connected.set(1);
+                metrics.mqtt_connections.inc();
                 tracing::info!(
                     broker = %config.connection.host,
                     port = config.connection.port,
@@ -343,13 +343,13 @@ pub async fn run(
                 {
                     tracing::error!(filter = %filter, "the broker refused the subscription; check its access rules");
                 } else {
-                    LiveMetrics::add(&metrics.mqtt_subscriptions, 1);
+                    metrics.mqtt_subscriptions.inc();
                 }
             }
             Ok(_) => {}
             Err(e) => {
-                let was_connected = metrics.mqtt_connected.swap(false, Ordering::Relaxed);
-                LiveMetrics::add(&metrics.mqtt_connection_errors, 1);
+                let was_connected = metrics.mqtt_connected.set(0) != 0;
+                metrics.mqtt_connection_errors.inc();
                 failures = failures.saturating_add(1);
                 let delay = reconnect_backoff(config.max_reconnect_delay).delay(failures);
                 let refused = matches!(
@@ -378,7 +378,7 @@ pub async fn run(
     drop(ack_tx);
     drain_and_disconnect(&client, &mut eventloop, &unacked).await;
     acker.abort();
-    metrics.mqtt_connected.store(false, Ordering::Relaxed);
+    metrics.mqtt_connected.set(0);
     result
 }
 

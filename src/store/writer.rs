@@ -21,7 +21,6 @@
 //! covers thousands of messages; when idle a single message is synced at
 //! once, so latency stays low either way.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use fleetcare_ingest::pipeline::{Message, Record};
@@ -106,7 +105,7 @@ impl std::fmt::Debug for IngestHandle {
 impl IngestHandle {
     /// Queues a message, waiting while the queue is full.
     pub async fn send(&self, message: Incoming) -> Result<(), WriterStopped> {
-        LiveMetrics::add(&self.metrics.received, 1);
+        self.metrics.received.inc();
         self.tx.send(message).await.map_err(|_| WriterStopped)
     }
 
@@ -220,9 +219,9 @@ fn write_loop(
                 hooks.iter().for_each(|hook| hook());
             }
             let stored = outcomes.iter().filter(|o| **o == Outcome::Stored).count() as u64;
-            LiveMetrics::add(&metrics.stored, stored);
-            LiveMetrics::add(&metrics.duplicates, outcomes.len() as u64 - stored);
-            LiveMetrics::add(&metrics.batches, 1);
+            metrics.stored.inc_by(stored);
+            metrics.duplicates.inc_by(outcomes.len() as u64 - stored);
+            metrics.batches.inc();
         };
         let result = store.ingest_acking(&messages, &mut records, durable);
         drop(messages);
@@ -233,17 +232,16 @@ fn write_loop(
             return Err(e);
         }
         batch.clear();
-        let dead = records
-            .iter()
-            .filter(|r| matches!(r, Record::DeadLetter(_)))
-            .count() as u64;
-        LiveMetrics::add(&metrics.dead_letters, dead);
+        metrics.count_dead_letters(records.iter().filter_map(|r| match r {
+            Record::DeadLetter(d) => Some(d.reason),
+            _ => None,
+        }));
         if let Some(sink) = sink.as_mut() {
             sink(&records);
         }
     }
     tracing::info!(
-        stored = metrics.stored.load(Ordering::Relaxed),
+        stored = metrics.stored.get(),
         "every source stopped; compacting the store"
     );
     store.compact()?;
@@ -307,7 +305,7 @@ mod tests {
         drop(handle);
         thread.join().unwrap().unwrap();
         assert_eq!(*acked.lock().unwrap(), (0..n).collect::<Vec<_>>());
-        assert_eq!(metrics.stored.load(Ordering::Relaxed), n as u64);
+        assert_eq!(metrics.stored.get(), n as u64);
         let seen = seen_by_sink.lock().unwrap();
         let mut records = 0;
         for &(acks_then, batch_records) in seen.iter() {

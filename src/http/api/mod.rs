@@ -116,14 +116,14 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// The live counters in the Prometheus text format. Needs no token.
+/// The live counters in the OpenMetrics text format. Needs no token.
 async fn metrics(axum::extract::State(state): axum::extract::State<ApiState>) -> impl IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            crate::runtime::metrics::CONTENT_TYPE,
         )],
-        state.metrics.render_prometheus(),
+        state.metrics.render(),
     )
 }
 

@@ -8,7 +8,6 @@
 //! dead letters.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -45,15 +44,14 @@ struct Sample {
 
 impl Sample {
     fn of(m: &LiveMetrics) -> Self {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Self {
             at: Instant::now(),
             counts: [
-                get(&m.received),
-                get(&m.stored),
-                get(&m.duplicates),
-                get(&m.dead_letters),
-                get(&m.batches),
+                m.received.get(),
+                m.stored.get(),
+                m.duplicates.get(),
+                m.dead_letters_total(),
+                m.batches.get(),
             ],
         }
     }
@@ -248,7 +246,7 @@ fn rates(state: &WebState, session: &Session) -> Markup {
 fn broker(state: &WebState, session: &Session) -> Markup {
     let t = session.lang.text();
     let m = &state.api.metrics;
-    let connected = m.mqtt_connected.load(Ordering::Relaxed);
+    let connected = m.mqtt_connected.get() != 0;
     let (kind, address) = match &state.sources.broker {
         Broker::Embedded(a) => (t.embedded_broker, a.to_string()),
         Broker::External(url) => (t.external_broker, url.clone()),
@@ -261,9 +259,9 @@ fn broker(state: &WebState, session: &Session) -> Markup {
                 div { dt { (t.connected) } dd data-field="connected" {
                     @if connected { span.badge.good { (t.yes) } } @else { span.badge.bad { (t.no) } }
                 } }
-                div { dt { (t.connections) } dd { (m.mqtt_connections.load(Ordering::Relaxed)) } }
-                div { dt { (t.subscriptions) } dd { (m.mqtt_subscriptions.load(Ordering::Relaxed)) } }
-                div { dt { (t.connection_errors) } dd { (m.mqtt_connection_errors.load(Ordering::Relaxed)) } }
+                div { dt { (t.connections) } dd { (m.mqtt_connections.get()) } }
+                div { dt { (t.subscriptions) } dd { (m.mqtt_subscriptions.get()) } }
+                div { dt { (t.connection_errors) } dd { (m.mqtt_connection_errors.get()) } }
             }
         }
     }

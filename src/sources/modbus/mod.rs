@@ -40,7 +40,7 @@ use tokio_modbus::{ExceptionCode, Slave};
 
 use crate::catalog::{Catalog, ModelId};
 use crate::config::ModbusDevice;
-use crate::runtime::{Backoff, LiveMetrics, Shutdown};
+use crate::runtime::{Backoff, Shutdown};
 use crate::store::{Incoming, IngestHandle};
 
 /// Register names that are C1 telemetry meters; a register map names its
@@ -491,7 +491,7 @@ async fn run_device(
     mut shutdown: Shutdown,
 ) {
     let label = &target.label;
-    let metrics = Arc::clone(handle.metrics());
+    let polls = handle.metrics().modbus_polls(&label.address);
     let mut link: Option<Context> = None;
     // Failed polls since the last good one, and those among them that lost
     // the connection (they set the back-off).
@@ -520,7 +520,7 @@ async fn run_device(
         let at = now();
         match outcome {
             Ok(values) => {
-                LiveMetrics::add(&metrics.modbus_polls_ok, 1);
+                polls.ok.inc();
                 target.status.update(|s| {
                     s.connected = true;
                     s.record_ok(at, &values);
@@ -565,7 +565,7 @@ async fn run_device(
                 }
             }
             Err(error) => {
-                LiveMetrics::add(&metrics.modbus_polls_failed, 1);
+                polls.failed.inc();
                 failures = failures.saturating_add(1);
                 let dropped = error.drops_connection();
                 if dropped {
