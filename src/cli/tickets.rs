@@ -161,19 +161,10 @@ async fn list(tickets: &Tickets, args: ListArgs) -> anyhow::Result<()> {
         "title",
     ]
     .map(String::from);
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in std::iter::once(&header).chain(&rows) {
-        let mut line = String::new();
-        for (cell, w) in row.iter().zip(widths) {
-            line.push_str(&format!("{cell:<w$}  "));
-        }
-        writeln!(out, "{}", line.trim_end())?;
-    }
+    let table: Vec<Vec<String>> = std::iter::once(header.to_vec())
+        .chain(rows.into_iter().map(Vec::from))
+        .collect();
+    crate::report::output::write_columns(&mut out, &table)?;
     Ok(())
 }
 

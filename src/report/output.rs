@@ -96,21 +96,30 @@ fn write_table(out: &mut dyn Write, csv_text: &[u8]) -> io::Result<()> {
                 .collect(),
         );
     }
+    write_columns(out, &records)
+}
+
+/// `records` (the first is the header) in columns aligned by the widest
+/// cell, two spaces apart: the table every command prints for people.
+pub fn write_columns(out: &mut dyn Write, records: &[Vec<String>]) -> io::Result<()> {
     let columns = records.first().map_or(0, Vec::len);
     let mut widths = vec![0usize; columns];
-    for r in &records {
+    for r in records {
         for (w, v) in widths.iter_mut().zip(r) {
             *w = (*w).max(v.chars().count());
         }
     }
-    for r in &records {
+    for r in records {
         let mut line = String::new();
         for (i, (v, w)) in r.iter().zip(&widths).enumerate() {
             if i + 1 == r.len() {
                 line.push_str(v);
             } else {
                 line.push_str(v);
-                line.extend(std::iter::repeat_n(' ', w - v.chars().count() + 2));
+                line.extend(std::iter::repeat_n(
+                    ' ',
+                    w.saturating_sub(v.chars().count()) + 2,
+                ));
             }
         }
         writeln!(out, "{line}")?;
