@@ -1,12 +1,15 @@
 //! Property tests of the decoders: encode → frames → decode round trips
-//! over the full value ranges, and arbitrary input never panics.
+//! over the full value ranges (and build → parse for the C1 topics), and
+//! arbitrary input never panics.
 
+use fleetcare_ingest::ids::{FleetId, VehicleId};
 use fleetcare_ingest::j1939::meters::{self, encode_frame, encode_raw};
 use fleetcare_ingest::j1939::transport::bam_frames;
 use fleetcare_ingest::j1939::{
     Address, CanId, DiagnosticMessage, DmKind, Dtc, Fmi, J1939Decoder, J1939Event, LampFlash,
     Lamps, Meter, OccurrenceCount, Pgn, Priority, Spn,
 };
+use fleetcare_ingest::topic::{self, Channel};
 use fleetcare_ingest::{CanFrame, Duration, FrameData, FrameId, Timestamp, candump, telemetry};
 use proptest::prelude::*;
 
@@ -120,8 +123,29 @@ fn diagnostics(events: &[J1939Event]) -> Vec<(u8, DiagnosticMessage)> {
         .collect()
 }
 
+/// A fleet or vehicle id: 1–64 characters of `[A-Za-z0-9_.-]`.
+const ID: &str = "[A-Za-z0-9_.-]{1,64}";
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A data topic built from any valid ids parses back to them.
+    #[test]
+    fn data_topics_round_trip(
+        prefix in "[a-z]{1,8}(/[a-z0-9]{1,8}){0,2}",
+        fleet in ID,
+        vehicle in ID,
+        can in any::<bool>(),
+    ) {
+        let (fleet, vehicle) = (FleetId::new(&fleet).expect("valid"), VehicleId::new(&vehicle).expect("valid"));
+        let channel = if can { Channel::Can } else { Channel::Telemetry };
+        let built = topic::data_topic(&prefix, &fleet, &vehicle, channel);
+        let parsed = topic::parse(&prefix, &built).expect("parses");
+        prop_assert_eq!(
+            (parsed.fleet_id(), parsed.vehicle_id(), parsed.channel),
+            (fleet, vehicle, channel)
+        );
+    }
 
     /// A DM1/DM2 with 0–100 DTCs, single frame or BAM, interleaved with
     /// unrelated frames and a second source's BAM, decodes to itself.
