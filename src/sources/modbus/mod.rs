@@ -12,9 +12,9 @@
 //!   └─ back-off ◀───  poison it), reconnect after back-off
 //! ```
 //!
-//! The decisions (what a poll's values become, how long to wait, what to
-//! log) are plain functions tested beside this file; the tasks only do IO.
-//! Register planning and decoding are the sans-IO
+//! The decisions (how long to wait, what to log) are plain functions tested
+//! beside this file; the tasks only do IO. Register planning, decoding and
+//! what a poll's values become in C1 terms are the sans-IO
 //! [`fleetcare_ingest::modbus`].
 //!
 //! tokio-modbus has one outstanding request per connection and no
@@ -31,9 +31,9 @@ use std::time::Duration;
 use fleetcare_ingest::Timestamp;
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 use fleetcare_ingest::modbus::{
-    DecodeError, ReadRequest, Register, RegisterKind, RegisterMapError,
+    DecodeError, ReadRequest, Register, RegisterKind, RegisterMapError, meter_telemetry,
 };
-use serde::Serialize;
+use fleetcare_ingest::topic::{Channel, data_topic};
 use tokio::time::Instant;
 use tokio_modbus::client::{Client as _, Context, Reader as _};
 use tokio_modbus::{ExceptionCode, Slave};
@@ -42,11 +42,6 @@ use crate::catalog::{Catalog, ModelId};
 use crate::config::ModbusDevice;
 use crate::runtime::{Backoff, LiveMetrics, Shutdown};
 use crate::store::{Incoming, IngestHandle};
-
-/// Register names that are C1 telemetry meters; a register map names its
-/// meter registers exactly so. Every other register is body state (temps,
-/// pressures, cycle counts) that C1 has no field for.
-pub const METER_REGISTERS: [&str; 3] = ["engine_hours", "pto_hours", "odometer_km"];
 
 /// How long to wait before reconnecting to a device whose link failed:
 /// doubling from 1 s up to a minute, so a controller that is switched off
@@ -411,51 +406,6 @@ fn log_change(before: Option<Health>, now: Health) -> LogChange {
     }
 }
 
-/// The C1 telemetry body: only the meters, which are what C1 carries.
-#[derive(Debug, Serialize)]
-struct TelemetryBody {
-    ts: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    engine_hours: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pto_hours: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    odometer_km: Option<f64>,
-}
-
-/// The C1 telemetry payload for one poll's values at `ts`: the registers
-/// named like a meter ([`METER_REGISTERS`]) and nothing else. `None` when
-/// the poll read no meter: there is nothing C1 could carry.
-pub fn telemetry_payload<'a>(
-    ts: Timestamp,
-    values: impl IntoIterator<Item = (&'a str, f64)>,
-) -> Option<Vec<u8>> {
-    let mut body = TelemetryBody {
-        ts: ts.to_rfc3339(),
-        engine_hours: None,
-        pto_hours: None,
-        odometer_km: None,
-    };
-    for (name, value) in values {
-        let slot = match name {
-            "engine_hours" => &mut body.engine_hours,
-            "pto_hours" => &mut body.pto_hours,
-            "odometer_km" => &mut body.odometer_km,
-            _ => continue,
-        };
-        *slot = Some(value);
-    }
-    if body.engine_hours.is_none() && body.pto_hours.is_none() && body.odometer_km.is_none() {
-        return None;
-    }
-    serde_json::to_vec(&body).ok()
-}
-
-/// The C1 telemetry topic of a vehicle.
-pub fn telemetry_topic(prefix: &str, fleet: &FleetId, vehicle: &VehicleId) -> String {
-    format!("{prefix}/{fleet}/{vehicle}/telemetry")
-}
-
 /// Starts one polling task per target on the current tokio runtime. Each
 /// runs until `shutdown` turns true (or its sender is dropped) or the writer
 /// stops; a device that fails never affects the others.
@@ -468,7 +418,8 @@ pub fn spawn_pollers(
     targets
         .into_iter()
         .map(|target| {
-            let topic = telemetry_topic(prefix, &target.label.fleet, &target.label.vehicle);
+            let (fleet, vehicle) = (&target.label.fleet, &target.label.vehicle);
+            let topic = data_topic(prefix, fleet, vehicle, Channel::Telemetry);
             tokio::spawn(run_device(target, topic, handle.clone(), shutdown.clone()))
         })
         .collect()
@@ -541,12 +492,12 @@ async fn run_device(
                     values = ?values.iter().map(|(r, v)| (r.name.as_str(), *v)).collect::<Vec<_>>(),
                     "Polled Modbus device."
                 );
-                let payload =
-                    telemetry_payload(at, values.iter().map(|(r, v)| (r.name.as_str(), *v)));
-                if let Some(payload) = payload {
+                let telemetry =
+                    meter_telemetry(at, values.iter().map(|(r, v)| (r.name.as_str(), *v)));
+                if let Some(telemetry) = telemetry {
                     let message = Incoming {
                         topic: topic.clone(),
-                        payload,
+                        payload: telemetry.to_json().into_bytes(),
                         received: at,
                         on_stored: None,
                     };
@@ -762,48 +713,6 @@ mod tests {
         let secs: Vec<u64> = (1..=9).map(|n| RECONNECT.delay(n).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
         assert_eq!(RECONNECT.delay(u32::MAX), Duration::from_secs(60));
-    }
-
-    #[test]
-    fn telemetry_carries_only_the_meters() {
-        let ts = Timestamp::from_micros(1_772_352_000_000_000);
-        let payload = telemetry_payload(
-            ts,
-            [
-                ("pto_hours", 12_345.6),
-                ("hydraulic_oil_temp_c", -10.0),
-                ("odometer_km", 48_211.3),
-            ],
-        )
-        .unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&payload).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({
-                "ts": "2026-03-01T08:00:00.000000Z",
-                "pto_hours": 12_345.6,
-                "odometer_km": 48_211.3,
-            })
-        );
-        // What the MQTT path accepts, Modbus produces.
-        let parsed = fleetcare_ingest::telemetry::parse(&payload).unwrap();
-        assert_eq!(parsed.ts, ts);
-        assert_eq!(parsed.pto_hours, Some(12_345.6));
-        assert_eq!(parsed.engine_hours, None);
-        assert_eq!(telemetry_payload(ts, [("body_fill_pct", 80.0)]), None);
-        for name in METER_REGISTERS {
-            assert!(telemetry_payload(ts, [(name, 1.0)]).is_some(), "{name}");
-        }
-        assert_eq!(telemetry_payload(ts, []), None);
-    }
-
-    #[test]
-    fn topic_is_c1_telemetry() {
-        let d = device("x:1");
-        assert_eq!(
-            telemetry_topic("fleet", &d.fleet, &d.vehicle),
-            "fleet/acme/TRK-001/telemetry"
-        );
     }
 
     #[test]
