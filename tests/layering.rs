@@ -140,28 +140,28 @@ fn macro_paths(tokens: proc_macro2::TokenStream, paths: &mut Paths<'_>) {
         if let TokenTree::Group(g) = &tokens[i] {
             macro_paths(g.stream(), paths);
         }
-        if let TokenTree::Ident(id) = &tokens[i] {
-            if id == "crate" || id == "super" {
-                let mut words = vec![id.to_string()];
-                let mut j = i + 1;
-                while let (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b)), Some(next)) =
-                    (tokens.get(j), tokens.get(j + 1), tokens.get(j + 2))
-                {
-                    if a.as_char() != ':' || b.as_char() != ':' {
-                        break;
-                    }
-                    match next {
-                        TokenTree::Ident(n) => words.push(n.to_string()),
-                        _ => break,
-                    }
-                    j += 3;
+        if let TokenTree::Ident(id) = &tokens[i]
+            && (id == "crate" || id == "super")
+        {
+            let mut words = vec![id.to_string()];
+            let mut j = i + 1;
+            while let (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b)), Some(next)) =
+                (tokens.get(j), tokens.get(j + 1), tokens.get(j + 2))
+            {
+                if a.as_char() != ':' || b.as_char() != ':' {
+                    break;
                 }
-                if words.len() > 1 {
-                    paths.record(&words);
+                match next {
+                    TokenTree::Ident(n) => words.push(n.to_string()),
+                    _ => break,
                 }
-                i = j;
-                continue;
+                j += 3;
             }
+            if words.len() > 1 {
+                paths.record(&words);
+            }
+            i = j;
+            continue;
         }
         i += 1;
     }
