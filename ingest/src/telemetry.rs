@@ -12,8 +12,12 @@
 //! the complete list of active faults (an empty list clears them). Unknown
 //! fields are refused, so a misspelt field is an error instead of a value
 //! silently lost. A DTC without `oc` has occurrence count "not available".
+//!
+//! [`parse`] reads and validates a payload; [`Telemetry::to_json`] writes
+//! one (the Modbus source and the simulator send what it writes), through
+//! the same wire structs, so the two cannot drift apart.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::j1939::{Address, Dtc, Fmi, LampStatus, Lamps, OccurrenceCount, Spn};
 use crate::timestamp::Timestamp;
@@ -57,36 +61,50 @@ pub struct Telemetry {
     pub lamps: Option<Lamps>,
 }
 
-#[derive(Deserialize)]
+/// The payload as it is on the wire, read by [`parse`] and written by
+/// [`Telemetry::to_json`]. The field order is the order written; fields
+/// that are `None` are left out.
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawTelemetry {
     ts: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     engine_hours: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pto_hours: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     odometer_km: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     dtcs: Option<Vec<RawDtc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     lamps: Option<RawLamps>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawDtc {
     spn: u64,
     fmi: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     oc: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     sa: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawLamps {
+    #[serde(skip_serializing_if = "Option::is_none")]
     mil: Option<RawLamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     red_stop: Option<RawLamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     amber_warning: Option<RawLamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     protect: Option<RawLamp>,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, Serialize, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
 enum RawLamp {
     Off,
@@ -103,6 +121,61 @@ impl From<Option<RawLamp>> for LampStatus {
             Some(RawLamp::Error) => Self::Error,
             Some(RawLamp::NotAvailable) | None => Self::NotAvailable,
         }
+    }
+}
+
+impl From<LampStatus> for RawLamp {
+    fn from(l: LampStatus) -> Self {
+        match l {
+            LampStatus::Off => Self::Off,
+            LampStatus::On => Self::On,
+            LampStatus::Error => Self::Error,
+            LampStatus::NotAvailable => Self::NotAvailable,
+        }
+    }
+}
+
+impl From<&Telemetry> for RawTelemetry {
+    fn from(t: &Telemetry) -> Self {
+        let lamp = |l: LampStatus| Some(RawLamp::from(l));
+        Self {
+            ts: t.ts.to_rfc3339(),
+            engine_hours: t.engine_hours,
+            pto_hours: t.pto_hours,
+            odometer_km: t.odometer_km,
+            dtcs: t.dtcs.as_ref().map(|list| {
+                list.iter()
+                    .map(|d| RawDtc {
+                        spn: u64::from(d.dtc.spn.raw()),
+                        fmi: u64::from(d.dtc.fmi.raw()),
+                        oc: Some(u64::from(d.dtc.oc.raw())),
+                        sa: Some(u64::from(d.source.0)),
+                    })
+                    .collect()
+            }),
+            lamps: t.lamps.map(|l| RawLamps {
+                mil: lamp(l.mil),
+                red_stop: lamp(l.red_stop),
+                amber_warning: lamp(l.amber_warning),
+                protect: lamp(l.protect),
+            }),
+        }
+    }
+}
+
+impl Telemetry {
+    /// The C1 payload of this message, compact, fields in the order of the
+    /// module's example: `ts` (RFC 3339, microseconds, `Z`), the meters, `dtcs`
+    /// (each with `spn`, `fmi`, `oc` and `sa`), then `lamps` (all four).
+    /// Fields that are `None` are left out. [`parse`] reads it back to an
+    /// equal value when the values are in the ranges it accepts (a DTC
+    /// carries its SPN, FMI and occurrence count: the conversion-method bit
+    /// and raw bytes of a [`Dtc`] are not part of C1).
+    pub fn to_json(&self) -> String {
+        // Only strings, numbers and structs: nothing serde_json can refuse
+        // (a non-finite meter is written as `null`).
+        serde_json::to_string(&RawTelemetry::from(self))
+            .expect("telemetry always serialises to JSON")
     }
 }
 
@@ -214,6 +287,43 @@ mod tests {
             (110, 0, 3, Address(0))
         );
         assert_eq!(t.lamps.unwrap().red_stop, LampStatus::On);
+    }
+
+    #[test]
+    fn writes_what_it_parses() {
+        let example = r#"{"ts":"2026-03-01T08:00:00.000000Z","engine_hours":1234.55,"pto_hours":210.2,"odometer_km":48211.3,"dtcs":[{"spn":110,"fmi":0,"oc":3,"sa":0}],"lamps":{"mil":"off","red_stop":"on","amber_warning":"off","protect":"off"}}"#;
+        let t = parse(example.as_bytes()).unwrap();
+        assert_eq!(t.to_json(), example);
+        // What is `None` is left out, and a whole number is still a float.
+        let meters_only = Telemetry {
+            engine_hours: None,
+            pto_hours: Some(12.0),
+            dtcs: None,
+            lamps: None,
+            ..t.clone()
+        };
+        assert_eq!(
+            meters_only.to_json(),
+            r#"{"ts":"2026-03-01T08:00:00.000000Z","pto_hours":12.0,"odometer_km":48211.3}"#
+        );
+        // An occurrence count that is not available is written as such
+        // (127) and reads back the same; no faults is an empty list.
+        let not_available = parse(
+            br#"{"ts": "2026-03-01T08:00:00Z", "dtcs": [{"spn": 524287, "fmi": 31, "sa": 255}], "lamps": {}}"#,
+        )
+        .unwrap();
+        let json = not_available.to_json();
+        assert!(
+            json.contains(r#"{"spn":524287,"fmi":31,"oc":127,"sa":255}"#),
+            "{json}"
+        );
+        assert!(json.contains(r#""mil":"not_available""#), "{json}");
+        assert_eq!(parse(json.as_bytes()).unwrap(), not_available);
+        let cleared = Telemetry {
+            dtcs: Some(vec![]),
+            ..meters_only
+        };
+        assert!(cleared.to_json().contains(r#""dtcs":[]"#));
     }
 
     #[test]

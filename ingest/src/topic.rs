@@ -1,5 +1,7 @@
-//! MQTT topics of contract C1: `{prefix}/{fleet}/{vehicle}/can` and
-//! `{prefix}/{fleet}/{vehicle}/telemetry`.
+//! MQTT topics of contract C1: the data topics
+//! `{prefix}/{fleet}/{vehicle}/can` and `{prefix}/{fleet}/{vehicle}/telemetry`,
+//! built by [`data_topic`] and read by [`parse`], and the alerts topic
+//! `{prefix}/{fleet}/alerts` fleetcare publishes on ([`alerts_topic`]).
 
 use crate::ids::{FleetId, IdError, VehicleId, check};
 
@@ -13,6 +15,7 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// The last level of the topic.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Can => "can",
@@ -54,6 +57,20 @@ pub enum TopicError {
     BadVehicle(IdError),
     #[error("ends in {0:?}, not can or telemetry")]
     UnknownChannel(String),
+}
+
+/// The data topic on which `vehicle` of `fleet` publishes `channel` under
+/// `prefix` (e.g. `fleet`): `{prefix}/{fleet}/{vehicle}/{can|telemetry}`.
+/// The typed ids make it a topic [`parse`] reads back.
+pub fn data_topic(prefix: &str, fleet: &FleetId, vehicle: &VehicleId, channel: Channel) -> String {
+    format!("{prefix}/{fleet}/{vehicle}/{}", channel.as_str())
+}
+
+/// The topic of `fleet`'s alerts under `prefix`: `{prefix}/{fleet}/alerts`.
+/// One level shorter than a data topic, so a subscription to the data
+/// topics (`{prefix}/+/+/+`) does not receive it, and [`parse`] refuses it.
+pub fn alerts_topic(prefix: &str, fleet: &FleetId) -> String {
+    format!("{prefix}/{fleet}/alerts")
 }
 
 /// Parses a data topic under `prefix` (e.g. `fleet`).
@@ -98,6 +115,31 @@ mod tests {
         assert_eq!(t.vehicle_id().as_str(), "TRK-001");
         let t = parse("a/b", "a/b/acme/TRK-001/telemetry").unwrap();
         assert_eq!(t.channel, Channel::Telemetry);
+    }
+
+    #[test]
+    fn built_topics_parse_back() {
+        let fleet = FleetId::new("acme").unwrap();
+        let vehicle = VehicleId::new("TRK-001").unwrap();
+        for (prefix, channel, expected) in [
+            ("fleet", Channel::Can, "fleet/acme/TRK-001/can"),
+            ("a/b", Channel::Telemetry, "a/b/acme/TRK-001/telemetry"),
+        ] {
+            let built = data_topic(prefix, &fleet, &vehicle, channel);
+            assert_eq!(built, expected);
+            let t = parse(prefix, &built).unwrap();
+            assert_eq!(
+                (t.fleet_id(), t.vehicle_id(), t.channel),
+                (fleet.clone(), vehicle.clone(), channel)
+            );
+        }
+    }
+
+    #[test]
+    fn the_alerts_topic_is_not_a_data_topic() {
+        let topic = alerts_topic("fleet", &FleetId::new("acme").unwrap());
+        assert_eq!(topic, "fleet/acme/alerts");
+        assert_eq!(parse("fleet", &topic), Err(TopicError::WrongShape));
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! Property tests of the decoders: encode → frames → decode round trips
-//! over the full value ranges, and arbitrary input never panics.
+//! over the full value ranges (and build → parse for the C1 topics and
+//! telemetry JSON), and arbitrary input never panics.
 
+use fleetcare_ingest::ids::{FleetId, VehicleId};
 use fleetcare_ingest::j1939::meters::{self, encode_frame, encode_raw};
 use fleetcare_ingest::j1939::transport::bam_frames;
 use fleetcare_ingest::j1939::{
     Address, CanId, DiagnosticMessage, DmKind, Dtc, Fmi, J1939Decoder, J1939Event, LampFlash,
     Lamps, Meter, OccurrenceCount, Pgn, Priority, Spn,
 };
+use fleetcare_ingest::telemetry::{MAX_HOURS, MAX_KM, Telemetry, TelemetryDtc};
+use fleetcare_ingest::topic::{self, Channel};
 use fleetcare_ingest::{CanFrame, Duration, FrameData, FrameId, Timestamp, candump, telemetry};
 use proptest::prelude::*;
 
@@ -120,8 +124,93 @@ fn diagnostics(events: &[J1939Event]) -> Vec<(u8, DiagnosticMessage)> {
         .collect()
 }
 
+/// A fleet or vehicle id: 1–64 characters of `[A-Za-z0-9_.-]`.
+const ID: &str = "[A-Za-z0-9_.-]{1,64}";
+
+/// 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z: the times RFC 3339
+/// can write.
+fn rfc3339_time() -> impl Strategy<Value = Timestamp> {
+    (-62_167_219_200_000_000i64..=253_402_300_799_999_999).prop_map(Timestamp::from_micros)
+}
+
+/// A meter reading from 0 to `max` in thousandths, or none. Thousandths,
+/// not any `f64`: serde_json (without its `float_roundtrip` feature) reads
+/// a number of 16 or 17 significant digits to within a few ULPs rather
+/// than exactly, so `194778147.67171782` comes back as `…785`. Gateways
+/// send a few decimals (J1939 resolves 0.05 h and 0.125 km), which are
+/// read exactly.
+fn meter(max: f64) -> impl Strategy<Value = Option<f64>> {
+    let thousandths = (max * 1000.0) as u64;
+    prop::option::of((0..=thousandths).prop_map(|k| k as f64 / 1000.0))
+}
+
+fn telemetry_dtc() -> impl Strategy<Value = TelemetryDtc> {
+    (
+        0..=Spn::MAX,
+        0..=Fmi::MAX,
+        0..=OccurrenceCount::MAX,
+        any::<u8>(),
+    )
+        .prop_map(|(s, f, o, sa)| TelemetryDtc {
+            dtc: Dtc::new(
+                Spn::new(s).expect("in range"),
+                Fmi::new(f).expect("in range"),
+                OccurrenceCount::new(o).expect("in range"),
+            ),
+            source: Address(sa),
+        })
+}
+
+/// Any telemetry message the parser accepts.
+fn telemetry_message() -> impl Strategy<Value = Telemetry> {
+    (
+        rfc3339_time(),
+        meter(MAX_HOURS),
+        meter(MAX_HOURS),
+        meter(MAX_KM),
+        prop::option::of(prop::collection::vec(telemetry_dtc(), 0..8)),
+        prop::option::of(any::<u8>().prop_map(Lamps::from_byte_bits)),
+    )
+        .prop_map(
+            |(ts, engine_hours, pto_hours, odometer_km, dtcs, lamps)| Telemetry {
+                ts,
+                engine_hours,
+                pto_hours,
+                odometer_km,
+                dtcs,
+                lamps,
+            },
+        )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A data topic built from any valid ids parses back to them.
+    #[test]
+    fn data_topics_round_trip(
+        prefix in "[a-z]{1,8}(/[a-z0-9]{1,8}){0,2}",
+        fleet in ID,
+        vehicle in ID,
+        can in any::<bool>(),
+    ) {
+        let (fleet, vehicle) = (FleetId::new(&fleet).expect("valid"), VehicleId::new(&vehicle).expect("valid"));
+        let channel = if can { Channel::Can } else { Channel::Telemetry };
+        let built = topic::data_topic(&prefix, &fleet, &vehicle, channel);
+        let parsed = topic::parse(&prefix, &built).expect("parses");
+        prop_assert_eq!(
+            (parsed.fleet_id(), parsed.vehicle_id(), parsed.channel),
+            (fleet, vehicle, channel)
+        );
+    }
+
+    /// Telemetry written as JSON parses back to itself.
+    #[test]
+    fn telemetry_round_trips(t in telemetry_message()) {
+        let json = t.to_json();
+        let parsed = telemetry::parse(json.as_bytes());
+        prop_assert_eq!(parsed.ok(), Some(t), "{}", json);
+    }
 
     /// A DM1/DM2 with 0–100 DTCs, single frame or BAM, interleaved with
     /// unrelated frames and a second source's BAM, decodes to itself.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use fleetcare_ingest::ids::FleetId;
+use fleetcare_ingest::topic::alerts_topic;
 use rumqttc::{AsyncClient, QoS};
 use tokio::sync::mpsc;
 
@@ -121,7 +122,7 @@ async fn deliver(
         return;
     };
     if let Some(client) = mqtt {
-        let topic = format!("{}/{fleet}/alerts", config.topic_prefix);
+        let topic = alerts_topic(&config.topic_prefix, fleet);
         // Queued on the client; its event loop delivers with QoS 1 and
         // retries across reconnections.
         if client

@@ -148,8 +148,8 @@ impl<'a> Drive<'a> {
         }
         let topics = Topics {
             prefix: self.prefix,
-            fleet: truck.fleet.as_str(),
-            vehicle: truck.id.as_str(),
+            fleet: &truck.fleet,
+            vehicle: &truck.id,
         };
         let (can_topic, telemetry_topic) = (topics.can(), topics.telemetry());
         let mut gw = cal

@@ -9,14 +9,15 @@
 
 use fleetcare_ingest::candump;
 use fleetcare_ingest::frame::{CanFrame, FrameData, FrameId};
+use fleetcare_ingest::ids::{FleetId, VehicleId};
 use fleetcare_ingest::j1939::transport::bam_frames;
 use fleetcare_ingest::j1939::{
     Address, CanId, DiagnosticMessage, DmKind, Dtc, LampFlash, LampStatus, Lamps, OccurrenceCount,
     Pgn, Priority, meters,
 };
 use fleetcare_ingest::pipeline::DeadLetterReason;
-use fleetcare_ingest::telemetry;
-use fleetcare_ingest::topic;
+use fleetcare_ingest::telemetry::{self, Telemetry, TelemetryDtc};
+use fleetcare_ingest::topic::{self, Channel, data_topic};
 use fleetcare_ingest::{Duration, Timestamp};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -107,6 +108,12 @@ fn step(rng: &mut ChaCha8Rng, t: &mut i64) -> i64 {
     *t
 }
 
+/// The occurrence count a gateway reports for `a`: its count, at most 126
+/// (127 would read as "not available").
+fn occurrences(a: &Active) -> OccurrenceCount {
+    OccurrenceCount::new(a.oc.min(126)).unwrap_or(OccurrenceCount::NOT_AVAILABLE)
+}
+
 fn frame(ts: i64, id: CanId, data: &[u8]) -> CanFrame {
     CanFrame::j1939(Timestamp::from_micros(ts), id, data)
 }
@@ -191,11 +198,7 @@ pub(crate) fn can_upload(
             lamps: lamps(mine()),
             flash: LampFlash::NONE,
             dtcs: mine()
-                .map(|a| {
-                    let oc = OccurrenceCount::new(a.oc.min(126))
-                        .unwrap_or(OccurrenceCount::NOT_AVAILABLE);
-                    Dtc::new(a.span.spn, a.span.fmi, oc)
-                })
+                .map(|a| Dtc::new(a.span.spn, a.span.fmi, occurrences(a)))
                 .collect(),
         };
         let data = dm1.encode();
@@ -251,24 +254,6 @@ pub(crate) fn can_upload(
     }
 }
 
-#[derive(Serialize)]
-struct TelemetryJson {
-    ts: String,
-    engine_hours: f64,
-    pto_hours: f64,
-    odometer_km: f64,
-    dtcs: Vec<DtcJson>,
-    lamps: Lamps,
-}
-
-#[derive(Serialize)]
-struct DtcJson {
-    spn: u32,
-    fmi: u8,
-    oc: u8,
-    sa: u8,
-}
-
 /// The telemetry JSON of a gateway that decodes on board, and the meters
 /// as sent (hours and km to two decimals).
 pub(crate) fn telemetry_upload(t_us: i64, m: Meters, faults: &[Active]) -> (String, Sent) {
@@ -277,24 +262,23 @@ pub(crate) fn telemetry_upload(t_us: i64, m: Meters, faults: &[Active]) -> (Stri
         pto_h: round_to(m.pto_h, 2),
         km: round_to(m.km, 2),
     };
-    let l = lamps(faults.iter());
-    let json = TelemetryJson {
-        ts: Timestamp::from_micros(t_us).to_rfc3339(),
-        engine_hours: sent.engine_h,
-        pto_hours: sent.pto_h,
-        odometer_km: sent.km,
-        dtcs: faults
-            .iter()
-            .map(|a| DtcJson {
-                spn: a.span.spn.raw(),
-                fmi: a.span.fmi.raw(),
-                oc: a.oc.min(126),
-                sa: ecu_of(a.span.spn).0,
-            })
-            .collect(),
-        lamps: l,
+    let message = Telemetry {
+        ts: Timestamp::from_micros(t_us),
+        engine_hours: Some(sent.engine_h),
+        pto_hours: Some(sent.pto_h),
+        odometer_km: Some(sent.km),
+        dtcs: Some(
+            faults
+                .iter()
+                .map(|a| TelemetryDtc {
+                    dtc: Dtc::new(a.span.spn, a.span.fmi, occurrences(a)),
+                    source: ecu_of(a.span.spn),
+                })
+                .collect(),
+        ),
+        lamps: Some(lamps(faults.iter())),
     };
-    (serde_json::to_string(&json).unwrap_or_default(), sent)
+    (message.to_json(), sent)
 }
 
 /// Kinds of garbage, each refused by ingest with one dead letter.
@@ -352,17 +336,17 @@ impl Garbage {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Topics<'a> {
     pub(crate) prefix: &'a str,
-    pub(crate) fleet: &'a str,
-    pub(crate) vehicle: &'a str,
+    pub(crate) fleet: &'a FleetId,
+    pub(crate) vehicle: &'a VehicleId,
 }
 
 impl Topics<'_> {
     pub(crate) fn can(&self) -> String {
-        format!("{}/{}/{}/can", self.prefix, self.fleet, self.vehicle)
+        data_topic(self.prefix, self.fleet, self.vehicle, Channel::Can)
     }
 
     pub(crate) fn telemetry(&self) -> String {
-        format!("{}/{}/{}/telemetry", self.prefix, self.fleet, self.vehicle)
+        data_topic(self.prefix, self.fleet, self.vehicle, Channel::Telemetry)
     }
 }
 
@@ -452,6 +436,9 @@ pub(crate) fn garbage(
                 ..m
             };
             if telemetry_gateway {
+                // Written by hand, not with `Telemetry::to_json`: that writes
+                // a whole number as `12345.0` where this writes `12345`, and
+                // recordings stay byte-identical for a seed.
                 let payload = format!(
                     r#"{{"ts":"{ts}","engine_hours":{}}}"#,
                     round_to(spiked.engine_h, 2)
@@ -646,10 +633,11 @@ mod tests {
 
     #[test]
     fn every_garbage_kind_is_one_dead_letter_of_its_reason() {
+        let (fleet, vehicle) = (FleetId::new("f").unwrap(), VehicleId::new("T-1").unwrap());
         let topics = Topics {
             prefix: "fleet",
-            fleet: "f",
-            vehicle: "T-1",
+            fleet: &fleet,
+            vehicle: &vehicle,
         };
         for seed in 0..40 {
             let mut rng = Seeds::new(seed).rng(Purpose::Garbage, 0, 0);
