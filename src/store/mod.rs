@@ -22,6 +22,7 @@
 
 mod dedupe;
 pub(crate) use dedupe::event_micros;
+mod owner_only;
 mod reader;
 mod snapshot;
 pub mod tables;
@@ -138,7 +139,7 @@ struct Checkpoint {
 
 /// Writes `bytes` to `path` and syncs it.
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = File::create(path)?;
+    let mut f = owner_only::create(path)?;
     io::Write::write_all(&mut f, bytes)?;
     f.sync_all()
 }
@@ -213,11 +214,27 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if needed) the store in `dir` for writing, recovering
-    /// from a crash if there was one.
+    /// from a crash if there was one. The directory and what the store
+    /// creates in it are the running user's only (`0700`, files `0600`); an
+    /// existing directory that others can enter is closed to them.
     pub fn open(dir: &Path, config: PipelineConfig) -> Result<Self> {
-        fs::create_dir_all(dir).at(dir)?;
+        owner_only::create_dir_all(dir).at(dir)?;
+        match owner_only::close_to_others(dir) {
+            Ok(None) => {}
+            Ok(Some(mode)) => tracing::warn!(
+                dir = %dir.display(),
+                was = format!("{mode:o}"),
+                now = format!("{:o}", mode & !0o077),
+                "Closed the data directory to other users."
+            ),
+            Err(e) => tracing::warn!(
+                dir = %dir.display(),
+                error = %e,
+                "Cannot close the data directory to other users; chmod 700 it."
+            ),
+        }
         let lock_path = dir.join("LOCK");
-        let lock = File::create(&lock_path).at(&lock_path)?;
+        let lock = owner_only::create(&lock_path).at(&lock_path)?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(dir.to_owned())),
@@ -244,7 +261,7 @@ impl Store {
         let writable = lock.is_some();
         let wal_dir = dir.join("wal");
         if writable {
-            fs::create_dir_all(&wal_dir).at(&wal_dir)?;
+            owner_only::create_dir_all(&wal_dir).at(&wal_dir)?;
         }
         let cp_path = dir.join(CHECKPOINT);
         let checkpoint: Checkpoint = match fs::read(&cp_path) {

@@ -21,7 +21,6 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -281,9 +280,9 @@ impl PendingRows {
             for (table, df) in frames {
                 let Some(mut df) = df else { continue };
                 let dir = root.join(table).join(day_dir_name(day));
-                std::fs::create_dir_all(&dir)?;
+                super::owner_only::create_dir_all(&dir)?;
                 let path = dir.join(format!("part-{seq:08}.parquet"));
-                let mut file = File::create(&path)?;
+                let mut file = super::owner_only::create(&path)?;
                 ParquetWriter::new(&mut file)
                     .with_compression(compression(table))
                     .finish(&mut df)?;

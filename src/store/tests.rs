@@ -412,3 +412,71 @@ fn a_reader_ignores_a_torn_tail_until_it_is_whole() {
     let err = reader.snapshot().unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
 }
+
+/// Issue 20 (finding 9): what the store creates is its user's only —
+/// folders 0700, files 0600 — and a data directory others could enter
+/// (made by an older version, or by the database first) is closed when a
+/// writer opens it.
+#[test]
+fn the_store_is_readable_by_its_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    fn modes(dir: &Path, out: &mut Vec<(PathBuf, u32)>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = fs::metadata(&path).unwrap();
+            out.push((path.clone(), meta.permissions().mode() & 0o777));
+            if meta.is_dir() {
+                modes(&path, out);
+            }
+        }
+    }
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("new/data");
+    let data = day_of_messages();
+    let mut store = Store::open(&dir, PipelineConfig::default()).unwrap();
+    store
+        .ingest(&as_messages(&data[..60]), &mut Vec::new())
+        .unwrap();
+    store.compact().unwrap();
+    store
+        .ingest(&as_messages(&data[60..]), &mut Vec::new())
+        .unwrap();
+    store.close().unwrap();
+    let mut found = Vec::new();
+    modes(&dir, &mut found);
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(
+        mode(&parent.path().join("new")),
+        0o700,
+        "parents it made too"
+    );
+    let (dirs, files): (Vec<_>, Vec<_>) = found.iter().partition(|(p, _)| p.is_dir());
+    for table in ["wal", "dedupe", "faults", "meters", "meter_days"] {
+        assert!(dirs.iter().any(|(p, _)| p.ends_with(table)), "{table}");
+    }
+    assert!(files.iter().any(|(p, _)| p.ends_with("checkpoint.json")));
+    assert!(files.iter().any(|(p, _)| p.ends_with("LOCK")));
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.extension().is_some_and(|e| e == "parquet"))
+    );
+    for (path, m) in &dirs {
+        assert_eq!(*m, 0o700, "{}", path.display());
+    }
+    for (path, m) in &files {
+        assert_eq!(*m, 0o600, "{}", path.display());
+    }
+
+    // A directory others can read is closed when the store is opened for
+    // writing, and left alone by a reader.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    Store::open_read_only(&dir, PipelineConfig::default()).unwrap();
+    StoreReader::new(&dir, PipelineConfig::default())
+        .snapshot()
+        .unwrap();
+    assert_eq!(mode(&dir), 0o755, "a reader changes nothing");
+    drop(Store::open(&dir, PipelineConfig::default()).unwrap());
+    assert_eq!(mode(&dir), 0o700);
+}

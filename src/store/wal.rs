@@ -19,7 +19,7 @@
 //! write, which is again a journal commit. A record length of zero is never
 //! valid, so readers stop at the padding as they stop at a torn tail.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -81,7 +81,7 @@ impl WalWriter {
     /// first, so that the new padding is zeros throughout.
     pub(crate) fn open(dir: &Path, seq: u64, len: u64) -> io::Result<Self> {
         let path = segment_path(dir, seq);
-        let file = OpenOptions::new()
+        let file = super::owner_only::options()
             .create(true)
             .write(true)
             .truncate(false)
@@ -325,6 +325,8 @@ fn parse_record(b: &[u8]) -> Option<(WalRecord<'_>, usize)> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::OpenOptions;
+
     use super::*;
 
     fn record(i: u64) -> (String, Vec<u8>) {
