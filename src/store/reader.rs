@@ -31,7 +31,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use fleetcare_ingest::pipeline::PipelineConfig;
 
@@ -120,7 +120,14 @@ impl StoreReader {
     /// module documentation). Blocking file IO: call it off the async
     /// threads.
     pub fn snapshot(&self) -> Result<Arc<Snapshot>> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| {
+            // A refresh panicked half way: records may be applied whose
+            // position was not kept. Start over from the checkpoint.
+            let mut state = poisoned.into_inner();
+            *state = None;
+            self.state.clear_poison();
+            state
+        });
         let refreshed = self.refresh(&mut state);
         if refreshed.is_err() {
             // Whatever was half read is dropped: the next call starts over.
