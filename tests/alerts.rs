@@ -44,8 +44,19 @@ pub(crate) fn http(
     (status, body.to_owned())
 }
 
-/// A webhook receiver: every request's signature header and body.
-fn webhook_receiver() -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
+/// One request a webhook receiver took.
+#[derive(Debug)]
+struct Hook {
+    path: String,
+    timestamp: String,
+    signature: String,
+    body: Vec<u8>,
+}
+
+/// A webhook receiver that answers every request with `answer` (the
+/// status line and headers, without the blank line that ends them) and
+/// hands each request on.
+fn webhook_receiver_answering(answer: String) -> (String, mpsc::Receiver<Hook>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = mpsc::channel();
@@ -53,7 +64,16 @@ fn webhook_receiver() -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
             let mut reader = BufReader::new(stream);
-            let mut signature = String::new();
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                continue;
+            }
+            let path = request_line
+                .split(' ')
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned();
+            let (mut timestamp, mut signature) = (String::new(), String::new());
             let mut length = 0usize;
             loop {
                 let mut line = String::new();
@@ -67,6 +87,7 @@ fn webhook_receiver() -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
                 if let Some((k, v)) = line.split_once(':') {
                     match k.to_ascii_lowercase().as_str() {
                         "x-fleetcare-signature" => signature = v.trim().to_owned(),
+                        "x-fleetcare-timestamp" => timestamp = v.trim().to_owned(),
                         "content-length" => length = v.trim().parse().unwrap_or(0),
                         _ => {}
                     }
@@ -77,14 +98,61 @@ fn webhook_receiver() -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
                 continue;
             }
             let mut stream = reader.into_inner();
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            if tx.send((signature, body)).is_err() {
+            let _ = write!(
+                stream,
+                "{answer}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let hook = Hook {
+                path,
+                timestamp,
+                signature,
+                body,
+            };
+            if tx.send(hook).is_err() {
                 return;
             }
         }
     });
     (addr, rx)
+}
+
+/// A webhook receiver that takes every alert (200).
+fn webhook_receiver() -> (String, mpsc::Receiver<Hook>) {
+    webhook_receiver_answering("HTTP/1.1 200 OK".to_owned())
+}
+
+/// A receiver's check, written from the README's recipe rather than with
+/// fleetcare's code: the timestamp within five minutes of now, and the
+/// signature the HMAC-SHA256 of `"{timestamp}.{body}"`, compared in
+/// constant time.
+fn verified(secret: &[u8], hook: &Hook) -> Result<(), String> {
+    use hmac::{Hmac, KeyInit, Mac};
+    let sent: i64 = hook
+        .timestamp
+        .parse()
+        .map_err(|_| format!("timestamp {:?}", hook.timestamp))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    if (now - sent).abs() > 300 {
+        return Err(format!("timestamp {sent} is not within 5 minutes of {now}"));
+    }
+    let hex = hook
+        .signature
+        .strip_prefix("sha256=")
+        .ok_or_else(|| format!("signature {:?}", hook.signature))?;
+    let digest: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("signature {:?}", hook.signature))?;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    mac.update(hook.timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(&hook.body);
+    mac.verify_slice(&digest)
+        .map_err(|_| "the signature does not match".to_owned())
 }
 
 fn tickets(http_addr: &str, token: &str) -> Vec<Value> {
@@ -124,11 +192,29 @@ fn a_red_stop_lamp_opens_one_ticket_and_alerts_once() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = unique_prefix("alert");
     let (hook, hooks) = webhook_receiver();
+    // Two more webhooks of the fleet answer with redirects to another
+    // receiver (issue 20, finding 9).
+    let (other, elsewhere) = webhook_receiver();
+    let redirecting = |status: u16, reason: &str| {
+        webhook_receiver_answering(format!(
+            "HTTP/1.1 {status} {reason}\r\nLocation: http://{other}/stolen"
+        ))
+    };
+    let (temporary_addr, temporary) = redirecting(307, "Temporary Redirect");
+    let (permanent_addr, permanent) = redirecting(308, "Permanent Redirect");
     let config = dir.path().join("fleetcare.toml");
+    let webhook = |url: String| {
+        format!(
+            "\n[[webhooks]]\nfleet = \"acme\"\nurl = \"{url}\"\nsecret_env = \"FLEETCARE_TEST_HOOK_SECRET\"\n"
+        )
+    };
     std::fs::write(
         &config,
         format!(
-            "[mqtt]\nlisten = \"127.0.0.1:0\"\ntopic_prefix = \"{prefix}\"\nclient_id = \"fc-{prefix}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[[webhooks]]\nfleet = \"acme\"\nurl = \"http://{hook}/hook\"\nsecret_env = \"FLEETCARE_TEST_HOOK_SECRET\"\n"
+            "[mqtt]\nlisten = \"127.0.0.1:0\"\ntopic_prefix = \"{prefix}\"\nclient_id = \"fc-{prefix}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n{}{}{}",
+            webhook(format!("http://{hook}/hook")),
+            webhook(format!("http://{temporary_addr}/moved-307")),
+            webhook(format!("http://{permanent_addr}/moved-308")),
         ),
     )
     .unwrap();
@@ -201,13 +287,40 @@ fn a_red_stop_lamp_opens_one_ticket_and_alerts_once() {
     assert_eq!(alert["vehicle"], "TRK-042");
     assert_eq!(alert["ticket"], ticket["id"]);
 
-    let (signature, body) = hooks.recv_timeout(Duration::from_secs(10)).unwrap();
-    assert_eq!(
-        signature,
-        fleetcare::alerts::webhook::signature(secret.as_bytes(), &body)
-    );
-    let hooked: Value = serde_json::from_slice(&body).unwrap();
+    let hook = hooks.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(hook.path, "/hook");
+    verified(secret.as_bytes(), &hook).unwrap();
+    let hooked: Value = serde_json::from_slice(&hook.body).unwrap();
     assert_eq!(hooked["id"], alert["id"], "the same alert");
+    // Replayed with another time (or another body), the signature fails.
+    let replayed = Hook {
+        timestamp: (hook.timestamp.parse::<i64>().unwrap() + 600).to_string(),
+        ..hook
+    };
+    assert!(verified(secret.as_bytes(), &replayed).is_err());
+
+    // The webhooks that answered 307 and 308 got the alert once each: the
+    // redirect is a failed delivery, not followed and not retried.
+    let failures = "fleetcare_webhook_failures_total 2";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !http(&service.http, "GET", "/metrics", None, None)
+        .1
+        .lines()
+        .any(|l| l == failures)
+    {
+        assert!(Instant::now() < deadline, "no {failures} within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (status, redirector) in [(307, &temporary), (308, &permanent)] {
+        let hook = redirector.recv_timeout(Duration::from_secs(1)).unwrap();
+        assert_eq!(hook.path, format!("/moved-{status}"));
+        verified(secret.as_bytes(), &hook).unwrap();
+    }
+    assert!(
+        elsewhere.recv_timeout(Duration::from_millis(1500)).is_err(),
+        "nothing reached the URL redirected to"
+    );
+    assert!(temporary.try_recv().is_err() && permanent.try_recv().is_err());
 
     // The DM1 again every second for a minute: the fault stays active, so
     // no new episode, no second ticket, no second alert.
@@ -234,4 +347,57 @@ fn a_red_stop_lamp_opens_one_ticket_and_alerts_once() {
     assert!(service.stop().success());
     assert!(alerts.try_recv().is_err(), "no second alert");
     assert!(hooks.try_recv().is_err(), "no second webhook call");
+}
+
+/// Issue 20 (finding 9): a webhook that answers 307 or 308 is not
+/// followed: the delivery fails at once (a wrong URL is the operator's
+/// to fix, not retried), says where the redirect pointed, and the URL it
+/// pointed to gets nothing.
+#[test]
+fn a_redirecting_webhook_is_a_failed_delivery_and_not_followed() {
+    use fleetcare::alerts::webhook::{Retry, WebhookError, WebhookTarget, deliver};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = fleetcare::runtime::tls::https_client().unwrap();
+    let (other, elsewhere) = webhook_receiver();
+    let stolen = format!("http://{other}/stolen");
+    for (status, reason) in [(307, "Temporary Redirect"), (308, "Permanent Redirect")] {
+        let (addr, redirector) =
+            webhook_receiver_answering(format!("HTTP/1.1 {status} {reason}\r\nLocation: {stolen}"));
+        let target = WebhookTarget {
+            url: format!("http://{addr}/hook"),
+            secret: b"a shared secret".to_vec(),
+        };
+        let retry = Retry {
+            attempts: 3,
+            backoff: fleetcare::runtime::Backoff::new(
+                Duration::from_millis(10),
+                Duration::from_millis(10),
+            ),
+        };
+        let err = runtime
+            .block_on(deliver(&client, &target, br#"{"id":"a-1"}"#, retry))
+            .unwrap_err();
+        match &err {
+            WebhookError::Redirected {
+                status: s,
+                location,
+                ..
+            } => assert_eq!((*s, location.as_str()), (status, stolen.as_str())),
+            other => panic!("{other}"),
+        }
+        assert!(err.to_string().contains(&stolen), "{err}");
+        let hook = redirector.recv_timeout(Duration::from_secs(5)).unwrap();
+        verified(b"a shared secret", &hook).unwrap();
+        assert!(
+            redirector.recv_timeout(Duration::from_millis(200)).is_err(),
+            "a redirect is not retried"
+        );
+    }
+    assert!(
+        elsewhere.recv_timeout(Duration::from_millis(200)).is_err(),
+        "nothing reached the URL redirected to"
+    );
 }

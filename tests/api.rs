@@ -28,6 +28,11 @@ impl Api {
     /// Over SQLite, or the PostgreSQL database `database_url` names.
     async fn start_on(database_url: Option<String>) -> Self {
         let (fixture, state) = fixture(database_url).await;
+        Self::serve(fixture, state).await
+    }
+
+    /// Serves `state` over `fixture`.
+    async fn serve(fixture: Fixture, state: api::ApiState) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -653,4 +658,91 @@ async fn tokens_create_prints_one_token_that_the_api_accepts() {
         assert!(out.stdout.is_empty(), "{args:?}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
+}
+
+/// Telemetry of A1 (fleet `fa`), hour `h` after 2026-03-05T00:00Z:
+/// engine hours 1030 + h (the fixture's last reading is 1028).
+fn a1_hour(h: usize) -> (String, String) {
+    let ts = chrono::DateTime::from_timestamp(1_772_668_800 + 3600 * h as i64, 0).unwrap();
+    (
+        "fleet/fa/A1/telemetry".to_owned(),
+        format!(
+            r#"{{"ts": "{}", "engine_hours": {}}}"#,
+            ts.format("%Y-%m-%dT%H:%M:%SZ"),
+            1030 + h
+        ),
+    )
+}
+
+fn store_hours(store: &mut fleetcare::store::Store, hours: std::ops::Range<usize>) {
+    let messages: Vec<_> = hours.map(a1_hour).collect();
+    let batch: Vec<fleetcare_ingest::pipeline::Message<'_>> = messages
+        .iter()
+        .map(|(topic, payload)| fleetcare_ingest::pipeline::Message {
+            topic,
+            payload: payload.as_bytes(),
+            received: fleetcare_ingest::Timestamp::from_micros(1_800_000_000_000_000),
+        })
+        .collect();
+    store.ingest(&batch, &mut Vec::new()).unwrap();
+}
+
+/// Issue 20 (finding 7): the API reads the store through one reader.
+/// Ten archive requests replay the write-ahead log once, not ten times;
+/// after more messages are stored, the next request reads only those,
+/// and shows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_requests_replay_the_log_once_not_per_request() {
+    let (fixture, state) = fixture(None).await;
+    let reader = state.store.clone();
+    // 200 messages in the log, not compacted: the writer holds the store.
+    let data = fixture.data.clone();
+    let mut store = tokio::task::spawn_blocking(move || {
+        let pipeline = fleetcare::config::Config::default().pipeline();
+        let mut store = fleetcare::store::Store::open(&data, pipeline).unwrap();
+        store_hours(&mut store, 0..200);
+        store
+    })
+    .await
+    .unwrap();
+    let api = Api::serve(fixture, state).await;
+    let engine_hours = |archive: &Value| {
+        rows(&archive["meters"])
+            .iter()
+            .find(|m| m["meter"] == "engine_hours")
+            .map(|m| m["value"].as_f64().unwrap())
+    };
+    for _ in 0..10 {
+        let archive = api.get_ok("/api/v1/vehicles/A1", &api.fixture.admin).await;
+        assert_eq!(engine_hours(&archive), Some(1229.0));
+    }
+    let stats = reader.stats();
+    assert_eq!(stats.rebuilds, 1, "the checkpoint read once");
+    assert_eq!(stats.records, 200, "the log replayed once: {stats:?}");
+
+    let store = tokio::task::spawn_blocking(move || {
+        store_hours(&mut store, 200..205);
+        store
+    })
+    .await
+    .unwrap();
+    let archive = api.get_ok("/api/v1/vehicles/A1", &api.fixture.admin).await;
+    assert_eq!(
+        engine_hours(&archive),
+        Some(1234.0),
+        "what was stored before the request"
+    );
+    let stats = reader.stats();
+    assert_eq!(
+        (stats.rebuilds, stats.records),
+        (1, 205),
+        "only the new records read: {stats:?}"
+    );
+    // A compaction: the reader reads the new checkpoint and an empty log.
+    tokio::task::spawn_blocking(move || store.close().unwrap())
+        .await
+        .unwrap();
+    let archive = api.get_ok("/api/v1/vehicles/A1", &api.fixture.admin).await;
+    assert_eq!(engine_hours(&archive), Some(1234.0));
+    assert_eq!((reader.stats().rebuilds, reader.stats().records), (2, 205));
 }

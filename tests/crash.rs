@@ -56,8 +56,9 @@ fn replay(data: &Path, config: &Path, recording: &Path) -> Command {
 
 fn history(data: &Path) -> (u64, usize, usize, Vec<String>) {
     let store = Store::open_read_only(data, PipelineConfig::default()).unwrap();
+    let snapshot = store.snapshot().unwrap();
     let count = |table| {
-        store
+        snapshot
             .scan(table)
             .unwrap()
             .map(|lf| lf.collect().unwrap().height())

@@ -179,7 +179,7 @@ pub(crate) fn stored(store: &Store) -> u64 {
 
 pub(crate) fn table(data: &Path, name: &str) -> DataFrame {
     let store = open_store(data).unwrap();
-    match store.scan(name).unwrap() {
+    match store.snapshot().unwrap().scan(name).unwrap() {
         Some(lf) => lf.collect().unwrap(),
         None => DataFrame::empty(),
     }

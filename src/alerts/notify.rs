@@ -94,7 +94,7 @@ async fn deliver(
     mqtt: Option<&AsyncClient>,
     http: Option<&reqwest::Client>,
     config: &NotifyConfig,
-    metrics: &LiveMetrics,
+    metrics: &Arc<LiveMetrics>,
     alert: Alert,
 ) {
     let body = match serde_json::to_vec(&alert) {
@@ -138,9 +138,19 @@ async fn deliver(
             let body = body.clone();
             let retry = config.retry;
             let id = alert.id.clone();
+            let metrics = metrics.clone();
             tokio::spawn(async move {
-                if let Err(e) = webhook::deliver(&http, &target, &body, retry).await {
-                    tracing::warn!(alert = %id, error = %e, "webhook delivery failed");
+                match webhook::deliver(&http, &target, &body, retry).await {
+                    Ok(()) => {}
+                    // The configured URL is wrong: the operator must act.
+                    Err(e @ webhook::WebhookError::Redirected { .. }) => {
+                        metrics.webhook_failures.inc();
+                        tracing::error!(alert = %id, error = %e, "Webhook delivery failed.");
+                    }
+                    Err(e) => {
+                        metrics.webhook_failures.inc();
+                        tracing::warn!(alert = %id, error = %e, "Webhook delivery failed.");
+                    }
                 }
             });
         }

@@ -19,7 +19,7 @@ use crate::registry::ServiceHistory;
 use crate::report::{self, Context, Registry};
 use crate::runtime::{LiveMetrics, Shutdown};
 use crate::store::RecordSink;
-use crate::store::Store;
+use crate::store::StoreReader;
 use crate::tickets::{NewAlert, Raised, TicketKind, Tickets};
 
 /// What the alert tasks share.
@@ -33,6 +33,8 @@ pub struct AlertContext {
     pub metrics: Arc<LiveMetrics>,
     /// (fleet, vehicle) → model, from the registry; refreshed by the jobs.
     pub models: Arc<RwLock<ModelMap>>,
+    /// The process's reader of the store, for the jobs.
+    pub store: Arc<StoreReader>,
 }
 
 /// The writer's record sink for the real-time path: forwards fault starts
@@ -107,11 +109,11 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
         let map = crate::registry::model_map(&registry.vehicles);
         *ctx.models.write().unwrap_or_else(|e| e.into_inner()) = map;
     }
-    let (catalog, config) = (ctx.catalog.clone(), ctx.config.clone());
+    let (catalog, config, reader) = (ctx.catalog.clone(), ctx.config.clone(), ctx.store.clone());
     // polars work is CPU-bound: off the async workers.
     let requests =
         tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(NewAlert, AlertKind)>> {
-            let store = Store::open_read_only(&config.data_dir, config.pipeline())?;
+            let store = reader.snapshot()?;
             let rctx = Context {
                 catalog: &catalog,
                 registry: &registry,

@@ -40,7 +40,7 @@ use crate::sink::InfluxService;
 use crate::sources::broker::EmbeddedBroker;
 use crate::sources::mqtt::{self, Connection, MqttError, SourceConfig};
 use crate::store::writer::fan_out;
-use crate::store::{Store, StoreError, WriterConfig, spawn_writer};
+use crate::store::{Store, StoreError, StoreReader, WriterConfig, spawn_writer};
 use crate::tickets::Tickets;
 
 /// Where the running service can be reached.
@@ -97,10 +97,11 @@ impl Service {
         );
         let webhooks = webhooks(&config)?;
         let metrics = Arc::new(LiveMetrics::default());
+        // One reader for the API, the web UI, the jobs and ticket meters.
+        let reader = Arc::new(StoreReader::new(&config.data_dir, config.pipeline()));
         let tickets = Tickets::new(db.clone(), config.sla.clone()).with_meters(Arc::new(
             crate::tickets::StoreMeters {
-                data_dir: config.data_dir.clone(),
-                pipeline: config.pipeline(),
+                store: reader.clone(),
             },
         ));
         let (faults_tx, faults_rx) = mpsc::unbounded_channel();
@@ -186,6 +187,7 @@ impl Service {
             notifier,
             metrics: metrics.clone(),
             models,
+            store: reader.clone(),
         };
         let realtime = tokio::spawn(critical_faults(alerts.clone(), faults_rx));
         let jobs = tokio::spawn(periodic_jobs(alerts, stop_rx.clone()));
@@ -195,7 +197,8 @@ impl Service {
             .local_addr()
             .context("the HTTP listener has no address")?;
         let state = ApiState::new(db.clone(), tickets, config.clone(), metrics.clone())
-            .context("fix the truck-model catalogue")?;
+            .context("fix the truck-model catalogue")?
+            .with_store(reader);
         let sources = crate::http::IngestSources {
             broker: match (broker_addr, &config.mqtt.url) {
                 (Some(addr), _) => crate::http::Broker::Embedded(addr),

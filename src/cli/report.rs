@@ -14,7 +14,7 @@ use crate::db::Db;
 use crate::registry::ServiceHistory;
 use crate::report::output::{self, Format, Row};
 use crate::report::{self, Context, Registry};
-use crate::store::Store;
+use crate::store::{Snapshot, Store};
 
 #[derive(Debug, Args)]
 pub(super) struct ReportArgs {
@@ -107,7 +107,7 @@ const FAILED: &str = "the report could not be computed";
 fn registry_and_meters(
     runtime: &tokio::runtime::Runtime,
     db: &Db,
-    store: &Store,
+    store: &Snapshot,
     catalog: &Catalog,
     config: &Config,
     as_of: DateTime<Utc>,
@@ -152,6 +152,7 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
         .context("fix the truck-model catalogue or point --models at another")?;
     let as_of = common.as_of.unwrap_or_else(Utc::now);
     let store = Store::open_read_only(&config.data_dir, config.pipeline())
+        .and_then(|s| s.snapshot())
         .context("cannot open the store; check --data")?;
     let runtime = super::registry::runtime()?;
     let db = runtime.block_on(Db::connect(config)).context(UNREADABLE)?;

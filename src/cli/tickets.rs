@@ -94,8 +94,10 @@ pub(super) fn run(config: &Config, command: TicketsCommand) -> anyhow::Result<()
         let db = Db::connect(config).await?;
         let tickets = Tickets::new(db.clone(), config.sla.clone()).with_meters(
             std::sync::Arc::new(crate::tickets::StoreMeters {
-                data_dir: config.data_dir.clone(),
-                pipeline: config.pipeline(),
+                store: std::sync::Arc::new(crate::store::StoreReader::new(
+                    &config.data_dir,
+                    config.pipeline(),
+                )),
             }),
         );
         let result = match command {

@@ -3,10 +3,13 @@
 //! active faults of every vehicle, and the dead letters. Blocking polars
 //! scans: call them off the async threads.
 //!
-//! The store is opened read-only per request (it takes no lock, so the
-//! running writer is not disturbed): each request pays for reading the
-//! checkpoint and replaying the write-ahead log. Scans see the Parquet
-//! history and what the log replay added to it ([`Store::scan`]).
+//! Every read goes through the process's one [`StoreReader`]: `open`
+//! refreshes it (reading only the log written since the last read; the
+//! checkpoint only after a compaction) and returns a snapshot holding
+//! everything stored before the call. Scans see the Parquet history and
+//! the log's rows ([`Snapshot::scan`]).
+
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat};
 use fleetcare_ingest::ids::{FleetId, VehicleId};
@@ -14,16 +17,16 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use super::QueryError;
-use crate::config::Config;
-use crate::store::Store;
+use crate::store::{Snapshot, StoreReader};
 
 /// How far back a vehicle's archive lists fault episodes.
 pub(crate) const EPISODE_DAYS: i64 = 90;
 /// At most this many episodes in an archive (the newest).
 pub(crate) const MAX_EPISODES: usize = 200;
 
-pub(crate) fn open(config: &Config) -> Result<Store, QueryError> {
-    Ok(Store::open_read_only(&config.data_dir, config.pipeline())?)
+/// The stored history as of now, from the shared reader.
+pub(crate) fn open(reader: &StoreReader) -> Result<Arc<Snapshot>, QueryError> {
+    Ok(reader.snapshot()?)
 }
 
 /// A store time (µs since the epoch) as RFC 3339 UTC with microseconds.
@@ -62,7 +65,7 @@ fn vehicle_rows(lf: LazyFrame, fleet: &FleetId, vehicle: &VehicleId) -> LazyFram
 
 /// Each meter's latest stored value for the vehicle, by meter name.
 pub(crate) fn latest_meters(
-    store: &Store,
+    store: &Snapshot,
     fleet: &FleetId,
     vehicle: &VehicleId,
 ) -> Result<Vec<MeterReading>, QueryError> {
@@ -80,7 +83,7 @@ pub(crate) fn latest_meters(
 /// The vehicle's fault episodes that started in the last
 /// [`EPISODE_DAYS`] before `now_us`, or are still active; newest first.
 pub(crate) fn recent_episodes(
-    store: &Store,
+    store: &Snapshot,
     fleet: &FleetId,
     vehicle: &VehicleId,
     now_us: i64,
@@ -175,7 +178,7 @@ pub(crate) fn topic_fleet(prefix: &str, topic: &str) -> Option<FleetId> {
 /// The dead-letter table; with `fleets`, only rows whose topic is under
 /// one of them.
 fn visible_dead_letter_rows(
-    store: &Store,
+    store: &Snapshot,
     prefix: &str,
     fleets: Option<&[FleetId]>,
 ) -> Result<Option<LazyFrame>, QueryError> {
@@ -207,7 +210,7 @@ pub(crate) struct ReasonCount {
 /// only those whose topic is under one of them. Topics that name no valid
 /// fleet count only without `fleets`, as in [`dead_letters`].
 pub(crate) fn dead_letter_reasons(
-    store: &Store,
+    store: &Snapshot,
     prefix: &str,
     fleets: Option<&[FleetId]>,
 ) -> Result<Vec<ReasonCount>, QueryError> {
@@ -243,7 +246,7 @@ pub(crate) fn dead_letter_reasons(
 /// those whose latest event is a start (what a vehicle's archive lists
 /// with `ended` null).
 pub(crate) fn active_faults(
-    store: &Store,
+    store: &Snapshot,
 ) -> Result<std::collections::HashMap<(String, String), u32>, QueryError> {
     let Some(lf) = store.scan("faults")? else {
         return Ok(Default::default());
@@ -285,7 +288,7 @@ pub(crate) const MAX_METER_POINTS: usize = 300;
 /// first, as (seconds since the epoch, continuous value), thinned to at
 /// most [`MAX_METER_POINTS`] (the newest is always kept).
 pub(crate) fn meter_history(
-    store: &Store,
+    store: &Snapshot,
     fleet: &FleetId,
     vehicle: &VehicleId,
     from_us: i64,
@@ -329,7 +332,7 @@ pub(crate) fn meter_history(
 /// whose topic is under one of them (pushed down into the scan, so the
 /// limit counts visible rows).
 pub(crate) fn dead_letters(
-    store: &Store,
+    store: &Snapshot,
     prefix: &str,
     fleets: Option<&[FleetId]>,
     limit: usize,

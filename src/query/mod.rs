@@ -15,7 +15,7 @@ use crate::store::StoreError;
 /// asked for something valid); the HTTP layer answers 500.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error("the store cannot be opened: {0}")]
+    #[error("the store cannot be read: {0}")]
     Store(#[from] StoreError),
     #[error("a query over the store failed: {0}")]
     Scan(#[from] PolarsError),

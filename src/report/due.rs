@@ -17,7 +17,7 @@ use super::usage::{self, VehicleMeters};
 use super::{Context, Result, round_to};
 use crate::catalog::{IntervalMeter, MaintenanceTask, ModelId, TaskId, TruckModel};
 use crate::registry::{ServiceTask, Vehicle};
-use crate::store::Store;
+use crate::store::Snapshot;
 
 /// A meter reading or, for day intervals, a date.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -141,13 +141,13 @@ impl TaskDue<'_> {
 pub(crate) type Meters = HashMap<usage::VehicleKey, VehicleMeters>;
 
 /// Every task of every registered vehicle whose model is in the catalogue.
-pub fn assess<'a>(store: &Store, ctx: &Context<'a>) -> Result<Vec<TaskDue<'a>>> {
+pub fn assess<'a>(store: &Snapshot, ctx: &Context<'a>) -> Result<Vec<TaskDue<'a>>> {
     Ok(assess_with(ctx, &read_meters(store, ctx)?))
 }
 
 /// The meters [`assess`] judges tasks on. It reads the registry's vehicles,
 /// not its services, so it can run while those are being read.
-pub(crate) fn read_meters(store: &Store, ctx: &Context<'_>) -> Result<Meters> {
+pub(crate) fn read_meters(store: &Snapshot, ctx: &Context<'_>) -> Result<Meters> {
     usage::vehicle_meters(store, ctx, "due")
 }
 
@@ -231,7 +231,7 @@ fn last_services<'a>(ctx: &Context<'a>) -> HashMap<(&'a VehicleId, &'a TaskId), 
 /// The C6 rows: `due_soon` and `overdue` tasks, `ok` too with `all`.
 /// A task none of whose intervals can be judged (a meter-only task of a
 /// vehicle that never sent that meter) has no row.
-pub fn maintenance_due(store: &Store, ctx: &Context<'_>, all: bool) -> Result<Vec<DueRow>> {
+pub fn maintenance_due(store: &Snapshot, ctx: &Context<'_>, all: bool) -> Result<Vec<DueRow>> {
     Ok(due_rows(&assess(store, ctx)?, ctx.as_of_date(), all))
 }
 
@@ -262,7 +262,7 @@ pub fn due_rows(tasks: &[TaskDue<'_>], as_of: NaiveDate, all: bool) -> Vec<DueRo
 }
 
 /// The next service of every task of every registered vehicle.
-pub fn next_services(store: &Store, ctx: &Context<'_>) -> Result<Vec<NextServiceRow>> {
+pub fn next_services(store: &Snapshot, ctx: &Context<'_>) -> Result<Vec<NextServiceRow>> {
     Ok(next_service_rows(&assess(store, ctx)?, ctx.as_of_date()))
 }
 

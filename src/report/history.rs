@@ -7,7 +7,7 @@ use fleetcare_ingest::Timestamp;
 use polars::prelude::*;
 
 use super::{ReportError, Result, US_PER_DAY};
-use crate::store::Store;
+use crate::store::Snapshot;
 
 /// A `Datetime(µs)` literal, the type of the store's `ts` columns, so the
 /// comparison needs no cast and can be pushed down to the scan.
@@ -18,7 +18,7 @@ pub(crate) fn ts_lit(us: i64) -> Expr {
 /// Rows of `table` with `from < ts <= to` (`from`: `None` for the whole
 /// past); `None` when the store has no part in that range.
 pub(crate) fn scan(
-    store: &Store,
+    store: &Snapshot,
     table: &'static str,
     from: Option<i64>,
     to: i64,
@@ -58,7 +58,7 @@ pub(crate) struct MeterHistory {
 
 /// Reads [`MeterHistory`] from the store for `report`.
 pub(crate) fn meter_history(
-    store: &Store,
+    store: &Snapshot,
     report: &'static str,
     from: i64,
     to: i64,
@@ -132,7 +132,7 @@ pub(crate) fn union(report: &'static str, frames: Vec<LazyFrame>) -> Result<Opti
 /// fmi` and `ts` in µs (Int64). A start is all the reports need: an
 /// episode counts where it starts, and a gap in data never ends one.
 pub(crate) fn episode_starts(
-    store: &Store,
+    store: &Snapshot,
     from: Option<i64>,
     to: i64,
 ) -> Result<Option<LazyFrame>> {

@@ -28,7 +28,7 @@ use super::output::{Row, date};
 use super::{Context, Result, US_PER_DAY, round_to};
 use crate::catalog::{IntervalMeter, PartId};
 use crate::registry::Depot;
-use crate::store::Store;
+use crate::store::Snapshot;
 
 const REPORT: &str = "parts";
 
@@ -87,7 +87,7 @@ fn period_days(t: &TaskDue<'_>) -> Option<f64> {
 /// `weeks` weeks (the configured `parts_weeks` if `None`), per depot with
 /// `by_depot`. Sorted by part (and depot), then week.
 pub fn parts_demand(
-    store: &Store,
+    store: &Snapshot,
     ctx: &Context<'_>,
     weeks: Option<u32>,
     by_depot: bool,
@@ -97,7 +97,7 @@ pub fn parts_demand(
 
 /// [`parts_demand`] with the tasks already judged.
 pub(crate) fn parts_demand_of(
-    store: &Store,
+    store: &Snapshot,
     ctx: &Context<'_>,
     tasks: &[TaskDue<'_>],
     weeks: Option<u32>,
@@ -153,7 +153,7 @@ fn planned(
 /// Calls `add(part, depot, qty per week)` for the expected failures of
 /// each model's vehicles at each depot.
 fn corrective(
-    store: &Store,
+    store: &Snapshot,
     ctx: &Context<'_>,
     mut add: impl FnMut(&PartId, &Depot, f64),
 ) -> Result<()> {

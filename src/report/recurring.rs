@@ -17,7 +17,7 @@ use super::usage::vehicle_key;
 use super::{Context, ReportError, Result, US_PER_DAY};
 use crate::catalog::ModelId;
 use crate::registry::ServiceTask;
-use crate::store::Store;
+use crate::store::Snapshot;
 
 const REPORT: &str = "recurring";
 
@@ -99,7 +99,7 @@ pub fn repairs(ctx: &Context<'_>) -> Vec<Repair> {
 
 /// Every finding at the as-of time, sorted by kind, fleet, vehicle, model
 /// and code.
-pub fn recurring(store: &Store, ctx: &Context<'_>) -> Result<Vec<RecurringRow>> {
+pub fn recurring(store: &Snapshot, ctx: &Context<'_>) -> Result<Vec<RecurringRow>> {
     let d = ctx.detect;
     let as_of = ctx.as_of_us();
     let repairs = repairs(ctx);

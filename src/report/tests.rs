@@ -11,7 +11,7 @@ use fleetcare_ingest::pipeline::{Message, PipelineConfig};
 use super::*;
 use crate::catalog::{IntervalMeter, ModelId, PartId, TaskId};
 use crate::registry::{Depot, ServiceRecord, ServiceSource, ServiceTask, StockLevel, Vehicle};
-use crate::store::Store;
+use crate::store::{Snapshot, Store};
 use status::Status;
 
 const SWEEPER: &str = r#"
@@ -200,10 +200,11 @@ impl History {
         self.send(vehicle, end, ", \"dtcs\": []");
     }
 
-    fn store(self, dir: &std::path::Path) -> Store {
+    /// The history ingested and compacted, as the reports read it.
+    fn store(self, dir: &std::path::Path) -> Snapshot {
         let mut store = self.ingest(dir);
         store.compact().unwrap();
-        store
+        store.snapshot().unwrap()
     }
 
     /// The history ingested in time order, left in the write-ahead log.
@@ -849,7 +850,7 @@ fn meter_summaries_change_no_figure() {
         ..Registry::default()
     };
     let detect = DetectConfig::default();
-    let figures = |store: &Store, as_of: DateTime<Utc>| {
+    let figures = |store: &Snapshot, as_of: DateTime<Utc>| {
         let ctx = Context {
             as_of,
             ..ctx(&catalog, &registry, &detect)
@@ -902,7 +903,10 @@ fn meter_summaries_change_no_figure() {
                 std::fs::remove_dir_all(d).unwrap();
             }
         }
-        let store = Store::open_read_only(dir.path(), PipelineConfig::default()).unwrap();
+        let store = Store::open_read_only(dir.path(), PipelineConfig::default())
+            .unwrap()
+            .snapshot()
+            .unwrap();
         let summarised = store.summarised_meter_days(20_400, 20_600).unwrap();
         let with_readings = 201 - summarised.len();
         match keep_every {
@@ -925,7 +929,35 @@ fn meter_summaries_change_no_figure() {
     }
     .ingest(logged.path());
     assert!(!logged.path().join("meter_days").exists());
+    let snapshot = store.snapshot().unwrap();
     for (t, e) in times.iter().zip(&expected) {
-        assert_eq!(&figures(&store, *t), e, "as of {t}, from the log");
+        assert_eq!(&figures(&snapshot, *t), e, "as of {t}, from the log");
+    }
+    drop(store);
+
+    // The log read by the service's reader a few messages at a time: each
+    // refresh adds its rows (and a summary of them) as frames of their own.
+    let followed = tempfile::tempdir().unwrap();
+    let mut messages = h.messages.clone();
+    messages.sort_by_key(|m| m.0);
+    let mut store = Store::open(followed.path(), PipelineConfig::default()).unwrap();
+    store.set_compact_bytes(u64::MAX);
+    let reader = crate::store::StoreReader::new(followed.path(), PipelineConfig::default());
+    for chunk in messages.chunks(messages.len() / 7 + 1) {
+        let batch: Vec<Message<'_>> = chunk
+            .iter()
+            .map(|(t, topic, payload)| Message {
+                topic,
+                payload: payload.as_bytes(),
+                received: Timestamp::from_datetime(t),
+            })
+            .collect();
+        store.ingest(&batch, &mut Vec::new()).unwrap();
+        reader.snapshot().unwrap();
+    }
+    let snapshot = reader.snapshot().unwrap();
+    assert_eq!(reader.stats().rebuilds, 1);
+    for (t, e) in times.iter().zip(&expected) {
+        assert_eq!(&figures(&snapshot, *t), e, "as of {t}, followed");
     }
 }

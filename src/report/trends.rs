@@ -19,7 +19,7 @@ use super::output::{Row, date};
 use super::usage::{VehicleKey, vehicle_key};
 use super::{Context, ReportError, Result, US_PER_DAY, round_to};
 use crate::catalog::ModelId;
-use crate::store::Store;
+use crate::store::Snapshot;
 
 const REPORT: &str = "trends";
 const US_PER_WEEK: i64 = 7 * US_PER_DAY;
@@ -74,7 +74,7 @@ fn weeks_since(us: Expr, origin: i64) -> Expr {
 }
 
 /// The trends over `weeks` weeks (the configured `trend_weeks` if `None`).
-pub fn trends(store: &Store, ctx: &Context<'_>, weeks: Option<u32>) -> Result<Vec<TrendRow>> {
+pub fn trends(store: &Snapshot, ctx: &Context<'_>, weeks: Option<u32>) -> Result<Vec<TrendRow>> {
     let weeks = weeks.unwrap_or(ctx.detect.trend_weeks).max(1);
     let first = monday_of(ctx.as_of_date()) - TimeDelta::weeks(i64::from(weeks) - 1);
     let origin = midnight_us(first);
@@ -140,7 +140,7 @@ pub fn trends(store: &Store, ctx: &Context<'_>, weeks: Option<u32>) -> Result<Ve
 /// reading when there is none. The meter is continuous over ECU swaps, so
 /// the highest reading is the latest.
 fn engine_hours(
-    store: &Store,
+    store: &Snapshot,
     ctx: &Context<'_>,
     origin: i64,
 ) -> Result<HashMap<(String, i64), f64>> {

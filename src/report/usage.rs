@@ -28,7 +28,7 @@ use super::history::{self, Columns};
 use super::status::MeterValues;
 use super::{Context, Result, US_PER_DAY};
 use crate::catalog::IntervalMeter;
-use crate::store::Store;
+use crate::store::Snapshot;
 
 /// How far before the window a reading is looked for to start from.
 const BASELINE_LOOKBACK_DAYS: i64 = 14;
@@ -57,7 +57,7 @@ fn meter_of(name: &str) -> Option<IntervalMeter> {
 /// Current values and usage per day of every vehicle with readings, for
 /// the `report` named in errors.
 pub(crate) fn vehicle_meters(
-    store: &Store,
+    store: &Snapshot,
     ctx: &Context<'_>,
     report: &'static str,
 ) -> Result<HashMap<VehicleKey, VehicleMeters>> {
@@ -146,7 +146,7 @@ pub(crate) fn vehicle_meters(
 /// latest values come from the whole history (no usage: they are not in
 /// use). Skipped when there is none, which is the usual case.
 fn older_readings(
-    store: &Store,
+    store: &Snapshot,
     ctx: &Context<'_>,
     report: &'static str,
     before: i64,

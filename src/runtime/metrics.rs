@@ -77,6 +77,9 @@ pub struct LiveMetrics {
     tickets_opened: Family<TicketLabels, Counter>,
     /// Alerts delivered (logged, published, sent to webhooks).
     pub alerts_sent: Counter,
+    /// Webhook deliveries given up: redirected, refused, or failing every
+    /// attempt.
+    pub webhook_failures: Counter,
     /// Lines the InfluxDB server took.
     pub influx_lines_written: Counter,
     /// Lines put in the InfluxDB spool (server down, or ticket history).
@@ -181,6 +184,11 @@ impl LiveMetrics {
             tickets_opened.clone(),
         );
         let alerts_sent = counter(&mut r, "fleetcare_alerts_sent", "Alerts delivered");
+        let webhook_failures = counter(
+            &mut r,
+            "fleetcare_webhook_failures",
+            "Webhook deliveries given up (redirected, refused, or failing every attempt)",
+        );
         let influx_lines_written = counter(
             &mut r,
             "fleetcare_influx_lines_written",
@@ -233,6 +241,7 @@ impl LiveMetrics {
             modbus_polls,
             tickets_opened,
             alerts_sent,
+            webhook_failures,
             influx_lines_written,
             influx_lines_spooled,
             influx_write_failures,
@@ -336,6 +345,7 @@ mod tests {
         m.ticket_opened("maintenance", "P3");
         m.ticket_opened("fault", "P1");
         m.alerts_sent.inc_by(2);
+        m.webhook_failures.inc();
         m.influx_lines_written.inc_by(100);
         m.influx_lines_spooled.inc_by(10);
         m.influx_write_failures.inc();
@@ -394,6 +404,9 @@ fleetcare_tickets_opened_total{kind=\"maintenance\",priority=\"P3\"} 1
 # HELP fleetcare_alerts_sent Alerts delivered.
 # TYPE fleetcare_alerts_sent counter
 fleetcare_alerts_sent_total 2
+# HELP fleetcare_webhook_failures Webhook deliveries given up (redirected, refused, or failing every attempt).
+# TYPE fleetcare_webhook_failures counter
+fleetcare_webhook_failures_total 1
 # HELP fleetcare_influx_lines_written Lines InfluxDB took.
 # TYPE fleetcare_influx_lines_written counter
 fleetcare_influx_lines_written_total 100

@@ -49,11 +49,13 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
-/// An HTTP client for webhooks: HTTPS against the Mozilla roots.
+/// An HTTP client for webhooks: HTTPS against the Mozilla roots, and no
+/// redirects followed (a 3xx is the answer; `alerts::webhook` says why).
 pub fn https_client() -> Result<reqwest::Client, TlsError> {
     let tls = client_config(None)?;
     reqwest::Client::builder()
         .use_preconfigured_tls(Arc::unwrap_or_clone(tls))
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .map_err(|e| TlsError::Setup(e.to_string()))

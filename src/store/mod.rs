@@ -22,15 +22,21 @@
 
 mod dedupe;
 pub(crate) use dedupe::event_micros;
+mod owner_only;
+mod reader;
+mod snapshot;
 pub mod tables;
 mod wal;
 pub mod writer;
+
+pub use reader::{ReaderStats, StoreReader};
+pub use snapshot::Snapshot;
 
 pub use writer::{
     Incoming, IngestHandle, OnStored, RecordSink, WriterConfig, WriterStopped, spawn_writer,
 };
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -41,15 +47,18 @@ use fleetcare_ingest::ids::{FleetId, VehicleId};
 use fleetcare_ingest::pipeline::{
     Message, Pipeline, PipelineCheckpoint, PipelineConfig, Record, VehicleKey,
 };
-use polars::prelude::{DataFrame, IntoLazy, LazyFrame, PolarsError};
+use polars::prelude::PolarsError;
 use serde::{Deserialize, Serialize};
 
 use dedupe::DigestIndex;
-use tables::PendingRows;
+use snapshot::SeenMap;
+use tables::{LogFrames, PendingRows};
 use wal::{WalRecord, WalWriter};
 
 /// Compact once the log holds this much.
 const DEFAULT_COMPACT_BYTES: u64 = 64 << 20;
+/// How many times a read that met a compaction starts again.
+const COMPACTED_RETRIES: u32 = 4;
 /// Days of digests kept in memory after a compaction.
 const KEEP_DIGEST_DAYS: usize = 4;
 const CHECKPOINT: &str = "checkpoint.json";
@@ -68,6 +77,8 @@ pub enum StoreError {
     Parquet { path: PathBuf, source: PolarsError },
     #[error("an earlier write failed; reopen the store to recover from the log")]
     Poisoned,
+    #[error("the store was compacted while it was being read; read it again")]
+    Compacted,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -128,7 +139,7 @@ struct Checkpoint {
 
 /// Writes `bytes` to `path` and syncs it.
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = File::create(path)?;
+    let mut f = owner_only::create(path)?;
     io::Write::write_all(&mut f, bytes)?;
     f.sync_all()
 }
@@ -161,6 +172,21 @@ fn remove_parts_from(dir: &Path, first_orphan: u64, ext: &str) -> io::Result<()>
     Ok(())
 }
 
+/// A place in the log: a segment and a byte offset in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LogPosition {
+    segment: u64,
+    offset: u64,
+}
+
+/// What was read back from the log (by recovery, and by every refresh of
+/// a [`StoreReader`]): records and their bytes on disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Replayed {
+    records: u64,
+    bytes: u64,
+}
+
 /// The store of one `--data` directory.
 #[derive(Debug)]
 pub struct Store {
@@ -168,25 +194,47 @@ pub struct Store {
     _lock: Option<File>,
     wal_dir: PathBuf,
     wal: Option<WalWriter>,
+    /// Filled only when writable: a reader never checks for duplicates.
     digests: DigestIndex,
     pipeline: Pipeline,
     pending: PendingRows,
-    seen: HashMap<Arc<VehicleKey>, SeenVehicle>,
+    /// Shared with the snapshots made since the last change.
+    seen: Arc<SeenMap>,
     checkpoint_totals: Totals,
     stored: u64,
     duplicates: u64,
     next_part: u64,
     compact_bytes: u64,
     poisoned: bool,
+    /// Where the records read from the log end: a writer appends there,
+    /// a reader reads on from there.
+    log_end: LogPosition,
+    replayed: Replayed,
 }
 
 impl Store {
     /// Opens (creating if needed) the store in `dir` for writing, recovering
-    /// from a crash if there was one.
+    /// from a crash if there was one. The directory and what the store
+    /// creates in it are the running user's only (`0700`, files `0600`); an
+    /// existing directory that others can enter is closed to them.
     pub fn open(dir: &Path, config: PipelineConfig) -> Result<Self> {
-        fs::create_dir_all(dir).at(dir)?;
+        owner_only::create_dir_all(dir).at(dir)?;
+        match owner_only::close_to_others(dir) {
+            Ok(None) => {}
+            Ok(Some(mode)) => tracing::warn!(
+                dir = %dir.display(),
+                was = format!("{mode:o}"),
+                now = format!("{:o}", mode & !0o077),
+                "Closed the data directory to other users."
+            ),
+            Err(e) => tracing::warn!(
+                dir = %dir.display(),
+                error = %e,
+                "Cannot close the data directory to other users; chmod 700 it."
+            ),
+        }
         let lock_path = dir.join("LOCK");
-        let lock = File::create(&lock_path).at(&lock_path)?;
+        let lock = owner_only::create(&lock_path).at(&lock_path)?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(dir.to_owned())),
@@ -196,16 +244,24 @@ impl Store {
     }
 
     /// Opens the store to read it while another process may be writing:
-    /// nothing on disk is changed.
+    /// nothing on disk is changed. It reads the checkpoint and replays the
+    /// whole log: for a command that reads once. The service reads through
+    /// one [`StoreReader`], which replays only what is new.
     pub fn open_read_only(dir: &Path, config: PipelineConfig) -> Result<Self> {
-        Self::recover(dir, config, None)
+        let mut attempts = 1;
+        loop {
+            match Self::recover(dir, config.clone(), None) {
+                Err(StoreError::Compacted) if attempts < COMPACTED_RETRIES => attempts += 1,
+                opened => return opened,
+            }
+        }
     }
 
     fn recover(dir: &Path, config: PipelineConfig, lock: Option<File>) -> Result<Self> {
         let writable = lock.is_some();
         let wal_dir = dir.join("wal");
         if writable {
-            fs::create_dir_all(&wal_dir).at(&wal_dir)?;
+            owner_only::create_dir_all(&wal_dir).at(&wal_dir)?;
         }
         let cp_path = dir.join(CHECKPOINT);
         let checkpoint: Checkpoint = match fs::read(&cp_path) {
@@ -235,23 +291,30 @@ impl Store {
             digests: DigestIndex::new(dir.join("dedupe")),
             pipeline: Pipeline::restore(config, checkpoint.pipeline),
             pending: PendingRows::default(),
-            seen: checkpoint
-                .seen
-                .into_iter()
-                .map(|s| {
-                    let key = VehicleKey {
-                        fleet: s.fleet.clone(),
-                        vehicle: s.vehicle.clone(),
-                    };
-                    (Arc::new(key), s)
-                })
-                .collect(),
+            seen: Arc::new(
+                checkpoint
+                    .seen
+                    .into_iter()
+                    .map(|s| {
+                        let key = VehicleKey {
+                            fleet: s.fleet.clone(),
+                            vehicle: s.vehicle.clone(),
+                        };
+                        (Arc::new(key), s)
+                    })
+                    .collect(),
+            ),
             checkpoint_totals: checkpoint.totals,
             stored: 0,
             duplicates: 0,
             next_part: checkpoint.next_part,
             compact_bytes: DEFAULT_COMPACT_BYTES,
             poisoned: false,
+            log_end: LogPosition {
+                segment: checkpoint.wal_start,
+                offset: 0,
+            },
+            replayed: Replayed::default(),
         };
         let segments = match wal::segments(&wal_dir) {
             Ok(s) => s,
@@ -263,25 +326,16 @@ impl Store {
             .copied()
             .filter(|&s| s >= checkpoint.wal_start)
             .collect();
-        let mut records = Vec::new();
-        let mut tail = (checkpoint.wal_start, 0u64);
+        // The checkpoint's first segment is created before the checkpoint
+        // is written and deleted only after the next one is: a reader that
+        // finds a later one first read a checkpoint that a compaction has
+        // since replaced.
+        if !writable && live.first().is_some_and(|&s| s != checkpoint.wal_start) {
+            return Err(StoreError::Compacted);
+        }
         for (i, &seq) in live.iter().enumerate() {
-            let path = wal::segment_path(&wal_dir, seq);
-            let bytes = fs::read(&path).at(&path)?;
-            let (logged, valid) = wal::read_segment(&bytes);
-            let last = i + 1 == live.len();
-            if !last && !wal::is_padding(bytes.get(valid..).unwrap_or_default()) {
-                return Err(StoreError::Corrupt {
-                    path,
-                    what: format!("bad record at byte {valid} of a completed log segment"),
-                });
-            }
-            for r in &logged {
-                store.digests.insert(r.day, r.digest).at(&path)?;
-                store.apply(r, &mut records);
-            }
-            store.stored += logged.len() as u64;
-            tail = (seq, valid as u64);
+            let complete = i + 1 < live.len();
+            store.replay_segment(seq, 0, complete, writable)?;
         }
         if writable {
             // Segments before wal_start were compacted; a crash kept them.
@@ -289,9 +343,122 @@ impl Store {
                 let path = wal::segment_path(&wal_dir, seq);
                 fs::remove_file(&path).at(&path)?;
             }
-            store.wal = Some(WalWriter::open(&wal_dir, tail.0, tail.1).at(&wal_dir)?);
+            let tail = store.log_end;
+            store.wal = Some(WalWriter::open(&wal_dir, tail.segment, tail.offset).at(&wal_dir)?);
         }
         Ok(store)
+    }
+
+    /// Feeds the records of log segment `seq` from byte `from` on to the
+    /// pipeline, up to the first place that holds no whole record: the
+    /// padding, or a torn record (never synced, never acknowledged; a
+    /// writer cuts it off, a reader tries again from there next time). A
+    /// `complete` segment (one with a later segment beside it) must hold
+    /// nothing but padding after its records.
+    fn replay_segment(
+        &mut self,
+        seq: u64,
+        from: u64,
+        complete: bool,
+        writable: bool,
+    ) -> Result<()> {
+        let path = wal::segment_path(&self.wal_dir, seq);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            // Deleted by a compaction since the listing.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !writable => {
+                return Err(StoreError::Compacted);
+            }
+            Err(e) => return Err(e).at(&path),
+        };
+        let tail = wal::read_from(&file, from).at(&path)?;
+        let end = from + tail.valid as u64;
+        if complete && !wal::rest_is_padding(&file, end).at(&path)? {
+            return Err(StoreError::Corrupt {
+                path,
+                what: format!("bad record at byte {end} of a completed log segment"),
+            });
+        }
+        let logged = tail.records();
+        let mut records = Vec::new();
+        for r in &logged {
+            if writable {
+                self.digests.insert(r.day, r.digest).at(&path)?;
+            }
+            self.apply(r, &mut records);
+            records.clear();
+        }
+        self.stored += logged.len() as u64;
+        self.replayed.records += logged.len() as u64;
+        self.replayed.bytes += tail.valid as u64;
+        self.log_end = LogPosition {
+            segment: seq,
+            offset: end,
+        };
+        Ok(())
+    }
+
+    /// Read only: feeds the records logged since the last read to the
+    /// pipeline — the rest of the segment it ended in and any segment
+    /// after it. [`StoreError::Compacted`] when that segment is gone: a
+    /// compaction took it into Parquet, and the store must be read again
+    /// from the new checkpoint.
+    fn follow_log(&mut self) -> Result<()> {
+        let segments = match wal::segments(&self.wal_dir) {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).at(&self.wal_dir),
+        };
+        // Listed before the segment is read: a later segment in the list
+        // was created after this one was complete, so reading this one now
+        // reads all of it.
+        let at = self.log_end;
+        let later: Vec<u64> = segments
+            .iter()
+            .copied()
+            .filter(|&s| s > at.segment)
+            .collect();
+        if !segments.contains(&at.segment) {
+            // No log yet (a store no writer has opened), or compacted.
+            return match later.is_empty() {
+                true => Ok(()),
+                false => Err(StoreError::Compacted),
+            };
+        }
+        self.replay_segment(at.segment, at.offset, !later.is_empty(), false)?;
+        for (i, &seq) in later.iter().enumerate() {
+            self.replay_segment(seq, 0, i + 1 < later.len(), false)?;
+        }
+        Ok(())
+    }
+
+    /// A view of the history as it is now (the log's rows are copied).
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let mut log = LogFrames::default();
+        log.append(
+            self.pending
+                .frames()
+                .map_err(|source| StoreError::Parquet {
+                    path: self.dir.clone(),
+                    source,
+                })?,
+        )
+        .map_err(|source| StoreError::Parquet {
+            path: self.dir.clone(),
+            source,
+        })?;
+        Ok(self.view(Arc::new(log)))
+    }
+
+    /// A snapshot with `log` as the rows of the log.
+    fn view(&self, log: Arc<LogFrames>) -> Snapshot {
+        Snapshot::new(
+            self.dir.clone(),
+            self.next_part,
+            log,
+            self.seen.clone(),
+            self.totals(),
+        )
     }
 
     /// Sets the log size that triggers a compaction.
@@ -314,13 +481,15 @@ impl Store {
             self.pending.push(rec);
         }
         if let Some(key) = vehicle {
-            let seen = self.seen.entry(key).or_insert_with_key(|k| SeenVehicle {
-                fleet: k.fleet.clone(),
-                vehicle: k.vehicle.clone(),
-                first_seen: r.received,
-                last_seen: r.received,
-                messages: 0,
-            });
+            let seen = Arc::make_mut(&mut self.seen)
+                .entry(key)
+                .or_insert_with_key(|k| SeenVehicle {
+                    fleet: k.fleet.clone(),
+                    vehicle: k.vehicle.clone(),
+                    first_seen: r.received,
+                    last_seen: r.received,
+                    messages: 0,
+                });
             seen.messages += 1;
             seen.first_seen = seen.first_seen.min(r.received);
             seen.last_seen = seen.last_seen.max(r.received);
@@ -499,145 +668,6 @@ impl Store {
         let mut v: Vec<SeenVehicle> = self.seen.values().cloned().collect();
         v.sort_by(|a, b| (&a.fleet, &a.vehicle).cmp(&(&b.fleet, &b.vehicle)));
         v
-    }
-
-    /// A lazy scan of one table's whole history (`faults`, `lamps`,
-    /// `meters`, `meter_days`, `dead_letters`): the compacted Parquet parts and the
-    /// records of the log not yet compacted.
-    pub fn scan(&self, table: &str) -> Result<Option<LazyFrame>> {
-        self.scan_between(table, None, None)
-    }
-
-    /// Like [`Store::scan`], limited to the day partitions that can hold
-    /// event times from `from` to `to` (both included; `None`: open), so a
-    /// report over recent weeks does not open a year of files. Rows of the
-    /// edge days outside the range are still in the frame: filter on `ts`.
-    pub fn scan_between(
-        &self,
-        table: &str,
-        from: Option<Timestamp>,
-        to: Option<Timestamp>,
-    ) -> Result<Option<LazyFrame>> {
-        let days = (from.map(dedupe::day_of_ts), to.map(dedupe::day_of_ts));
-        let err = |source| StoreError::Parquet {
-            path: self.dir.join(table),
-            source,
-        };
-        let parts = tables::scan(&self.dir, table, self.next_part, days).map_err(err)?;
-        // Records of the log, not yet compacted, are part of the history.
-        let pending = self.pending.frame(table, days).map_err(err)?;
-        Ok(match (parts, pending) {
-            (Some(p), Some(df)) => Some(
-                polars::prelude::concat([p, df.lazy()], polars::prelude::UnionArgs::default())
-                    .map_err(err)?,
-            ),
-            (Some(p), None) => Some(p),
-            (None, Some(df)) => Some(df.lazy()),
-            (None, None) => None,
-        })
-    }
-
-    /// Like [`Store::scan_between`], but read at once, file by file, and
-    /// only `columns`: for the small tables (`faults`, `lamps`) whose year
-    /// is hundreds of files of a few kilobytes, where a lazy multi-file
-    /// scan costs more per file than reading the rows does.
-    pub fn read_between(
-        &self,
-        table: &str,
-        from: Option<Timestamp>,
-        to: Option<Timestamp>,
-        columns: &[&str],
-    ) -> Result<Option<DataFrame>> {
-        use polars::prelude::SerReader;
-        let days = (from.map(dedupe::day_of_ts), to.map(dedupe::day_of_ts));
-        let err = |path: &Path| {
-            let path = path.to_owned();
-            move |source| StoreError::Parquet { path, source }
-        };
-        let table_dir = self.dir.join(table);
-        let files = tables::part_files(&self.dir, table, self.next_part, days).at(&table_dir)?;
-        let names: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
-        let mut frames = Vec::with_capacity(files.len() + 1);
-        for path in &files {
-            let file = File::open(path).at(path)?;
-            frames.push(
-                polars::prelude::ParquetReader::new(file)
-                    .with_columns(Some(names.clone()))
-                    .finish()
-                    .map_err(err(path))?,
-            );
-        }
-        if let Some(pending) = self.pending.frame(table, days).map_err(err(&table_dir))? {
-            frames.push(
-                pending
-                    .select(columns.iter().copied())
-                    .map_err(err(&table_dir))?,
-            );
-        }
-        let mut frames = frames.into_iter();
-        let Some(mut all) = frames.next() else {
-            return Ok(None);
-        };
-        for f in frames {
-            all.vstack_mut(&f).map_err(err(&table_dir))?;
-        }
-        all.rechunk_mut();
-        Ok(Some(all))
-    }
-
-    /// The days from `from` to `to` (both included) whose meter readings
-    /// can be read from the `meter_days` summary: those where every
-    /// compacted `meters` part has its summary, and those only in the log.
-    /// The others (written by a version before the summary) must be read
-    /// from `meters`.
-    pub fn summarised_meter_days(&self, from: i32, to: i32) -> Result<Vec<i32>> {
-        let dir = self.dir.join("meter_days");
-        let lacking = tables::unsummarised_days(&self.dir, self.next_part, (Some(from), Some(to)))
-            .at(&dir)?;
-        Ok((from..=to)
-            .filter(|&day| !lacking.contains(&dedupe::day_dir_name(day)))
-            .collect())
-    }
-
-    /// Each meter's latest stored reading for one vehicle, by meter name:
-    /// `(meter, ts in µs, continuous value)`.
-    pub fn latest_meters(
-        &self,
-        fleet: &FleetId,
-        vehicle: &VehicleId,
-    ) -> Result<Vec<(String, i64, f64)>> {
-        use polars::prelude::{DataType, SortMultipleOptions, col, lit};
-        let Some(lf) = self.scan("meters")? else {
-            return Ok(Vec::new());
-        };
-        let err = |source| StoreError::Parquet {
-            path: self.dir.join("meters"),
-            source,
-        };
-        let ts = col("ts").cast(DataType::Int64);
-        let df = lf
-            .filter(
-                col("fleet")
-                    .eq(lit(fleet.as_str()))
-                    .and(col("vehicle").eq(lit(vehicle.as_str()))),
-            )
-            .group_by([col("meter")])
-            .agg([
-                ts.clone().max().alias("ts"),
-                col("value")
-                    .sort_by([ts], SortMultipleOptions::default())
-                    .last()
-                    .alias("value"),
-            ])
-            .sort(["meter"], SortMultipleOptions::default())
-            .collect()
-            .map_err(err)?;
-        let meter = df.column("meter").and_then(|c| c.str()).map_err(err)?;
-        let ts = df.column("ts").and_then(|c| c.i64()).map_err(err)?;
-        let value = df.column("value").and_then(|c| c.f64()).map_err(err)?;
-        Ok((0..df.height())
-            .filter_map(|i| Some((meter.get(i)?.to_owned(), ts.get(i)?, value.get(i)?)))
-            .collect())
     }
 
     /// Compacts and releases the store.

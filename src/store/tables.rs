@@ -21,7 +21,6 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -99,6 +98,23 @@ struct Day {
     meters: Meters,
     dead: DeadLetters,
 }
+
+impl Day {
+    /// The day's frame of each table, in [`TABLES`] order.
+    fn frames(self) -> PolarsResult<DayFrames> {
+        let meter_days = meter_days_frame(&self.meters)?;
+        Ok([
+            faults_frame(self.faults)?,
+            lamps_frame(self.lamps)?,
+            meters_frame(self.meters)?,
+            meter_days,
+            dead_frame(self.dead)?,
+        ])
+    }
+}
+
+/// One day's rows of each table, in [`TABLES`] order (`None`: no rows).
+pub(crate) type DayFrames = [Option<DataFrame>; TABLES.len()];
 
 /// Records waiting for the next compaction, grouped by day.
 #[derive(Debug, Default)]
@@ -232,32 +248,21 @@ impl PendingRows {
         x.excerpt.push(d.excerpt.clone());
     }
 
-    /// The rows of `table` on `days` as one frame, like the Parquet parts
-    /// they become at the next compaction: readers see them before that.
-    pub(crate) fn frame(&self, table: &str, days: DayRange) -> PolarsResult<Option<DataFrame>> {
-        let mut frames = Vec::new();
-        for (&day, rows) in &self.days {
-            if days.0.is_some_and(|from| day < from) || days.1.is_some_and(|to| day > to) {
-                continue;
-            }
-            let df = match table {
-                "faults" => faults_frame(rows.faults.clone())?,
-                "lamps" => lamps_frame(rows.lamps.clone())?,
-                "meters" => meters_frame(rows.meters.clone())?,
-                "meter_days" => meter_days_frame(&rows.meters)?,
-                "dead_letters" => dead_frame(rows.dead.clone())?,
-                _ => None,
-            };
-            frames.extend(df);
-        }
-        let mut frames = frames.into_iter();
-        let Some(mut all) = frames.next() else {
-            return Ok(None);
-        };
-        for f in frames {
-            all.vstack_mut(&f)?;
-        }
-        Ok(Some(all))
+    /// Every day's rows as frames, like the Parquet parts they become at
+    /// the next compaction: readers see them before that.
+    pub(crate) fn frames(&self) -> PolarsResult<Vec<(i32, DayFrames)>> {
+        self.days
+            .iter()
+            .map(|(&day, rows)| Ok((day, rows.clone().frames()?)))
+            .collect()
+    }
+
+    /// [`PendingRows::frames`], taking the rows.
+    pub(crate) fn into_frames(self) -> PolarsResult<Vec<(i32, DayFrames)>> {
+        self.days
+            .into_iter()
+            .map(|(day, rows)| Ok((day, rows.frames()?)))
+            .collect()
     }
 
     /// Writes every table of every day as part `seq`; returns the files
@@ -275,9 +280,9 @@ impl PendingRows {
             for (table, df) in frames {
                 let Some(mut df) = df else { continue };
                 let dir = root.join(table).join(day_dir_name(day));
-                std::fs::create_dir_all(&dir)?;
+                super::owner_only::create_dir_all(&dir)?;
                 let path = dir.join(format!("part-{seq:08}.parquet"));
-                let mut file = File::create(&path)?;
+                let mut file = super::owner_only::create(&path)?;
                 ParquetWriter::new(&mut file)
                     .with_compression(compression(table))
                     .finish(&mut df)?;
@@ -287,6 +292,78 @@ impl PendingRows {
         }
         self.rows = 0;
         Ok(written)
+    }
+}
+
+/// The rows of log records as frames, by day and table: what a
+/// [`Snapshot`](super::Snapshot) has beside the Parquet parts. Rows are
+/// appended as the log is read (a [`StoreReader`](super::StoreReader)
+/// refresh adds the records since the last one); cloning is cheap, the
+/// frames' columns are shared.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LogFrames {
+    days: BTreeMap<i32, [Runs; TABLES.len()]>,
+}
+
+impl LogFrames {
+    /// Adds rows after those already here.
+    pub(crate) fn append(&mut self, days: Vec<(i32, DayFrames)>) -> PolarsResult<()> {
+        for (day, frames) in days {
+            let runs = self.days.entry(day).or_default();
+            for (runs, frame) in runs.iter_mut().zip(frames) {
+                if let Some(frame) = frame {
+                    runs.push(frame)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The rows of `table` on `days` as one frame; `None` when there are
+    /// none.
+    pub(crate) fn frame(&self, table: &str, days: DayRange) -> PolarsResult<Option<DataFrame>> {
+        let Some(t) = TABLES.iter().position(|name| *name == table) else {
+            return Ok(None);
+        };
+        let mut all: Option<DataFrame> = None;
+        for (&day, runs) in &self.days {
+            if days.0.is_some_and(|from| day < from) || days.1.is_some_and(|to| day > to) {
+                continue;
+            }
+            for run in runs.get(t).map(|r| r.0.as_slice()).unwrap_or_default() {
+                match all.as_mut() {
+                    Some(all) => {
+                        all.vstack_mut(run)?;
+                    }
+                    None => all = Some(run.clone()),
+                }
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// One day's rows of one table as frames whose heights more than halve
+/// from the first to the last: a frame appended is merged into the one
+/// before while it is at least half that one's height. So a day read in
+/// many small refreshes stays a few contiguous frames (at most about
+/// log2 of its rows), and each row is copied a logarithmic number of
+/// times, not once per refresh.
+#[derive(Debug, Clone, Default)]
+struct Runs(Vec<DataFrame>);
+
+impl Runs {
+    fn push(&mut self, frame: DataFrame) -> PolarsResult<()> {
+        self.0.push(frame);
+        while let [.., before, last] = self.0.as_slice()
+            && 2 * last.height() >= before.height()
+        {
+            if let (Some(last), Some(before)) = (self.0.pop(), self.0.last_mut()) {
+                before.vstack_mut_owned(last)?;
+                before.rechunk_mut();
+            }
+        }
+        Ok(())
     }
 }
 

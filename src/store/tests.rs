@@ -45,7 +45,11 @@ fn as_messages(v: &[(String, String)]) -> Vec<Message<'_>> {
 }
 
 fn rows(store: &Store, table: &str) -> usize {
-    store
+    count(&store.snapshot().unwrap(), table)
+}
+
+fn count(snapshot: &Snapshot, table: &str) -> usize {
+    snapshot
         .scan(table)
         .unwrap()
         .map(|lf| lf.collect().unwrap().height())
@@ -106,7 +110,14 @@ fn history_lands_in_parquet_with_state_changes_only() {
     // A reading per 10 minutes (the first one included) out of 120.
     assert_eq!(rows(&store, "meters"), 12);
     assert_eq!(rows(&store, "dead_letters"), 2);
-    let faults = store.scan("faults").unwrap().unwrap().collect().unwrap();
+    let faults = store
+        .snapshot()
+        .unwrap()
+        .scan("faults")
+        .unwrap()
+        .unwrap()
+        .collect()
+        .unwrap();
     let events = faults.column("event").unwrap().str().unwrap();
     assert_eq!(events.iter().filter(|e| *e == Some("start")).count(), 3);
     assert!(dir.path().join("faults/day=2026-03-01").is_dir());
@@ -265,4 +276,207 @@ fn a_batch_is_durable_before_it_is_acknowledged_and_compaction_keeps_everything(
     assert_eq!(rows(&store, "faults"), 6);
     assert_eq!(rows(&store, "meters"), 12);
     assert_eq!(rows(&store, "dead_letters"), 2);
+}
+
+/// Issue 20 (finding 7): the service's reader replays the log once, then
+/// only what was appended since its last refresh.
+#[test]
+fn a_reader_replays_only_what_was_appended_since_its_last_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = day_of_messages();
+    let (first, second) = data.split_at(60);
+    let reader = StoreReader::new(dir.path(), PipelineConfig::default());
+    // Before any writer: an empty history, not an error.
+    let empty = reader.snapshot().unwrap();
+    assert_eq!(empty.totals().messages_stored, 0);
+    assert_eq!(count(&empty, "meters"), 0);
+
+    let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+    store.ingest(&as_messages(first), &mut Vec::new()).unwrap();
+    let early = reader.snapshot().unwrap();
+    assert_eq!(early.totals().messages_stored, first.len() as u64);
+    let meters_early = count(&early, "meters");
+    assert_eq!(meters_early, 6);
+    let after_first = reader.stats();
+    assert_eq!(after_first.records, first.len() as u64);
+
+    // Nothing new: nothing read.
+    let again = reader.snapshot().unwrap();
+    assert_eq!(reader.stats(), after_first);
+    assert_eq!(count(&again, "meters"), meters_early);
+
+    store.ingest(&as_messages(second), &mut Vec::new()).unwrap();
+    let late = reader.snapshot().unwrap();
+    assert_eq!(late.totals().messages_stored, data.len() as u64);
+    assert_eq!(count(&late, "faults"), 6);
+    assert_eq!(count(&late, "meters"), 12);
+    assert_eq!(count(&late, "dead_letters"), 2);
+    assert_eq!(late.seen_vehicles().len(), 2);
+    let stats = reader.stats();
+    assert_eq!(stats.records, data.len() as u64, "each record decoded once");
+    assert_eq!(stats.rebuilds, 1, "the checkpoint read once");
+    let logged =
+        wal::read_segment(&fs::read(wal::segment_path(&dir.path().join("wal"), 1)).unwrap()).1;
+    assert_eq!(stats.bytes, logged as u64, "each byte of the log read once");
+    // A snapshot does not change once made.
+    assert_eq!(count(&early, "meters"), meters_early);
+    assert_eq!(early.totals().messages_stored, first.len() as u64);
+}
+
+/// A compaction between two refreshes: the reader reads the new
+/// checkpoint and the (new, short) log, nothing twice; a snapshot made
+/// before the compaction still reads what it held.
+#[test]
+fn a_reader_follows_compactions_between_its_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = day_of_messages();
+    let (first, rest) = data.split_at(40);
+    let (second, third) = rest.split_at(40);
+    let reader = StoreReader::new(dir.path(), PipelineConfig::default());
+    let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+    store.ingest(&as_messages(first), &mut Vec::new()).unwrap();
+    let before = reader.snapshot().unwrap();
+    let rows_before = (count(&before, "faults"), count(&before, "meters"));
+
+    store.compact().unwrap();
+    store.ingest(&as_messages(second), &mut Vec::new()).unwrap();
+    let middle = reader.snapshot().unwrap();
+    assert_eq!(middle.totals().messages_stored, 80);
+    assert_eq!(reader.stats().rebuilds, 2);
+    assert_eq!(
+        reader.stats().records,
+        80,
+        "after the compaction only the new log is read"
+    );
+    assert_eq!(
+        (count(&before, "faults"), count(&before, "meters")),
+        rows_before,
+        "the old snapshot leaves out the new part"
+    );
+
+    // Two compactions, the second inside an ingest (a small log), before
+    // the next read.
+    store.compact().unwrap();
+    store.set_compact_bytes(1);
+    store.ingest(&as_messages(third), &mut Vec::new()).unwrap();
+    let after = reader.snapshot().unwrap();
+    assert_eq!(after.totals().messages_stored, data.len() as u64);
+    assert_eq!(count(&after, "faults"), 6, "nothing twice");
+    assert_eq!(count(&after, "meters"), 12);
+    assert_eq!(count(&after, "dead_letters"), 2);
+    assert_eq!(reader.stats().rebuilds, 3);
+    // And what the writer itself sees.
+    assert_eq!(rows(&store, "faults"), 6);
+    assert_eq!(rows(&store, "meters"), 12);
+}
+
+/// A record not yet whole at the end of the log (the writer is writing
+/// it, or a crash tore it) is not read; the reader tries again from the
+/// same place and takes it once it is whole.
+#[test]
+fn a_reader_ignores_a_torn_tail_until_it_is_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = day_of_messages();
+    let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+    store
+        .ingest(&as_messages(&data[..10]), &mut Vec::new())
+        .unwrap();
+    let seg = wal::segment_path(&dir.path().join("wal"), 1);
+    let ten = wal::read_segment(&fs::read(&seg).unwrap()).1;
+    store
+        .ingest(&as_messages(&data[10..11]), &mut Vec::new())
+        .unwrap();
+    let bytes = fs::read(&seg).unwrap();
+    let eleven = wal::read_segment(&bytes).1;
+    let record = bytes[ten..eleven].to_vec();
+    // The eleventh record as the writer leaves it half written.
+    let f = fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    let zeros = vec![0u8; record.len()];
+    std::os::unix::fs::FileExt::write_all_at(&f, &zeros, ten as u64).unwrap();
+    let half = record.len() / 2;
+    std::os::unix::fs::FileExt::write_all_at(&f, &record[..half], ten as u64).unwrap();
+
+    let reader = StoreReader::new(dir.path(), PipelineConfig::default());
+    assert_eq!(reader.snapshot().unwrap().totals().messages_stored, 10);
+    assert_eq!(reader.snapshot().unwrap().totals().messages_stored, 10);
+    std::os::unix::fs::FileExt::write_all_at(&f, &record[half..], (ten + half) as u64).unwrap();
+    let whole = reader.snapshot().unwrap();
+    assert_eq!(whole.totals().messages_stored, 11);
+    assert_eq!(reader.stats().records, 11);
+    assert_eq!(reader.stats().rebuilds, 1);
+
+    // Once a later segment exists, this one is complete: anything but
+    // padding after its records is damage, reported as recovery does.
+    std::os::unix::fs::FileExt::write_all_at(&f, &[7], (eleven + 100) as u64).unwrap();
+    fs::write(wal::segment_path(&dir.path().join("wal"), 2), b"").unwrap();
+    let err = reader.snapshot().unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+}
+
+/// Issue 20 (finding 9): what the store creates is its user's only —
+/// folders 0700, files 0600 — and a data directory others could enter
+/// (made by an older version, or by the database first) is closed when a
+/// writer opens it.
+#[test]
+fn the_store_is_readable_by_its_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    fn modes(dir: &Path, out: &mut Vec<(PathBuf, u32)>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = fs::metadata(&path).unwrap();
+            out.push((path.clone(), meta.permissions().mode() & 0o777));
+            if meta.is_dir() {
+                modes(&path, out);
+            }
+        }
+    }
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("new/data");
+    let data = day_of_messages();
+    let mut store = Store::open(&dir, PipelineConfig::default()).unwrap();
+    store
+        .ingest(&as_messages(&data[..60]), &mut Vec::new())
+        .unwrap();
+    store.compact().unwrap();
+    store
+        .ingest(&as_messages(&data[60..]), &mut Vec::new())
+        .unwrap();
+    store.close().unwrap();
+    let mut found = Vec::new();
+    modes(&dir, &mut found);
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(
+        mode(&parent.path().join("new")),
+        0o700,
+        "parents it made too"
+    );
+    let (dirs, files): (Vec<_>, Vec<_>) = found.iter().partition(|(p, _)| p.is_dir());
+    for table in ["wal", "dedupe", "faults", "meters", "meter_days"] {
+        assert!(dirs.iter().any(|(p, _)| p.ends_with(table)), "{table}");
+    }
+    assert!(files.iter().any(|(p, _)| p.ends_with("checkpoint.json")));
+    assert!(files.iter().any(|(p, _)| p.ends_with("LOCK")));
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.extension().is_some_and(|e| e == "parquet"))
+    );
+    for (path, m) in &dirs {
+        assert_eq!(*m, 0o700, "{}", path.display());
+    }
+    for (path, m) in &files {
+        assert_eq!(*m, 0o600, "{}", path.display());
+    }
+
+    // A directory others can read is closed when the store is opened for
+    // writing, and left alone by a reader.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    Store::open_read_only(&dir, PipelineConfig::default()).unwrap();
+    StoreReader::new(&dir, PipelineConfig::default())
+        .snapshot()
+        .unwrap();
+    assert_eq!(mode(&dir), 0o755, "a reader changes nothing");
+    drop(Store::open(&dir, PipelineConfig::default()).unwrap());
+    assert_eq!(mode(&dir), 0o700);
 }

@@ -19,7 +19,7 @@
 //! write, which is again a journal commit. A record length of zero is never
 //! valid, so readers stop at the padding as they stop at a torn tail.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -81,7 +81,7 @@ impl WalWriter {
     /// first, so that the new padding is zeros throughout.
     pub(crate) fn open(dir: &Path, seq: u64, len: u64) -> io::Result<Self> {
         let path = segment_path(dir, seq);
-        let file = OpenOptions::new()
+        let file = super::owner_only::options()
             .create(true)
             .write(true)
             .truncate(false)
@@ -173,6 +173,118 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Bytes read at a time by [`read_from`]: records are found without
+/// reading a segment's padding (up to [`PREALLOCATE`] bytes) each time.
+const READ_STEP: usize = 64 << 10;
+
+/// The log after a position of a segment, as [`read_from`] found it.
+#[derive(Debug, Default)]
+pub(crate) struct Tail {
+    /// What was read: `valid` bytes of whole records, then possibly the
+    /// start of what ended them (padding, a torn or damaged record).
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) valid: usize,
+}
+
+impl Tail {
+    /// The whole records read.
+    pub(crate) fn records(&self) -> Vec<WalRecord<'_>> {
+        read_segment(self.bytes.get(..self.valid).unwrap_or_default()).0
+    }
+}
+
+/// Is there a whole record at the start of `b`: its length, or how many
+/// bytes are needed to know, or `None` when what is there cannot start a
+/// record (padding, damage).
+enum Next {
+    Whole(usize),
+    Need(usize),
+    Invalid,
+}
+
+fn next_record(b: &[u8]) -> Next {
+    let Some(len) = b.get(0..4).and_then(|l| l.try_into().ok()) else {
+        return Next::Need(HEADER);
+    };
+    let len = u32::from_le_bytes(len) as usize;
+    if len < BODY_FIXED {
+        return Next::Invalid;
+    }
+    if b.len() < HEADER + len {
+        Next::Need(HEADER + len)
+    } else {
+        Next::Whole(HEADER + len)
+    }
+}
+
+/// Reads the whole, valid records of the segment open as `file` from byte
+/// `from` on, in steps of [`READ_STEP`]: it stops at the first place that
+/// does not hold one (the padding, a record still being written or torn
+/// by a crash, damage), without reading the rest of the file.
+pub(crate) fn read_from(file: &File, from: u64) -> io::Result<Tail> {
+    let mut tail = Tail::default();
+    let mut eof = false;
+    loop {
+        match next_record(tail.bytes.get(tail.valid..).unwrap_or_default()) {
+            Next::Whole(n) => {
+                if parse_record(&tail.bytes[tail.valid..tail.valid + n]).is_none() {
+                    return Ok(tail);
+                }
+                tail.valid += n;
+            }
+            Next::Invalid => return Ok(tail),
+            Next::Need(_) if eof => return Ok(tail),
+            Next::Need(n) => {
+                let want = (tail.valid + n).max(tail.bytes.len() + READ_STEP);
+                eof = fill(file, from, &mut tail.bytes, want)?;
+            }
+        }
+    }
+}
+
+/// Appends bytes of `file` from `from + bytes.len()` on until `bytes`
+/// holds `want`; true when the file ended first.
+fn fill(file: &File, from: u64, bytes: &mut Vec<u8>, want: usize) -> io::Result<bool> {
+    while bytes.len() < want {
+        let have = bytes.len();
+        bytes.resize(want, 0);
+        let read = file.read_at(&mut bytes[have..], from + have as u64);
+        let n = match read {
+            Ok(n) => n,
+            Err(e) => {
+                bytes.truncate(have);
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+        };
+        bytes.truncate(have + n);
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether everything in `file` from byte `from` on is zero padding.
+pub(crate) fn rest_is_padding(file: &File, from: u64) -> io::Result<bool> {
+    let mut buf = vec![0u8; READ_STEP];
+    let mut at = from;
+    loop {
+        let n = match file.read_at(&mut buf, at) {
+            Ok(0) => return Ok(true),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if !is_padding(&buf[..n]) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+}
+
 /// Reads the valid records of a segment; returns them with the length of
 /// the valid prefix (shorter than the file when its tail is torn).
 pub(crate) fn read_segment(bytes: &[u8]) -> (Vec<WalRecord<'_>>, usize) {
@@ -213,6 +325,8 @@ fn parse_record(b: &[u8]) -> Option<(WalRecord<'_>, usize)> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::OpenOptions;
+
     use super::*;
 
     fn record(i: u64) -> (String, Vec<u8>) {

@@ -1,25 +1,23 @@
 //! The store as the [`MeterSource`] of closed maintenance tickets.
 
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use fleetcare_ingest::ids::{FleetId, VehicleId};
-use fleetcare_ingest::pipeline::PipelineConfig;
 
 use super::{MeterReadings, MeterSource};
-use crate::store::Store;
+use crate::store::StoreReader;
 
-/// Reads a vehicle's latest meters from the store under `data_dir` (read
-/// only, beside the running writer). The values are the continuous ones
-/// (over ECU swaps), as the due report compares.
+/// Reads a vehicle's latest meters through the process's store reader
+/// (read only, beside the running writer). The values are the continuous
+/// ones (over ECU swaps), as the due report compares.
 #[derive(Debug, Clone)]
 pub struct StoreMeters {
-    pub data_dir: PathBuf,
-    pub pipeline: PipelineConfig,
+    pub store: Arc<StoreReader>,
 }
 
 impl StoreMeters {
     fn read(&self, fleet: &FleetId, vehicle: &VehicleId) -> crate::store::Result<MeterReadings> {
-        let store = Store::open_read_only(&self.data_dir, self.pipeline.clone())?;
+        let store = self.store.snapshot()?;
         let mut r = MeterReadings::default();
         for (meter, _, value) in store.latest_meters(fleet, vehicle)? {
             match meter.as_str() {

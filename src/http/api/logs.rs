@@ -79,7 +79,7 @@ pub(crate) async fn visible_dead_letters(
     let fleets = scope.fleets_visible().map(<[FleetId]>::to_vec);
     let st = state.clone();
     let rows = blocking(move || {
-        let store = archive::open(&st.config)?;
+        let store = archive::open(&st.store)?;
         Ok(archive::dead_letters(
             &store,
             &st.config.mqtt.topic_prefix,

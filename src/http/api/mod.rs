@@ -30,6 +30,7 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
 use crate::db::Db;
 use crate::runtime::LiveMetrics;
+use crate::store::StoreReader;
 use crate::tickets::Tickets;
 
 pub use super::auth::{
@@ -49,11 +50,14 @@ pub struct ApiState {
     pub metrics: Arc<LiveMetrics>,
     /// Loaded once: every report and archive needs it.
     pub catalog: Arc<Catalog>,
+    /// The process's reader of the store (see [`ApiState::with_store`]).
+    pub store: Arc<StoreReader>,
 }
 
 impl ApiState {
     /// The state over `db` and `tickets`, with the catalogue of
-    /// `config.models_dir`.
+    /// `config.models_dir` and a reader of the store in `config.data_dir`
+    /// of its own.
     pub fn new(
         db: Db,
         tickets: Tickets,
@@ -61,13 +65,22 @@ impl ApiState {
         metrics: Arc<LiveMetrics>,
     ) -> Result<Self, CatalogError> {
         let catalog = Catalog::load(&config.models_dir)?;
+        let store = Arc::new(StoreReader::new(&config.data_dir, config.pipeline()));
         Ok(Self {
             db,
             tickets,
             config: Arc::new(config),
             metrics,
             catalog: Arc::new(catalog),
+            store,
         })
+    }
+
+    /// Reads the store through `store`, the reader the rest of the
+    /// process shares.
+    pub fn with_store(mut self, store: Arc<StoreReader>) -> Self {
+        self.store = store;
+        self
     }
 }
 

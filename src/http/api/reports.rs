@@ -87,12 +87,12 @@ async fn compute<R: Send + 'static>(
     state: ApiState,
     registry: report::Registry,
     as_of: DateTime<Utc>,
-    job: impl FnOnce(&crate::store::Store, &report::Context<'_>) -> report::Result<Vec<R>>
+    job: impl FnOnce(&crate::store::Snapshot, &report::Context<'_>) -> report::Result<Vec<R>>
     + Send
     + 'static,
 ) -> Result<Vec<R>, ApiError> {
     blocking(move || {
-        let store = archive::open(&state.config)?;
+        let store = archive::open(&state.store)?;
         let ctx = report::Context {
             catalog: &state.catalog,
             registry: &registry,

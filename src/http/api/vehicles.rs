@@ -151,7 +151,7 @@ pub(crate) async fn service_archive(
     let st = state.clone();
     let v = vehicle.clone();
     let (meters, episodes, next_services) = blocking(move || {
-        let store = archive::open(&st.config)?;
+        let store = archive::open(&st.store)?;
         let now = Utc::now();
         let meters = archive::latest_meters(&store, &v.fleet, &v.id)?;
         let episodes = archive::recent_episodes(&store, &v.fleet, &v.id, now.timestamp_micros())?;

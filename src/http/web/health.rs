@@ -129,7 +129,7 @@ pub async fn page(State(state): State<WebState>, session: Session) -> Result<Res
     let fleets = scope.fleets_visible().map(<[_]>::to_vec);
     let st = api.clone();
     let reasons = blocking(move || {
-        let store = archive::open(&st.config)?;
+        let store = archive::open(&st.store)?;
         Ok(archive::dead_letter_reasons(
             &store,
             &st.config.mqtt.topic_prefix,

@@ -47,7 +47,7 @@ pub async fn page(State(state): State<WebState>, session: Session) -> Result<Res
     .await?;
     let st = api.clone();
     let (active, seen) = blocking(move || {
-        let store = archive::open(&st.config)?;
+        let store = archive::open(&st.store)?;
         let seen: HashMap<(String, String), i64> = store
             .seen_vehicles()
             .into_iter()

@@ -36,7 +36,7 @@ pub async fn page(
     let from = now - chrono::Duration::days(EPISODE_DAYS);
     let st = state.api.clone();
     let history = blocking(move || {
-        let store = archive::open(&st.config)?;
+        let store = archive::open(&st.store)?;
         Ok(archive::meter_history(
             &store,
             &fleet,
