@@ -1,5 +1,5 @@
-//! TLS clients (an external MQTT broker, webhooks): rustls on ring, which
-//! sqlx already builds.
+//! TLS clients (an external MQTT broker, webhooks) and the embedded MQTT
+//! broker's TLS listener: rustls on ring, which sqlx already builds.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +11,10 @@ pub enum TlsError {
     CaFile { path: PathBuf, reason: String },
     #[error("cannot set up TLS: {0}")]
     Setup(String),
+    #[error("cannot use the certificate chain in {path}: {reason}")]
+    CertFile { path: PathBuf, reason: String },
+    #[error("cannot use the private key in {path}: {reason}")]
+    KeyFile { path: PathBuf, reason: String },
 }
 
 /// A rustls client configuration on ring, trusting `ca_file` or, without
@@ -46,6 +50,42 @@ pub fn client_config(
         .map_err(|e| TlsError::Setup(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// A rustls server configuration on ring for the certificate chain in
+/// `cert_file` and the private key in `key_file` (PEM both).
+pub fn server_config(
+    cert_file: &std::path::Path,
+    key_file: &std::path::Path,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert_err = |reason: String| TlsError::CertFile {
+        path: cert_file.to_owned(),
+        reason,
+    };
+    let certs = CertificateDer::pem_file_iter(cert_file)
+        .map_err(|e| cert_err(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| cert_err(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(cert_err("it holds no PEM certificate".to_owned()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| TlsError::KeyFile {
+        path: key_file.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Setup(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::KeyFile {
+            path: key_file.to_owned(),
+            reason: e.to_string(),
+        })?;
     Ok(Arc::new(config))
 }
 
