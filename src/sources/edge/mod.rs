@@ -34,7 +34,7 @@
 pub mod policy;
 pub mod session;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -54,7 +54,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use self::policy::{AnonymousAccess, ExposedWithoutLogins, LoginSpec, Policy, Refusal};
-use self::session::{Action, Closed, Session};
+use self::session::{Action, Closed, FleetFilters, Session};
 use super::broker::{InternalBroker, InternalLogin};
 use super::mqtt::{Connection, MqttError};
 use crate::config::{Config, EmbeddedAck};
@@ -68,6 +68,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Without it the writer's queue (16,384 messages) could hold that many
 /// maximum-size payloads.
 pub const UNSTORED_BYTES: usize = 64 << 20;
+
+/// Distinct single-fleet alerts filters trusted clients may have sent to
+/// the internal broker ([`FleetFilters`]).
+pub const MAX_FLEET_FILTERS: usize = 4096;
 
 /// Keep-alive of the links to the internal broker, and how often they ping.
 const UPSTREAM_KEEP_ALIVE: u16 = 60;
@@ -120,9 +124,24 @@ struct Stored {
     notify: Notify,
 }
 
+/// Ids for the links of clean sessions: `c:{n}`, each back in the pool
+/// when its connection ends. rumqttd remembers every client id it ever
+/// saw; with these it sees at most as many as were connected at once.
+#[derive(Debug, Default)]
+struct Slots {
+    next: u64,
+    free: VecDeque<u64>,
+}
+
 /// What every connection shares.
 struct Shared {
     policy: Arc<Policy>,
+    filters: Arc<FleetFilters>,
+    slots: Mutex<Slots>,
+    /// Ids of the stored sessions opened on the internal broker, at most
+    /// `max_connections` (each stays there while fleetcare runs).
+    stored_sessions: Mutex<HashSet<String>>,
+    max_stored_sessions: usize,
     upstream: SocketAddr,
     upstream_login: InternalLogin,
     tls: Option<TlsAcceptor>,
@@ -153,6 +172,34 @@ impl std::fmt::Debug for Shared {
 impl Shared {
     fn refused(&self, reason: Refusal) {
         self.metrics.mqtt_refused(reason.as_str()).inc();
+    }
+
+    fn take_slot(&self) -> u64 {
+        let mut s = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        match s.free.pop_front() {
+            Some(n) => n,
+            None => {
+                s.next += 1;
+                s.next
+            }
+        }
+    }
+
+    fn give_slot(&self, slot: u64) {
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .free
+            .push_back(slot);
+    }
+
+    /// Whether a stored session `id` exists already or there is room for it.
+    fn admit_stored_session(&self, id: &str) -> bool {
+        let mut s = self
+            .stored_sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        s.contains(id) || (s.len() < self.max_stored_sessions && s.insert(id.to_owned()))
     }
 }
 
@@ -231,6 +278,10 @@ impl Edge {
         }
         let shared = Arc::new(Shared {
             policy: Arc::new(rules),
+            filters: Arc::new(FleetFilters::new(MAX_FLEET_FILTERS)),
+            slots: Mutex::new(Slots::default()),
+            stored_sessions: Mutex::new(HashSet::new()),
+            max_stored_sessions: m.max_connections,
             upstream: upstream.addr(),
             upstream_login: upstream.login().clone(),
             tls,
@@ -484,12 +535,14 @@ struct Io {
     up: Option<UpLink>,
     up_out: BytesMut,
     linking: Option<Linking>,
+    /// The pooled id of this connection's clean-session link, if it has one.
+    slot: Option<u64>,
     end: Option<End>,
 }
 
 impl Io {
     /// Carries out what the session asked for, in order.
-    async fn apply(&mut self, session: &Session, actions: &mut Vec<Action>) {
+    async fn apply(&mut self, actions: &mut Vec<Action>) {
         for action in actions.drain(..) {
             match action {
                 Action::Reply(p) => {
@@ -503,12 +556,29 @@ impl Io {
                     client_id,
                     clean_session,
                 } => {
-                    self.linking = Some(Box::pin(link(
-                        self.shared.upstream,
-                        self.shared.upstream_login.clone(),
-                        client_id,
-                        clean_session,
-                    )));
+                    let id = if clean_session {
+                        let slot = *self.slot.get_or_insert_with(|| self.shared.take_slot());
+                        Some(format!("c:{slot}"))
+                    } else if self.shared.admit_stored_session(&client_id) {
+                        Some(client_id)
+                    } else {
+                        self.shared.refused(Refusal::Connections);
+                        None
+                    };
+                    self.linking = Some(match id {
+                        Some(id) => Box::pin(link(
+                            self.shared.upstream,
+                            self.shared.upstream_login.clone(),
+                            id,
+                            clean_session,
+                        )),
+                        // Answered like a broker that cannot take it (CONNACK 0x03).
+                        None => Box::pin(async {
+                            Err(std::io::Error::other(
+                                "as many stored sessions as [mqtt] max_connections exist",
+                            ))
+                        }),
+                    });
                 }
                 Action::Ingest {
                     topic,
@@ -518,33 +588,27 @@ impl Io {
                 Action::Refused {
                     reason,
                     subject,
+                    client,
+                    login,
+                    connected,
                     first,
                 } => {
                     self.shared.refused(reason);
                     if first {
-                        let login = session.identity().map_or("", |i| i.login());
-                        let client = session.client_id().unwrap_or("");
-                        let login = if login.is_empty() { "-" } else { login };
+                        let login = if login.is_empty() { "-" } else { &login };
+                        let peer = self.peer;
                         match reason {
                             Refusal::Subscribe => tracing::warn!(
-                                client, login, topic = %subject, peer = %self.peer,
+                                client, login, topic = %subject, %peer,
                                 "Refused an MQTT subscription outside what the login may read."
                             ),
-                            Refusal::ClientId
-                            | Refusal::Login
-                            | Refusal::Anonymous
-                            | Refusal::Will
-                            | Refusal::Protocol
-                                if session.identity().is_none() =>
-                            {
-                                tracing::warn!(
-                                    client = %subject, reason = reason.as_str(), peer = %self.peer,
-                                    "Refused an MQTT connection."
-                                )
-                            }
+                            _ if !connected => tracing::warn!(
+                                client = %subject, reason = reason.as_str(), %peer,
+                                "Refused an MQTT connection."
+                            ),
                             _ => tracing::warn!(
-                                client, login, topic = %subject, reason = reason.as_str(), peer = %self.peer,
-                                "Refused an MQTT client's publish; closing its connection."
+                                client, login, topic = %subject, reason = reason.as_str(), %peer,
+                                "Refused an MQTT client's packet; closing its connection."
                             ),
                         }
                     }
@@ -613,7 +677,12 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut client: S, ctx: Ctx, conne
         mut closing,
         handle,
     } = ctx;
-    let mut session = Session::new(shared.policy.clone(), shared.ack_after_store, number);
+    let mut session = Session::new(
+        shared.policy.clone(),
+        shared.filters.clone(),
+        shared.ack_after_store,
+        number,
+    );
     let mut io = Io {
         shared: shared.clone(),
         peer,
@@ -623,6 +692,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut client: S, ctx: Ctx, conne
         up: None,
         up_out: BytesMut::new(),
         linking: None,
+        slot: None,
         end: None,
     };
     let takeover = Arc::new(Notify::new());
@@ -655,7 +725,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut client: S, ctx: Ctx, conne
                 }
                 Err(_) => session.on_bad_packet(Refusal::Protocol, &mut actions),
             }
-            io.apply(&session, &mut actions).await;
+            io.apply(&mut actions).await;
         }
         if registered.is_none()
             && !session.is_closed()
@@ -694,7 +764,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut client: S, ctx: Ctx, conne
             () = io.stored.notify.notified() => {
                 let n = io.stored.count.swap(0, Ordering::AcqRel);
                 session.on_stored(n, &mut actions);
-                io.apply(&session, &mut actions).await;
+                io.apply(&mut actions).await;
             }
             made = async { io.linking.as_mut().expect("guarded").await }, if io.linking.is_some() => {
                 io.linking = None;
@@ -708,7 +778,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut client: S, ctx: Ctx, conne
                         session.on_upstream_lost(&mut actions);
                     }
                 }
-                io.apply(&session, &mut actions).await;
+                io.apply(&mut actions).await;
             }
             open = async { read_upstream(io.up.as_mut().expect("guarded")).await }, if io.up.is_some() => {
                 if open {
@@ -716,7 +786,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut client: S, ctx: Ctx, conne
                 } else {
                     io.up = None;
                     session.on_upstream_lost(&mut actions);
-                    io.apply(&session, &mut actions).await;
+                    io.apply(&mut actions).await;
                 }
             }
             _ = ping.tick(), if io.up.is_some() => {
@@ -762,6 +832,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut client: S, ctx: Ctx, conne
         let _ = Packet::Disconnect.write(&mut io.up_out, usize::MAX);
         let _ = flush(&mut up.write, &mut io.up_out).await;
     }
+    if let Some(slot) = io.slot {
+        shared.give_slot(slot);
+    }
     tracing::debug!(peer = %peer, end = ?io.end, "MQTT connection closed");
     let _ = tokio::time::timeout(Duration::from_secs(1), client.shutdown()).await;
 }
@@ -779,7 +852,7 @@ async fn upstream_packets(session: &mut Session, io: &mut Io, actions: &mut Vec<
                 session.on_upstream_lost(actions);
             }
         }
-        io.apply(session, actions).await;
+        io.apply(actions).await;
     }
 }
 
@@ -798,7 +871,7 @@ async fn drain<S: AsyncWrite + Unpin>(
             () = io.stored.notify.notified() => {
                 let n = io.stored.count.swap(0, Ordering::AcqRel);
                 session.on_stored(n, actions);
-                io.apply(session, actions).await;
+                io.apply(actions).await;
                 if !flush(client, &mut io.out).await {
                     return;
                 }

@@ -20,8 +20,8 @@
 //! - PINGREQ is answered here; the link to the internal broker keeps
 //!   itself alive.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -33,6 +33,32 @@ use rumqttc::mqttbytes::v4::{
 };
 
 use super::policy::{self, Identity, Policy, Refusal};
+
+/// The alerts filters of single fleets that trusted clients had sent to
+/// the internal broker. rumqttd keeps a log for every distinct filter it
+/// was ever asked for, so there are at most `cap` of these; a gateway's
+/// own fleet and `{prefix}/+/alerts` are not counted (the configured
+/// logins bound those).
+#[derive(Debug)]
+pub struct FleetFilters {
+    cap: usize,
+    seen: Mutex<HashSet<String>>,
+}
+
+impl FleetFilters {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            seen: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Whether `filter` was sent before or there is room for it.
+    fn admit(&self, filter: &str) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.contains(filter) || (seen.len() < self.cap && seen.insert(filter.to_owned()))
+    }
+}
 
 /// What the shell must do, in order.
 #[derive(Debug)]
@@ -57,8 +83,13 @@ pub enum Action {
     /// Count the refusal; log it when `first` (once per connection).
     Refused {
         reason: Refusal,
-        /// The topic or filter refused, or the client id.
+        /// The topic or filter refused, or the client id of a CONNECT.
         subject: String,
+        /// The client's id and login (empty for an anonymous client).
+        client: String,
+        login: String,
+        /// Whether its CONNECT had been accepted (else this refuses it).
+        connected: bool,
         first: bool,
     },
     /// Close the connection (after sending what was replied before).
@@ -115,6 +146,7 @@ enum State {
 #[derive(Debug)]
 pub struct Session {
     policy: Arc<Policy>,
+    filters: Arc<FleetFilters>,
     ack_after_store: bool,
     /// The connection's number: names the session of a client that gave
     /// no client id.
@@ -123,9 +155,15 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(policy: Arc<Policy>, ack_after_store: bool, number: u64) -> Self {
+    pub fn new(
+        policy: Arc<Policy>,
+        filters: Arc<FleetFilters>,
+        ack_after_store: bool,
+        number: u64,
+    ) -> Self {
         Self {
             policy,
+            filters,
             ack_after_store,
             number,
             state: State::Awaiting,
@@ -191,13 +229,21 @@ impl Session {
 
     /// Ends the session for `reason`, counted and replied as it asks.
     fn refuse(&mut self, reason: Refusal, subject: String, out: &mut Vec<Action>) {
-        let first = match &mut self.state {
-            State::Resuming(c) | State::Connected(c) => !std::mem::replace(&mut c.warned, true),
-            _ => true,
+        let (client, login, connected, first) = match &mut self.state {
+            State::Resuming(c) | State::Connected(c) => (
+                c.client_id.clone(),
+                c.identity.login().to_owned(),
+                true,
+                !std::mem::replace(&mut c.warned, true),
+            ),
+            _ => (String::new(), String::new(), false, true),
         };
         out.push(Action::Refused {
             reason,
             subject,
+            client,
+            login,
+            connected,
             first,
         });
         out.push(Action::Close(Closed::Refused(reason)));
@@ -322,8 +368,13 @@ impl Session {
         };
         let mut layout = Vec::with_capacity(s.filters.len());
         let mut forwarded = Vec::new();
+        let every_fleet = format!("{}/+/alerts", self.policy.prefix());
         for mut f in s.filters {
-            if self.policy.subscribe(&c.identity, &f.path) {
+            let allowed = self.policy.subscribe(&c.identity, &f.path)
+                && (matches!(c.identity, Identity::Gateway { .. })
+                    || f.path == every_fleet
+                    || self.filters.admit(&f.path));
+            if allowed {
                 layout.push(Some(forwarded.len()));
                 // MQTT lets a server grant less than asked: QoS 2 is 1 here.
                 if f.qos == QoS::ExactlyOnce {
@@ -335,6 +386,9 @@ impl Session {
                 out.push(Action::Refused {
                     reason: Refusal::Subscribe,
                     subject: f.path,
+                    client: c.client_id.clone(),
+                    login: c.identity.login().to_owned(),
+                    connected: true,
                     first: !std::mem::replace(&mut c.warned, true),
                 });
             }
@@ -494,6 +548,15 @@ mod tests {
         Arc::new(p)
     }
 
+    fn session(anonymous: AnonymousAccess, after_store: bool) -> Session {
+        Session::new(
+            policy(anonymous),
+            Arc::new(FleetFilters::new(2)),
+            after_store,
+            1,
+        )
+    }
+
     fn connect(id: &str, login: Option<(&str, &str)>, clean: bool) -> Packet {
         let mut c = Connect::new(id);
         c.clean_session = clean;
@@ -515,7 +578,7 @@ mod tests {
     }
 
     fn gateway_a(after_store: bool) -> Session {
-        let mut s = Session::new(policy(AnonymousAccess::Refused), after_store, 1);
+        let mut s = session(AnonymousAccess::Refused, after_store);
         let out = run(&mut s, connect("gw-17", Some(("gw-a", "pw-a")), true));
         assert!(
             matches!(
@@ -563,7 +626,7 @@ mod tests {
             ),
         ];
         for (packet, code, reason) in cases {
-            let mut s = Session::new(p.clone(), true, 1);
+            let mut s = Session::new(p.clone(), Arc::new(FleetFilters::new(2)), true, 1);
             let out = run(&mut s, packet);
             assert_eq!(connack_code(&out), Some(code));
             assert!(
@@ -580,19 +643,19 @@ mod tests {
             QoS::AtLeastOnce,
             true,
         ));
-        let mut s = Session::new(p.clone(), true, 1);
+        let mut s = Session::new(p.clone(), Arc::new(FleetFilters::new(2)), true, 1);
         let out = run(&mut s, Packet::Connect(with_will));
         assert_eq!(connack_code(&out), Some(ConnectReturnCode::NotAuthorized));
         let mut v5 = Connect::new("gw");
         v5.protocol = Protocol::V5;
-        let mut s = Session::new(p.clone(), true, 1);
+        let mut s = Session::new(p.clone(), Arc::new(FleetFilters::new(2)), true, 1);
         let out = run(&mut s, Packet::Connect(v5));
         assert_eq!(
             connack_code(&out),
             Some(ConnectReturnCode::RefusedProtocolVersion)
         );
         // Anything before CONNECT closes without a CONNACK.
-        let mut s = Session::new(p, true, 1);
+        let mut s = Session::new(p, Arc::new(FleetFilters::new(2)), true, 1);
         let out = run(&mut s, Packet::PingReq);
         assert_eq!(connack_code(&out), None);
         assert!(s.is_closed());
@@ -770,7 +833,7 @@ mod tests {
 
     #[test]
     fn a_stored_session_is_asked_for_before_the_connack() {
-        let mut s = Session::new(policy(AnonymousAccess::Loopback), true, 9);
+        let mut s = session(AnonymousAccess::Loopback, true);
         let out = run(&mut s, connect("ops", None, false));
         assert!(
             matches!(
@@ -794,7 +857,7 @@ mod tests {
         );
         assert!(s.accepts_input() && s.has_upstream());
 
-        let mut s = Session::new(policy(AnonymousAccess::Loopback), true, 9);
+        let mut s = session(AnonymousAccess::Loopback, true);
         run(&mut s, connect("ops", None, false));
         let mut out = Vec::new();
         s.on_upstream_lost(&mut out);
@@ -803,6 +866,47 @@ mod tests {
             Some(ConnectReturnCode::ServiceUnavailable)
         );
         assert!(s.is_closed());
+    }
+
+    /// rumqttd keeps a log per distinct filter: trusted clients get at
+    /// most the cap of single-fleet filters; `+` and gateways' own fleets
+    /// are not counted.
+    #[test]
+    fn single_fleet_filters_of_trusted_clients_are_capped() {
+        let filters = Arc::new(FleetFilters::new(2));
+        let mut s = Session::new(policy(AnonymousAccess::Loopback), filters.clone(), true, 1);
+        run(&mut s, connect("ops", None, true));
+        let mut sub = Subscribe::new_many(
+            [
+                "fleet/x/alerts",
+                "fleet/y/alerts",
+                "fleet/x/alerts",
+                "fleet/z/alerts",
+                "fleet/+/alerts",
+            ]
+            .map(|f| SubscribeFilter::new(f.into(), QoS::AtLeastOnce)),
+        );
+        sub.pkid = 1;
+        let out = run(&mut s, Packet::Subscribe(sub));
+        let refused: Vec<&str> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Refused { subject, .. } => Some(subject.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(refused, ["fleet/z/alerts"]);
+        // A gateway's own fleet is not counted against the cap.
+        let mut gw = Session::new(policy(AnonymousAccess::Refused), filters, true, 2);
+        run(&mut gw, connect("gw", Some(("gw-a", "pw-a")), true));
+        let out = run(
+            &mut gw,
+            Packet::Subscribe(Subscribe::new("fleet/a/alerts", QoS::AtLeastOnce)),
+        );
+        assert!(
+            matches!(out.last(), Some(Action::ConnectUpstream { .. })),
+            "{out:?}"
+        );
     }
 
     #[test]
