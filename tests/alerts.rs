@@ -87,7 +87,7 @@ fn webhook_receiver() -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
     (addr, rx)
 }
 
-fn tickets(http_addr: &str, token: &str) -> Vec<Value> {
+pub(crate) fn tickets(http_addr: &str, token: &str) -> Vec<Value> {
     let (status, body) = http(http_addr, "GET", "/api/v1/tickets", Some(token), None);
     assert_eq!(status, 200, "{body}");
     serde_json::from_str::<Value>(&body)
@@ -97,7 +97,7 @@ fn tickets(http_addr: &str, token: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn create_token(data: &Path, config: &Path) -> String {
+pub(crate) fn create_token(data: &Path, config: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_fleetcare"))
         .arg("--data")
         .arg(data)
@@ -115,7 +115,7 @@ fn create_token(data: &Path, config: &Path) -> String {
 }
 
 /// A DM1 with the red stop lamp on and SPN 100 FMI 1 (oil pressure low).
-fn red_dm1(ts: f64) -> String {
+pub(crate) fn red_dm1(ts: f64) -> String {
     format!("({ts:.6}) can0 18FECA00#10FF64000101FFFF\n")
 }
 

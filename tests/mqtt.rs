@@ -85,6 +85,11 @@ impl Service {
         wait_exit(&mut self.child, Duration::from_secs(60))
     }
 
+    /// The process id, e.g. to read its memory in /proc.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -657,7 +662,7 @@ fn a_flood_of_garbage_is_dead_letters_and_valid_messages_between_are_stored() {
 /// A telemetry message: vehicle `i % 40`, its `i / 40`-th reading five
 /// minutes after the one before, engine hours a twentieth of an hour up
 /// (the meter's resolution, so that every reading is stored).
-fn numbered(prefix: &str, i: usize) -> (String, String) {
+pub(crate) fn numbered(prefix: &str, i: usize) -> (String, String) {
     let vehicle = i % 40;
     let step = (i / 40) as i64;
     let ts = chrono::DateTime::from_timestamp(T0 + step * 300, 0).unwrap();
