@@ -258,6 +258,8 @@ pub(crate) struct Mosquitto {
     bin: PathBuf,
     dir: PathBuf,
     pub(crate) port: u16,
+    /// Who may connect: `allow_anonymous true`, or an auth setup.
+    auth: String,
     child: Option<Child>,
 }
 
@@ -276,6 +278,12 @@ impl Mosquitto {
     }
 
     pub(crate) fn start(bin: PathBuf, dir: &Path) -> Self {
+        Self::start_with(bin, dir, "allow_anonymous true")
+    }
+
+    /// Starts it with `auth` for the lines about who may connect and do
+    /// what (e.g. `password_file` and `acl_file`).
+    pub(crate) fn start_with(bin: PathBuf, dir: &Path, auth: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -285,6 +293,7 @@ impl Mosquitto {
             bin,
             dir: dir.to_owned(),
             port,
+            auth: auth.to_owned(),
             child: None,
         };
         m.restart();
@@ -305,9 +314,10 @@ impl Mosquitto {
         // persistence file in the test's private folder (no effect otherwise).
         writeln!(
             f,
-            "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 0\nlog_dest none\nuser root\n",
+                        "listener {} 127.0.0.1\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 0\nlog_dest none\nuser root\n{}\n",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.auth
         )
         .unwrap();
         let child = Command::new(&self.bin)
@@ -853,4 +863,208 @@ fn simulate_publishes_a_fleet_that_run_stores_whole() {
     let store = open_store(&data).unwrap();
     let t = store.totals();
     assert_eq!(t.messages_stored + t.duplicates, published, "{t:?}");
+}
+
+/// Issue 20, external brokers: Mosquitto with the password file and the
+/// ACL file of docs/mosquitto/acl.example keeps gateway A in its fleet.
+/// Its publish into fleet B's topics (acknowledged, as MQTT 3.1.1 has no
+/// refusal) is dropped and never stored, its own readings are all stored,
+/// it reads its fleet's alerts and not B's, and a retained publish ends its
+/// connection (`retain_available false`).
+#[test]
+fn a_mosquitto_acl_keeps_a_gateway_in_its_fleet() {
+    use crate::edge::{Raw, meters_of, reading};
+    use rumqttc::mqttbytes::QoS as RawQoS;
+    use rumqttc::mqttbytes::v4::SubscribeReasonCode;
+
+    let Some(bin) = Mosquitto::binary() else {
+        return;
+    };
+    let passwd_bin = [
+        "/usr/bin/mosquitto_passwd",
+        "/usr/local/bin/mosquitto_passwd",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .chain(bin.parent().map(|d| d.join("mosquitto_passwd")))
+    .find(|p| p.exists())
+    .expect("mosquitto_passwd beside mosquitto (the Mosquitto package has both)");
+    let dir = tempfile::tempdir().unwrap();
+    let broker_dir = dir.path().join("mosquitto");
+    std::fs::create_dir(&broker_dir).unwrap();
+    let passwd = broker_dir.join("passwd");
+    let logins = [
+        ("fleetcare", "fleetcare's password"),
+        ("gw-acme", "acme's password"),
+        ("gw-beta", "beta's password"),
+    ];
+    for (i, (user, password)) in logins.iter().enumerate() {
+        let mut c = Command::new(&passwd_bin);
+        if i == 0 {
+            c.arg("-c");
+        }
+        let out = c
+            .arg("-b")
+            .arg(&passwd)
+            .arg(user)
+            .arg(password)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let acl = broker_dir.join("fleetcare.acl");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/mosquitto/acl.example"),
+        &acl,
+    )
+    .unwrap();
+    // As docs/mosquitto/mosquitto.conf.example says: with 0 (no limit),
+    // Mosquitto 2.0.11 breaks a client's connection at its next publish
+    // after one the ACL denied.
+    const QUEUE: &str = "max_queued_messages 1000000";
+    let mosquitto = Mosquitto::start_with(
+        bin,
+        &broker_dir,
+        &format!(
+            "allow_anonymous false\npassword_file {}\nacl_file {}\nretain_available false\n{QUEUE}",
+            passwd.display(),
+            acl.display()
+        ),
+    );
+    let addr = mosquitto.addr();
+    // The ACL file's prefix, on a Mosquitto of this test's own.
+    let config = write_config(
+        dir.path(),
+        "fleet",
+        &format!(
+            "url = \"mqtt://fleetcare@{addr}\"\npassword_env = \"FLEETCARE_TEST_ACL_PASSWORD\""
+        ),
+    );
+    let data = dir.path().join("data");
+    let service = Service::start_with_env(
+        &data,
+        &config,
+        &[("FLEETCARE_TEST_ACL_PASSWORD", logins[0].1)],
+    );
+    let acme = Some(("gw-acme", logins[1].1));
+
+    // Anonymous clients and wrong passwords are refused by Mosquitto.
+    let (_, code) = Raw::connect(&addr, "anon", None, true);
+    assert_ne!(
+        code,
+        Some(rumqttc::mqttbytes::v4::ConnectReturnCode::Success)
+    );
+    let (_, code) = Raw::connect(&addr, "guess", Some(("gw-acme", "guess")), true);
+    assert_ne!(
+        code,
+        Some(rumqttc::mqttbytes::v4::ConnectReturnCode::Success)
+    );
+
+    // fleetcare's subscription is in place once a probe is stored.
+    let mut gw = Raw::connected(&addr, "gw-acme-1", acme);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut pkid = 0u16;
+    while open_store(&data).map_or(true, |s| stored(&s) == 0) {
+        assert!(Instant::now() < deadline, "fleetcare never subscribed");
+        pkid += 1;
+        gw.publish(
+            "fleet/acme/PROBE/telemetry",
+            br#"{"ts": "2026-03-01T00:00:00Z"}"#,
+            RawQoS::AtLeastOnce,
+            false,
+            pkid,
+        );
+        assert!(gw.acked(pkid, Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Gateway A reads its fleet's alerts, not B's.
+    let mut ops = Raw::connected(&addr, "gw-acme-ops", acme);
+    assert_eq!(
+        ops.subscribe(&["fleet/#"], 1),
+        [SubscribeReasonCode::Success(RawQoS::AtLeastOnce)]
+    );
+    let mut fc = Raw::connected(&addr, "alerts-stand-in", Some(logins[0]));
+    fc.publish(
+        "fleet/beta/alerts",
+        br#"{"vehicle": "TRK-B9"}"#,
+        RawQoS::AtLeastOnce,
+        false,
+        1,
+    );
+    assert!(fc.acked(1, Duration::from_secs(10)));
+    fc.publish(
+        "fleet/acme/alerts",
+        br#"{"vehicle": "TRK-A1"}"#,
+        RawQoS::AtLeastOnce,
+        false,
+        2,
+    );
+    assert!(fc.acked(2, Duration::from_secs(10)));
+
+    // A publishes a red stop lamp into fleet B, then its own readings.
+    gw.publish(
+        "fleet/beta/TRK-B9/telemetry",
+        br#"{"ts": "2026-03-01T00:00:00Z", "dtcs": [{"spn": 100, "fmi": 1}], "lamps": {"red_stop": "on"}}"#,
+        RawQoS::AtLeastOnce,
+        false,
+        60_000,
+    );
+    assert!(
+        gw.acked(60_000, Duration::from_secs(10)),
+        "Mosquitto acknowledges and drops it"
+    );
+    const N: usize = 50;
+    for i in 0..N {
+        let pkid = (i + 1) as u16;
+        gw.publish(
+            "fleet/acme/TRK-A1/telemetry",
+            reading(i).as_bytes(),
+            RawQoS::AtLeastOnce,
+            false,
+            pkid,
+        );
+        assert!(gw.acked(pkid, Duration::from_secs(10)));
+    }
+    // Mosquitto forwards one client's messages in order: once A's last
+    // reading is in, the forbidden one would have been too.
+    crate::edge::wait_meters(&data, "TRK-A1", N);
+    let probes = stored(&open_store(&data).unwrap()) - N as u64;
+    assert_eq!(meters_of(&data, "TRK-B9"), 0);
+    let delivered = ops
+        .delivery(Duration::from_secs(10))
+        .expect("A's own alert");
+    assert_eq!(delivered.topic, "fleet/acme/alerts");
+    assert!(
+        ops.delivery(Duration::from_millis(500)).is_none(),
+        "B's alert is not A's to read"
+    );
+
+    // A retained publish ends the connection.
+    gw.publish(
+        "fleet/acme/TRK-A1/telemetry",
+        reading(N).as_bytes(),
+        RawQoS::AtLeastOnce,
+        true,
+        1,
+    );
+    assert!(gw.closed_within(Duration::from_secs(10)));
+
+    assert!(service.stop().success());
+    let store = open_store(&data).unwrap();
+    assert_eq!(
+        store.totals().messages_stored,
+        N as u64 + probes,
+        "nothing of fleet B"
+    );
+    let seen: Vec<String> = store
+        .seen_vehicles()
+        .iter()
+        .map(|v| v.vehicle.to_string())
+        .collect();
+    assert!(!seen.iter().any(|v| v == "TRK-B9"), "{seen:?}");
 }
