@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Command;
+
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -98,20 +98,10 @@ pub(crate) fn tickets(http_addr: &str, token: &str) -> Vec<Value> {
 }
 
 pub(crate) fn create_token(data: &Path, config: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetcare"))
-        .arg("--data")
-        .arg(data)
-        .arg("--config")
-        .arg(config)
-        .args(["tokens", "create", "--role", "support"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    let mut tokens = crate::mqtt::fleetcare(data, config);
+    crate::mqtt::succeed(tokens.args(["tokens", "create", "--role", "support"]))
+        .trim()
+        .to_owned()
 }
 
 /// A DM1 with the red stop lamp on and SPN 100 FMI 1 (oil pressure low).

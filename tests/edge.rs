@@ -9,7 +9,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -21,7 +21,7 @@ use rumqttc::mqttbytes::{Error as CodecError, QoS};
 use serde_json::Value;
 
 use crate::alerts::{create_token, http, red_dm1, tickets};
-use crate::mqtt::{Service, table, unique_prefix, write_config};
+use crate::mqtt::{Service, fleetcare, spawn_run, succeed, table, unique_prefix, write_config};
 
 /// 2026-03-01T00:00:00Z
 const T0: i64 = 1_772_323_200;
@@ -82,6 +82,22 @@ impl Raw {
     pub(crate) fn connected(addr: &str, id: &str, login: Option<(&str, &str)>) -> Self {
         let (raw, code) = Self::connect(addr, id, login, true);
         assert_eq!(code, Some(ConnectReturnCode::Success), "{id}");
+        raw
+    }
+
+    /// Connects and subscribes to `filter`, insisting on both.
+    pub(crate) fn subscribed(
+        addr: &str,
+        id: &str,
+        login: Option<(&str, &str)>,
+        filter: &str,
+    ) -> Self {
+        let mut raw = Self::connected(addr, id, login);
+        assert_eq!(
+            raw.subscribe(&[filter], 1),
+            [SubscribeReasonCode::Success(QoS::AtLeastOnce)],
+            "{filter}"
+        );
         raw
     }
 
@@ -152,6 +168,12 @@ impl Raw {
         p.pkid = pkid;
         p.retain = retain;
         self.send(&Packet::Publish(p));
+    }
+
+    /// Publishes with QoS 1 and waits (10 s at most) for its PUBACK.
+    pub(crate) fn publish_acked(&mut self, topic: &str, payload: &[u8], pkid: u16) -> bool {
+        self.publish(topic, payload, QoS::AtLeastOnce, false, pkid);
+        self.acked(pkid, Duration::from_secs(10))
     }
 
     /// Waits for the PUBACK of `pkid`; `false` when the connection closed
@@ -309,19 +331,10 @@ pub(crate) fn register(data: &Path, config: &Path, vehicles: &[(&str, &str)]) {
         text.push_str(&format!("{vehicle},{fleet},compactor-c12,,{today},north\n"));
     }
     std::fs::write(&csv, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetcare"))
-        .arg("--data")
-        .arg(data)
-        .arg("--config")
-        .arg(config)
-        .args(["vehicles", "import"])
-        .arg(&csv)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        fleetcare(data, config)
+            .args(["vehicles", "import"])
+            .arg(&csv),
     );
 }
 
@@ -345,12 +358,7 @@ fn internal_client_ids_are_refused_and_ingest_and_alerts_go_on() {
     let service = Service::start(&data, &config);
     let addr = service.mqtt.clone().unwrap();
 
-    let mut ops = Raw::connected(&addr, "ops", None);
-    let alerts = format!("{prefix}/acme/alerts");
-    assert_eq!(
-        ops.subscribe(&[&alerts], 1),
-        [SubscribeReasonCode::Success(QoS::AtLeastOnce)]
-    );
+    let mut ops = Raw::subscribed(&addr, "ops", None, &format!("{prefix}/acme/alerts"));
     const N: usize = 300;
     let victim = victim(
         addr.clone(),
@@ -388,14 +396,11 @@ fn internal_client_ids_are_refused_and_ingest_and_alerts_go_on() {
 
     // The alert publisher is still connected: a critical DM1 comes back.
     let mut gw = Raw::connected(&addr, "victim-gw-can", None);
-    gw.publish(
+    assert!(gw.publish_acked(
         &format!("{prefix}/acme/TRK-V/can"),
         red_dm1(T0 as f64 + 86_400.0).as_bytes(),
-        QoS::AtLeastOnce,
-        false,
-        1,
-    );
-    assert!(gw.acked(1, Duration::from_secs(10)));
+        1
+    ));
     ops.alert_for("TRK-V", Duration::from_secs(20));
     assert_eq!(meters_of(&data, "TRK-V"), N, "each reading once");
     assert!(service.stop().success());
@@ -470,12 +475,8 @@ fn a_gateway_login_stays_in_its_fleet() {
         |fleet: &str, vehicle: &str, channel: &str| format!("{prefix}/{fleet}/{vehicle}/{channel}");
 
     // B's own systems read B's alerts with B's login.
-    let mut ops_b = Raw::connected(&addr, "ops-b", login("gw-b"));
     let b_alerts = format!("{prefix}/fb/alerts");
-    assert_eq!(
-        ops_b.subscribe(&[&b_alerts], 1),
-        [SubscribeReasonCode::Success(QoS::AtLeastOnce)]
-    );
+    let mut ops_b = Raw::subscribed(&addr, "ops-b", login("gw-b"), &b_alerts);
     const N: usize = 300;
     let victim = victim(
         addr.clone(),
@@ -487,14 +488,11 @@ fn a_gateway_login_stays_in_its_fleet() {
 
     // A publishes a red stop lamp into B's fleet: no PUBACK, closed.
     let mut a = Raw::connected(&addr, "gw-a-1", login("gw-a"));
-    a.publish(
+    assert!(!a.publish_acked(
         &topic("fb", "TRK-B9", "telemetry"),
         red_telemetry(T0).as_bytes(),
-        QoS::AtLeastOnce,
-        false,
-        1,
-    );
-    assert!(!a.acked(1, Duration::from_secs(10)));
+        1
+    ));
     assert!(a.closed_within(Duration::from_secs(1)));
     // At QoS 0 too.
     let mut a = Raw::connected(&addr, "gw-a-2", login("gw-a"));
@@ -529,37 +527,28 @@ fn a_gateway_login_stays_in_its_fleet() {
     );
     assert_eq!(a.subscribe(&[&b_alerts], 2), [SubscribeReasonCode::Failure]);
     // Refused filters leave the connection open; its own data still goes.
-    a.publish(
+    assert!(a.publish_acked(
         &topic("fa", "TRK-A1", "telemetry"),
         reading(0).as_bytes(),
-        QoS::AtLeastOnce,
-        false,
-        3,
-    );
-    assert!(a.acked(3, Duration::from_secs(10)));
+        3
+    ));
 
     // A with B's gateway's client id: its own session, B stays connected
     // (the victim's count below proves it).
     let mut a = Raw::connected(&addr, "victim-b", login("gw-a"));
-    a.publish(
+    assert!(a.publish_acked(
         &topic("fa", "TRK-A1", "telemetry"),
         reading(1).as_bytes(),
-        QoS::AtLeastOnce,
-        false,
-        1,
-    );
-    assert!(a.acked(1, Duration::from_secs(10)));
+        1
+    ));
 
     // A vehicle login, for another vehicle of its fleet.
     let mut b1 = Raw::connected(&addr, "gw-b1", login("gw-b1"));
-    b1.publish(
+    assert!(!b1.publish_acked(
         &topic("fb", "TRK-B2", "can"),
         red_dm1(T0 as f64).as_bytes(),
-        QoS::AtLeastOnce,
-        false,
-        1,
-    );
-    assert!(!b1.acked(1, Duration::from_secs(10)));
+        1
+    ));
 
     // Retained: a reading of B's own truck, and a forged alert.
     let mut b = Raw::connected(&addr, "gw-b-retain", login("gw-b"));
@@ -576,8 +565,7 @@ fn a_gateway_login_stays_in_its_fleet() {
     b.publish(&b_alerts, forged.as_bytes(), QoS::AtLeastOnce, true, 1);
     assert!(!b.acked(1, Duration::from_secs(10)));
     let mut b = Raw::connected(&addr, "gw-b-forge", login("gw-b"));
-    b.publish(&b_alerts, forged.as_bytes(), QoS::AtLeastOnce, false, 1);
-    assert!(!b.acked(1, Duration::from_secs(10)));
+    assert!(!b.publish_acked(&b_alerts, forged.as_bytes(), 1));
 
     // No login, a wrong password, an unknown user.
     let (_, code) = Raw::connect(&addr, "anon", None, true);
@@ -592,20 +580,13 @@ fn a_gateway_login_stays_in_its_fleet() {
 
     // A later subscriber to B's alerts gets B's critical fault, and
     // nothing retained (the forged alert least of all).
-    let mut late = Raw::connected(&addr, "ops-b-late", login("gw-b"));
-    assert_eq!(
-        late.subscribe(&[&b_alerts], 1),
-        [SubscribeReasonCode::Success(QoS::AtLeastOnce)]
-    );
+    let mut late = Raw::subscribed(&addr, "ops-b-late", login("gw-b"), &b_alerts);
     let mut gw = Raw::connected(&addr, "victim-b-can", login("gw-b"));
-    gw.publish(
+    assert!(gw.publish_acked(
         &topic("fb", "TRK-B7", "can"),
         red_dm1(T0 as f64 + 86_400.0).as_bytes(),
-        QoS::AtLeastOnce,
-        false,
-        1,
-    );
-    assert!(gw.acked(1, Duration::from_secs(10)));
+        1
+    ));
     late.alert_for("TRK-B7", Duration::from_secs(20));
     ops_b.alert_for("TRK-B7", Duration::from_secs(20));
 
@@ -655,17 +636,7 @@ fn a_gateway_login_stays_in_its_fleet() {
 /// Runs `fleetcare run` with `config` until it exits or prints its ready
 /// line; (exit status if it exited, stderr so far).
 fn run_briefly(dir: &Path, config: &Path) -> (Option<std::process::ExitStatus>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetcare"))
-        .arg("--data")
-        .arg(dir.join("data"))
-        .arg("--config")
-        .arg(config)
-        .arg("run")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&dir.join("data"), config, &[], Stdio::piped());
     let mut stdout = child.stdout.take().unwrap();
     let ready = std::thread::spawn(move || {
         let mut line = Vec::new();
@@ -771,8 +742,7 @@ fn an_oversized_packet_is_refused_from_its_header() {
     );
     let mut over = Raw::connected(&addr, "over", None);
     let payload = vec![b'x'; max_packet - 2 - topic.len() - 1];
-    over.publish(&topic, &payload, QoS::AtLeastOnce, false, 1);
-    assert!(!over.acked(1, Duration::from_secs(10)), "one byte more");
+    assert!(!over.publish_acked(&topic, &payload, 1), "one byte more");
     assert!(service.stop().success());
     let store = crate::mqtt::open_store(&data).unwrap();
     assert_eq!(

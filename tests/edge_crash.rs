@@ -13,11 +13,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use polars::prelude::*;
+
 use rumqttc::mqttbytes::v4::{Connect, ConnectReturnCode, Packet, Publish};
 use rumqttc::mqttbytes::{Error as CodecError, QoS};
 
-use crate::mqtt::{Service, numbered, open_store, stored, table, unique_prefix, write_config};
+use crate::mqtt::{
+    Service, assert_each_reading_once, numbered, open_store, stored, unique_prefix, write_config,
+};
 
 /// Messages published and not yet acknowledged, at most.
 const WINDOW: usize = 200;
@@ -190,17 +192,5 @@ fn sigkill_on_the_embedded_broker_loses_no_acknowledged_message() {
 
     // Every message was acknowledged in the end; each is stored once.
     assert!(ledger.acked.iter().all(|a| a.load(Ordering::Relaxed)));
-    let meters = table(&data, "meters");
-    assert_eq!(meters.height(), N, "one reading per message");
-    let distinct = meters
-        .lazy()
-        .select([col("vehicle"), col("ts")])
-        .unique(None, UniqueKeepStrategy::First)
-        .collect()
-        .unwrap()
-        .height();
-    assert_eq!(distinct, N, "no reading twice");
-    let store = open_store(&data).unwrap();
-    assert_eq!(store.totals().messages_stored, N as u64);
-    assert!(store.totals().dead_letters.is_empty());
+    assert_each_reading_once(&data, N, 0);
 }

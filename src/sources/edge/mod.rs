@@ -54,7 +54,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use self::policy::{AnonymousAccess, ExposedWithoutLogins, LoginSpec, Policy, Refusal};
-use self::session::{Action, Closed, FleetFilters, Session};
+use self::session::{Action, Closed, FleetFilters, Refused, Session};
 use super::broker::{InternalBroker, InternalLogin};
 use super::mqtt::{Connection, MqttError};
 use crate::config::{Config, EmbeddedAck};
@@ -585,36 +585,34 @@ impl Io {
                     payload,
                     acknowledge,
                 } => self.ingest(topic, &payload, acknowledge).await,
-                Action::Refused {
-                    reason,
-                    subject,
-                    client,
-                    login,
-                    connected,
-                    first,
-                } => {
-                    self.shared.refused(reason);
-                    if first {
-                        let login = if login.is_empty() { "-" } else { &login };
-                        let peer = self.peer;
-                        match reason {
-                            Refusal::Subscribe => tracing::warn!(
-                                client, login, topic = %subject, %peer,
-                                "Refused an MQTT subscription outside what the login may read."
-                            ),
-                            _ if !connected => tracing::warn!(
-                                client = %subject, reason = reason.as_str(), %peer,
-                                "Refused an MQTT connection."
-                            ),
-                            _ => tracing::warn!(
-                                client, login, topic = %subject, reason = reason.as_str(), %peer,
-                                "Refused an MQTT client's packet; closing its connection."
-                            ),
-                        }
-                    }
-                }
+                Action::Refused(r) => self.refused(&r),
                 Action::Close(c) => self.end = Some(End::Session(c)),
             }
+        }
+    }
+
+    /// Counts a refusal and logs the first of the connection.
+    fn refused(&self, r: &Refused) {
+        self.shared.refused(r.reason);
+        if !r.first {
+            return;
+        }
+        let (client, topic, peer) = (&r.client, &r.subject, self.peer);
+        let login = if r.login.is_empty() { "-" } else { &r.login };
+        let reason = r.reason.as_str();
+        match r.reason {
+            Refusal::Subscribe => tracing::warn!(
+                client, login, topic, %peer,
+                "Refused an MQTT subscription outside what the login may read."
+            ),
+            _ if !r.connected => tracing::warn!(
+                client = topic, reason, %peer,
+                "Refused an MQTT connection."
+            ),
+            _ => tracing::warn!(
+                client, login, topic, reason, %peer,
+                "Refused an MQTT client's packet; closing its connection."
+            ),
         }
     }
 

@@ -431,7 +431,7 @@ pub fn assigned_upstream_id(connection: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use proptest::prelude::*;
     use rumqttc::mqttbytes::matches;
 
@@ -691,7 +691,7 @@ mod tests {
     }
 
     /// Topic levels an attacker would try, and some noise.
-    fn level() -> impl Strategy<Value = String> {
+    pub(in crate::sources::edge) fn level() -> impl Strategy<Value = String> {
         prop_oneof![
             Just("fleet".to_owned()),
             Just("a".to_owned()),

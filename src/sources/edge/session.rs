@@ -81,19 +81,24 @@ pub enum Action {
         acknowledge: bool,
     },
     /// Count the refusal; log it when `first` (once per connection).
-    Refused {
-        reason: Refusal,
-        /// The topic or filter refused, or the client id of a CONNECT.
-        subject: String,
-        /// The client's id and login (empty for an anonymous client).
-        client: String,
-        login: String,
-        /// Whether its CONNECT had been accepted (else this refuses it).
-        connected: bool,
-        first: bool,
-    },
+    Refused(Refused),
     /// Close the connection (after sending what was replied before).
     Close(Closed),
+}
+
+/// A refusal, as counted and logged.
+#[derive(Debug)]
+pub struct Refused {
+    pub reason: Refusal,
+    /// The topic or filter refused, or the client id of a CONNECT.
+    pub subject: String,
+    /// The client's id and login (empty for an anonymous client).
+    pub client: String,
+    pub login: String,
+    /// Whether its CONNECT had been accepted (else this refuses it).
+    pub connected: bool,
+    /// The first refusal of this connection: the one logged.
+    pub first: bool,
 }
 
 /// Why a connection ended.
@@ -130,6 +135,20 @@ struct Client {
     /// place in what was forwarded, or `None` when refused.
     subscribes: HashMap<u16, Vec<Option<usize>>>,
     warned: bool,
+}
+
+impl Client {
+    /// A refusal of this client's `subject`; the first one is logged.
+    fn refused(&mut self, reason: Refusal, subject: String) -> Refused {
+        Refused {
+            reason,
+            subject,
+            client: self.client_id.clone(),
+            login: self.identity.login().to_owned(),
+            connected: true,
+            first: !std::mem::replace(&mut self.warned, true),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -229,23 +248,18 @@ impl Session {
 
     /// Ends the session for `reason`, counted and replied as it asks.
     fn refuse(&mut self, reason: Refusal, subject: String, out: &mut Vec<Action>) {
-        let (client, login, connected, first) = match &mut self.state {
-            State::Resuming(c) | State::Connected(c) => (
-                c.client_id.clone(),
-                c.identity.login().to_owned(),
-                true,
-                !std::mem::replace(&mut c.warned, true),
-            ),
-            _ => (String::new(), String::new(), false, true),
+        let refused = match &mut self.state {
+            State::Resuming(c) | State::Connected(c) => c.refused(reason, subject),
+            _ => Refused {
+                reason,
+                subject,
+                client: String::new(),
+                login: String::new(),
+                connected: false,
+                first: true,
+            },
         };
-        out.push(Action::Refused {
-            reason,
-            subject,
-            client,
-            login,
-            connected,
-            first,
-        });
+        out.push(Action::Refused(refused));
         out.push(Action::Close(Closed::Refused(reason)));
         self.state = State::Closed;
     }
@@ -383,14 +397,7 @@ impl Session {
                 forwarded.push(f);
             } else {
                 layout.push(None);
-                out.push(Action::Refused {
-                    reason: Refusal::Subscribe,
-                    subject: f.path,
-                    client: c.client_id.clone(),
-                    login: c.identity.login().to_owned(),
-                    connected: true,
-                    first: !std::mem::replace(&mut c.warned, true),
-                });
+                out.push(Action::Refused(c.refused(Refusal::Subscribe, f.path)));
             }
         }
         if forwarded.is_empty() {
@@ -532,6 +539,7 @@ mod tests {
     use fleetcare_ingest::ids::FleetId;
     use rumqttc::mqttbytes::v4::{LastWill, Login, SubscribeFilter};
 
+    use super::super::policy::tests::level;
     use super::super::policy::{AnonymousAccess, LoginSpec};
     use super::*;
 
@@ -580,22 +588,23 @@ mod tests {
     fn gateway_a(after_store: bool) -> Session {
         let mut s = session(AnonymousAccess::Refused, after_store);
         let out = run(&mut s, connect("gw-17", Some(("gw-a", "pw-a")), true));
-        assert!(
-            matches!(
-                &out[..],
-                [Action::Reply(Packet::ConnAck(ConnAck {
-                    code: ConnectReturnCode::Success,
-                    session_present: false
-                }))]
-            ),
+        assert_eq!(
+            connack(&out),
+            Some((ConnectReturnCode::Success, false)),
             "{out:?}"
         );
+        assert_eq!(out.len(), 1, "{out:?}");
         s
     }
 
     fn connack_code(out: &[Action]) -> Option<ConnectReturnCode> {
+        connack(out).map(|(code, _)| code)
+    }
+
+    /// The CONNACK among `out`: its code and session-present flag.
+    fn connack(out: &[Action]) -> Option<(ConnectReturnCode, bool)> {
         out.iter().find_map(|a| match a {
-            Action::Reply(Packet::ConnAck(c)) => Some(c.code),
+            Action::Reply(Packet::ConnAck(c)) => Some((c.code, c.session_present)),
             _ => None,
         })
     }
@@ -717,11 +726,11 @@ mod tests {
             matches!(
                 &out[..],
                 [
-                    Action::Refused {
+                    Action::Refused(Refused {
                         reason: Refusal::OtherFleet,
                         first: true,
                         ..
-                    },
+                    }),
                     Action::Close(Closed::Refused(Refusal::OtherFleet))
                 ]
             ),
@@ -753,11 +762,11 @@ mod tests {
         let refused: Vec<&str> = out
             .iter()
             .filter_map(|a| match a {
-                Action::Refused {
+                Action::Refused(Refused {
                     reason: Refusal::Subscribe,
                     subject,
                     ..
-                } => Some(subject.as_str()),
+                }) => Some(subject.as_str()),
                 _ => None,
             })
             .collect();
@@ -845,16 +854,12 @@ mod tests {
         assert!(!s.accepts_input());
         let mut out = Vec::new();
         s.on_upstream_connack(&ConnAck::new(ConnectReturnCode::Success, true), &mut out);
-        assert!(
-            matches!(
-                &out[..],
-                [Action::Reply(Packet::ConnAck(ConnAck {
-                    code: ConnectReturnCode::Success,
-                    session_present: true
-                }))]
-            ),
+        assert_eq!(
+            connack(&out),
+            Some((ConnectReturnCode::Success, true)),
             "{out:?}"
         );
+        assert_eq!(out.len(), 1, "{out:?}");
         assert!(s.accepts_input() && s.has_upstream());
 
         let mut s = session(AnonymousAccess::Loopback, true);
@@ -891,7 +896,7 @@ mod tests {
         let refused: Vec<&str> = out
             .iter()
             .filter_map(|a| match a {
-                Action::Refused { subject, .. } => Some(subject.as_str()),
+                Action::Refused(Refused { subject, .. }) => Some(subject.as_str()),
                 _ => None,
             })
             .collect();
@@ -920,23 +925,6 @@ mod tests {
             out.last(),
             Some(Action::Close(Closed::Refused(Refusal::Protocol)))
         ));
-    }
-
-    /// Topic levels an attacker would try.
-    fn level() -> impl proptest::strategy::Strategy<Value = String> {
-        use proptest::prelude::*;
-        prop_oneof![
-            Just("fleet".to_owned()),
-            Just("a".to_owned()),
-            Just("b".to_owned()),
-            Just("TRK-1".to_owned()),
-            Just("alerts".to_owned()),
-            Just("can".to_owned()),
-            Just("telemetry".to_owned()),
-            Just("+".to_owned()),
-            Just("#".to_owned()),
-            "[a-z0-9$ -]{0,4}",
-        ]
     }
 
     proptest::proptest! {
