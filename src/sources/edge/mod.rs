@@ -661,9 +661,21 @@ impl Io {
     }
 }
 
-/// Reads what the internal broker sent into `up.buf`; `false` at its end.
-async fn read_upstream(up: &mut UpLink) -> bool {
-    matches!(up.read.read_buf(&mut up.buf).await, Ok(n) if n > 0)
+/// Reads what the internal broker sent into the link's buffer; `false`
+/// at its end. Without a link it never completes.
+async fn read_upstream(up: &mut Option<UpLink>) -> bool {
+    match up {
+        Some(up) => matches!(up.read.read_buf(&mut up.buf).await, Ok(n) if n > 0),
+        None => std::future::pending().await,
+    }
+}
+
+/// The link being made, once it is; never without one.
+async fn linked(linking: &mut Option<Linking>) -> std::io::Result<(UpLink, ConnAck)> {
+    match linking {
+        Some(l) => l.await,
+        None => std::future::pending().await,
+    }
 }
 
 /// One client connection, from its first byte to its end.
@@ -764,7 +776,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut client: S, ctx: Ctx, conne
                 session.on_stored(n, &mut actions);
                 io.apply(&mut actions).await;
             }
-            made = async { io.linking.as_mut().expect("guarded").await }, if io.linking.is_some() => {
+                        made = linked(&mut io.linking), if io.linking.is_some() => {
                 io.linking = None;
                 match made {
                     Ok((up, ack)) => {
@@ -778,7 +790,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut client: S, ctx: Ctx, conne
                 }
                 io.apply(&mut actions).await;
             }
-            open = async { read_upstream(io.up.as_mut().expect("guarded")).await }, if io.up.is_some() => {
+                        open = read_upstream(&mut io.up), if io.up.is_some() => {
                 if open {
                     upstream_packets(&mut session, &mut io, &mut actions).await;
                 } else {
