@@ -6,10 +6,10 @@
 //! Prints p50, p99 and the maximum.
 //!
 //! The DM1s go out on a connection of their own (the gateway's), apart
-//! from the alert subscription (the operator's). Over one connection each
-//! alert would wait ~40 ms: rumqttd 0.20 leaves Nagle on for the sockets
-//! it accepts, so the alert waits behind the DM1's unacknowledged PUBACK
-//! until the client's delayed ACK (docs/decisions.md).
+//! from the alert subscription (the operator's), as in the field. With the
+//! embedded broker both connect to fleetcare's edge: the DM1 goes to the
+//! store's writer, the alert comes from rumqttd over the subscriber's
+//! link (docs/decisions.md).
 
 #![allow(clippy::print_stdout)]
 

@@ -75,9 +75,10 @@ pub struct MqttConfig {
     /// Address of the embedded broker; port 0 picks a free one.
     pub listen: String,
     pub topic_prefix: String,
-    /// The client id of fleetcare's subscription. The broker keeps the
-    /// session (and the messages queued for it) under this id while
-    /// fleetcare is down, so it must stay the same across restarts.
+    /// The client id of fleetcare's subscription to an external broker.
+    /// The broker keeps the session (and the messages queued for it)
+    /// under this id while fleetcare is down, so it must stay the same
+    /// across restarts.
     pub client_id: String,
     /// The environment variable holding the password for the user of `url`.
     pub password_env: String,
@@ -89,34 +90,47 @@ pub struct MqttConfig {
     /// Longest wait between reconnection attempts (the back-off doubles up to it).
     #[serde(with = "humantime_serde")]
     pub max_reconnect_delay: Duration,
-    /// Largest MQTT packet accepted. Payloads above `ingest.max_payload_bytes`
-    /// but below this are dead letters; a broker must not forward larger
-    /// ones (the embedded broker refuses them from publishers).
-    pub max_packet_bytes: usize,
-    /// Gateways allowed to publish to the embedded broker; empty: anyone.
+    /// Largest MQTT packet accepted; absent: `ingest.max_payload_bytes`
+    /// plus 64 KiB for the topic and header ([`Config::max_packet_bytes`]).
+    /// Payloads above `ingest.max_payload_bytes` but below this are dead
+    /// letters; the embedded broker closes the connection of a client
+    /// that announces a larger packet, before reading it.
+    pub max_packet_bytes: Option<usize>,
+    /// Gateway logins of the embedded broker, each for one fleet (C14).
     pub logins: Vec<MqttLogin>,
-    /// When messages from the embedded broker are acknowledged to it.
+    /// Whether the embedded broker accepts clients without a login.
+    /// Absent: only while it listens on loopback and no logins are
+    /// configured. `true` on any other address is logged as a warning at
+    /// every start.
+    pub allow_anonymous: Option<bool>,
+    /// PEM certificate chain for TLS on the embedded broker's listener
+    /// (with `tls_key_file`); absent: plain TCP.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// When gateways' QoS 1 messages to the embedded broker are acknowledged.
     pub embedded_ack: EmbeddedAck,
+    /// Memory the embedded broker may hold per subscription filter for the
+    /// alerts it delivers (its log segments: size × count).
+    pub broker_memory_bytes: usize,
+    /// Clients connected to the embedded broker at once; more are turned away.
+    pub max_connections: usize,
+    /// QoS 1 messages a client of the embedded broker may have unacknowledged;
+    /// beyond it fleetcare stops reading from that client until it acknowledges.
+    pub max_inflight: usize,
 }
 
-/// When fleetcare acknowledges a QoS 1 message to its embedded broker.
-///
-/// The embedded broker (rumqttd 0.20) keeps messages in the memory of the
-/// fleetcare process and sends a subscriber at most 100 unacknowledged
-/// messages (a constant in rumqttd). Acknowledging after the store's fsync
-/// would cap ingest at 100 messages per fsync, so fleetcare then reads the
-/// broker over 16 links of one shared subscription (1,600 in flight); it
-/// protects nothing a crash would not lose anyway, as the broker dies with
-/// the process. With an external broker, acknowledgement is always after
-/// storage (that is where it keeps messages safe).
+/// When the embedded broker acknowledges a gateway's QoS 1 message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EmbeddedAck {
-    /// Once the store holds the message, as with an external broker.
+    /// Once the message is in fleetcare's write-ahead log (synced): a
+    /// message the gateway was told arrived survives a crash.
     #[default]
     AfterStore,
     /// As soon as it arrives; the writer's bounded queue still holds the
-    /// broker back when storage falls behind.
+    /// gateways back when storage falls behind. A crash loses what was
+    /// acknowledged and not yet synced.
     OnReceipt,
 }
 
@@ -131,20 +145,36 @@ impl Default for MqttConfig {
             ca_file: None,
             keep_alive: Duration::from_secs(30),
             max_reconnect_delay: Duration::from_secs(30),
-            max_packet_bytes: 16 << 20,
+            max_packet_bytes: None,
             logins: Vec::new(),
+            allow_anonymous: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             embedded_ack: EmbeddedAck::default(),
+            broker_memory_bytes: 64 << 20,
+            max_connections: 10_000,
+            max_inflight: 1_000,
         }
     }
 }
 
-/// A username and password a gateway uses with the embedded broker.
+/// Room for the topic and the packet's header beside the largest payload.
+pub const MQTT_HEADER_ROOM: usize = 64 * 1024;
+
+/// A gateway login of the embedded broker (C9, C14): it belongs to one
+/// fleet, or to one vehicle of it, and may publish only that fleet's (or
+/// vehicle's) `can` and `telemetry` topics and read that fleet's alerts.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttLogin {
+    /// Letters, digits, '_', '.', '-' (it names the login in logs).
     pub username: String,
     /// The environment variable that holds the password.
     pub password_env: String,
+    pub fleet: FleetId,
+    /// Absent: any vehicle of the fleet.
+    #[serde(default)]
+    pub vehicle: Option<VehicleId>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -562,9 +592,7 @@ impl Config {
         if self.mqtt.client_id.is_empty() || self.mqtt.client_id.len() > 64 {
             return Err("mqtt.client_id must be 1 to 64 characters".into());
         }
-        if self.mqtt.max_packet_bytes < self.ingest.max_payload_bytes {
-            return Err("mqtt.max_packet_bytes must be at least ingest.max_payload_bytes".into());
-        }
+        self.validate_mqtt()?;
         if self.jobs.interval.is_zero() {
             return Err("jobs.interval must be longer than zero".into());
         }
@@ -602,6 +630,52 @@ impl Config {
         Ok(())
     }
 
+    /// The largest MQTT packet accepted: `[mqtt] max_packet_bytes`, or
+    /// `ingest.max_payload_bytes` plus room for the topic and header.
+    pub fn max_packet_bytes(&self) -> usize {
+        self.mqtt.max_packet_bytes.unwrap_or_else(|| {
+            self.ingest
+                .max_payload_bytes
+                .saturating_add(MQTT_HEADER_ROOM)
+        })
+    }
+
+    /// The embedded broker's settings hold together.
+    fn validate_mqtt(&self) -> Result<(), String> {
+        let m = &self.mqtt;
+        if self.max_packet_bytes() < self.ingest.max_payload_bytes {
+            return Err("mqtt.max_packet_bytes must be at least ingest.max_payload_bytes".into());
+        }
+        if m.broker_memory_bytes < 1 << 20 {
+            return Err("mqtt.broker_memory_bytes must be at least 1048576 (1 MiB)".into());
+        }
+        if m.max_connections == 0 || m.max_inflight == 0 {
+            return Err("mqtt.max_connections and mqtt.max_inflight must be at least 1".into());
+        }
+        if m.tls_cert_file.is_some() != m.tls_key_file.is_some() {
+            return Err(
+                "mqtt.tls_cert_file and mqtt.tls_key_file go together: set both for TLS, or neither"
+                    .into(),
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for l in &m.logins {
+            if fleetcare_ingest::ids::check(&l.username).is_err() {
+                return Err(format!(
+                    "mqtt.logins: username {:?} must be 1 to 64 letters, digits, '_', '.' or '-'",
+                    l.username
+                ));
+            }
+            if !seen.insert(l.username.as_str()) {
+                return Err(format!(
+                    "mqtt.logins: username {:?} is there twice",
+                    l.username
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The pipeline settings this configuration asks for.
     pub fn pipeline(&self) -> fleetcare_ingest::pipeline::PipelineConfig {
         use fleetcare_ingest::pipeline::{PipelineConfig, meter_track::MeterLimits};
@@ -630,6 +704,20 @@ mod tests {
         let c = Config::load(&path).unwrap();
         assert_eq!(c.mqtt.topic_prefix, "fleet");
         // The example spells out the defaults.
+        let mqtt = MqttConfig::default();
+        assert_eq!(
+            (
+                c.mqtt.broker_memory_bytes,
+                c.mqtt.max_connections,
+                c.mqtt.max_inflight
+            ),
+            (
+                mqtt.broker_memory_bytes,
+                mqtt.max_connections,
+                mqtt.max_inflight
+            )
+        );
+        assert_eq!(c.mqtt.embedded_ack, mqtt.embedded_ack);
         assert_eq!(c.sla, SlaConfig::default());
         assert_eq!(c.jobs.interval, Duration::from_secs(300));
         let device = &c.modbus.devices[0];
@@ -717,6 +805,59 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("missing field `url`"), "{e}");
+    }
+
+    #[test]
+    fn embedded_broker_keys() {
+        let c = Config::parse(Path::new("x.toml"), "").unwrap();
+        assert_eq!(c.max_packet_bytes(), 256 * 1024 + MQTT_HEADER_ROOM);
+        assert_eq!(c.mqtt.embedded_ack, EmbeddedAck::AfterStore);
+        assert_eq!(c.mqtt.allow_anonymous, None);
+        let c = Config::parse(
+            Path::new("x.toml"),
+            "[ingest]\nmax_payload_bytes = 1000\n[mqtt]\nembedded_ack = \"on_receipt\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.max_packet_bytes(), 1000 + MQTT_HEADER_ROOM);
+        assert_eq!(c.mqtt.embedded_ack, EmbeddedAck::OnReceipt);
+        let c = Config::parse(Path::new("x.toml"), "[mqtt]\nmax_packet_bytes = 300000\n").unwrap();
+        assert_eq!(c.max_packet_bytes(), 300_000);
+        let login =
+            "[[mqtt.logins]]\nusername = \"gw-a\"\npassword_env = \"GW_A\"\nfleet = \"a\"\n";
+        let c = Config::parse(
+            Path::new("x.toml"),
+            &format!("{login}vehicle = \"TRK-1\"\n"),
+        )
+        .unwrap();
+        let l = &c.mqtt.logins[0];
+        assert_eq!(
+            (l.fleet.as_str(), l.vehicle.as_ref().map(VehicleId::as_str)),
+            ("a", Some("TRK-1"))
+        );
+        for (bad, says) in [
+            (
+                "[mqtt]\nmax_packet_bytes = 10\n",
+                "at least ingest.max_payload_bytes",
+            ),
+            ("[mqtt]\nbroker_memory_bytes = 1000\n", "1 MiB"),
+            ("[mqtt]\nmax_connections = 0\n", "at least 1"),
+            ("[mqtt]\ntls_cert_file = \"c.pem\"\n", "go together"),
+            ("[mqtt]\nembedded_ack = \"never\"\n", "unknown variant"),
+            (
+                "[[mqtt.logins]]\nusername = \"gw\"\npassword_env = \"X\"\n",
+                "missing field `fleet`",
+            ),
+            (
+                "[[mqtt.logins]]\nusername = \"gw:a\"\npassword_env = \"X\"\nfleet = \"a\"\n",
+                "username \"gw:a\"",
+            ),
+            (&format!("{login}{login}"), "there twice"),
+        ] {
+            let e = Config::parse(Path::new("x.toml"), bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Command;
+
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -155,7 +155,7 @@ fn verified(secret: &[u8], hook: &Hook) -> Result<(), String> {
         .map_err(|_| "the signature does not match".to_owned())
 }
 
-fn tickets(http_addr: &str, token: &str) -> Vec<Value> {
+pub(crate) fn tickets(http_addr: &str, token: &str) -> Vec<Value> {
     let (status, body) = http(http_addr, "GET", "/api/v1/tickets", Some(token), None);
     assert_eq!(status, 200, "{body}");
     serde_json::from_str::<Value>(&body)
@@ -165,25 +165,15 @@ fn tickets(http_addr: &str, token: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn create_token(data: &Path, config: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetcare"))
-        .arg("--data")
-        .arg(data)
-        .arg("--config")
-        .arg(config)
-        .args(["tokens", "create", "--role", "support"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+pub(crate) fn create_token(data: &Path, config: &Path) -> String {
+    let mut tokens = crate::mqtt::fleetcare(data, config);
+    crate::mqtt::succeed(tokens.args(["tokens", "create", "--role", "support"]))
+        .trim()
+        .to_owned()
 }
 
 /// A DM1 with the red stop lamp on and SPN 100 FMI 1 (oil pressure low).
-fn red_dm1(ts: f64) -> String {
+pub(crate) fn red_dm1(ts: f64) -> String {
     format!("({ts:.6}) can0 18FECA00#10FF64000101FFFF\n")
 }
 

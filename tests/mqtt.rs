@@ -36,18 +36,7 @@ impl Service {
 
     /// Starts it with extra environment variables (secrets).
     pub(crate) fn start_with_env(data: &Path, config: &Path, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetcare"))
-            .envs(env.iter().copied())
-            .arg("--data")
-            .arg(data)
-            .arg("--config")
-            .arg(config)
-            .arg("run")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_run(data, config, env, Stdio::inherit());
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -85,6 +74,11 @@ impl Service {
         wait_exit(&mut self.child, Duration::from_secs(60))
     }
 
+    /// The process id, e.g. to read its memory in /proc.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -96,6 +90,36 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `fleetcare --data DATA --config CONFIG`, for a subcommand to follow.
+pub(crate) fn fleetcare(data: &Path, config: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fleetcare"));
+    c.arg("--data").arg(data).arg("--config").arg(config);
+    c
+}
+
+/// `fleetcare run` with extra environment variables, its stdout piped.
+pub(crate) fn spawn_run(data: &Path, config: &Path, env: &[(&str, &str)], stderr: Stdio) -> Child {
+    fleetcare(data, config)
+        .envs(env.iter().copied())
+        .arg("run")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
+/// Runs `command` and insists it succeeds; its stdout.
+pub(crate) fn succeed(command: &mut Command) -> String {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 pub(crate) fn signal(child: &Child, sig: &str) {
@@ -253,6 +277,8 @@ pub(crate) struct Mosquitto {
     bin: PathBuf,
     dir: PathBuf,
     pub(crate) port: u16,
+    /// Who may connect: `allow_anonymous true`, or an auth setup.
+    auth: String,
     child: Option<Child>,
 }
 
@@ -271,6 +297,12 @@ impl Mosquitto {
     }
 
     pub(crate) fn start(bin: PathBuf, dir: &Path) -> Self {
+        Self::start_with(bin, dir, "allow_anonymous true")
+    }
+
+    /// Starts it with `auth` for the lines about who may connect and do
+    /// what (e.g. `password_file` and `acl_file`).
+    pub(crate) fn start_with(bin: PathBuf, dir: &Path, auth: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -280,6 +312,7 @@ impl Mosquitto {
             bin,
             dir: dir.to_owned(),
             port,
+            auth: auth.to_owned(),
             child: None,
         };
         m.restart();
@@ -300,9 +333,10 @@ impl Mosquitto {
         // persistence file in the test's private folder (no effect otherwise).
         writeln!(
             f,
-            "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 0\nlog_dest none\nuser root\n",
+                        "listener {} 127.0.0.1\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 0\nlog_dest none\nuser root\n{}\n",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.auth
         )
         .unwrap();
         let child = Command::new(&self.bin)
@@ -657,7 +691,7 @@ fn a_flood_of_garbage_is_dead_letters_and_valid_messages_between_are_stored() {
 /// A telemetry message: vehicle `i % 40`, its `i / 40`-th reading five
 /// minutes after the one before, engine hours a twentieth of an hour up
 /// (the meter's resolution, so that every reading is stored).
-fn numbered(prefix: &str, i: usize) -> (String, String) {
+pub(crate) fn numbered(prefix: &str, i: usize) -> (String, String) {
     let vehicle = i % 40;
     let step = (i / 40) as i64;
     let ts = chrono::DateTime::from_timestamp(T0 + step * 300, 0).unwrap();
@@ -692,8 +726,9 @@ fn publish_numbered(
     })
 }
 
-/// Every stored reading once: (vehicle, ts) distinct and as many as sent.
-fn assert_each_reading_once(data: &Path, n: usize) {
+/// Every stored reading once: (vehicle, ts) distinct and as many as sent,
+/// and `probes` messages more in the store (that made no reading).
+pub(crate) fn assert_each_reading_once(data: &Path, n: usize, probes: u64) {
     let meters = table(data, "meters");
     assert_eq!(meters.height(), n, "one meter row per message");
     let distinct = meters
@@ -705,8 +740,7 @@ fn assert_each_reading_once(data: &Path, n: usize) {
         .height();
     assert_eq!(distinct, n, "no reading twice");
     let store = open_store(data).unwrap();
-    // And the probe of `wait_subscribed`.
-    assert_eq!(store.totals().messages_stored, n as u64 + 1);
+    assert_eq!(store.totals().messages_stored, n as u64 + probes);
     assert!(store.totals().dead_letters.is_empty());
 }
 
@@ -761,7 +795,8 @@ fn sigkill_during_a_qos1_stream_loses_and_doubles_nothing() {
     });
     assert!(service.stop().success());
     assert!(kills >= 10, "{kills} kills");
-    assert_each_reading_once(&data, N);
+    // And the probe of `wait_subscribed`.
+    assert_each_reading_once(&data, N, 1);
 }
 
 #[test]
@@ -791,7 +826,8 @@ fn a_broker_restart_mid_stream_loses_nothing() {
         stored(s) == N as u64 + 1
     });
     assert!(service.stop().success());
-    assert_each_reading_once(&data, N);
+    // And the probe of `wait_subscribed`.
+    assert_each_reading_once(&data, N, 1);
 }
 
 #[test]
@@ -848,4 +884,161 @@ fn simulate_publishes_a_fleet_that_run_stores_whole() {
     let store = open_store(&data).unwrap();
     let t = store.totals();
     assert_eq!(t.messages_stored + t.duplicates, published, "{t:?}");
+}
+
+/// Issue 20, external brokers: Mosquitto with the password file and the
+/// ACL file of docs/mosquitto/acl.example keeps gateway A in its fleet.
+/// Its publish into fleet B's topics (acknowledged, as MQTT 3.1.1 has no
+/// refusal) is dropped and never stored, its own readings are all stored,
+/// it reads its fleet's alerts and not B's, and a retained publish ends its
+/// connection (`retain_available false`).
+#[test]
+fn a_mosquitto_acl_keeps_a_gateway_in_its_fleet() {
+    use crate::edge::{Raw, meters_of, reading};
+    use rumqttc::mqttbytes::QoS as RawQoS;
+
+    let Some(bin) = Mosquitto::binary() else {
+        return;
+    };
+    let passwd_bin = [
+        "/usr/bin/mosquitto_passwd",
+        "/usr/local/bin/mosquitto_passwd",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .chain(bin.parent().map(|d| d.join("mosquitto_passwd")))
+    .find(|p| p.exists())
+    .expect("mosquitto_passwd beside mosquitto (the Mosquitto package has both)");
+    let dir = tempfile::tempdir().unwrap();
+    let broker_dir = dir.path().join("mosquitto");
+    std::fs::create_dir(&broker_dir).unwrap();
+    let passwd = broker_dir.join("passwd");
+    let logins = [
+        ("fleetcare", "fleetcare's password"),
+        ("gw-acme", "acme's password"),
+        ("gw-beta", "beta's password"),
+    ];
+    for (i, (user, password)) in logins.iter().enumerate() {
+        let mut c = Command::new(&passwd_bin);
+        if i == 0 {
+            c.arg("-c");
+        }
+        succeed(c.arg("-b").arg(&passwd).arg(user).arg(password));
+    }
+    let acl = broker_dir.join("fleetcare.acl");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/mosquitto/acl.example"),
+        &acl,
+    )
+    .unwrap();
+    // As docs/mosquitto/mosquitto.conf.example says: with 0 (no limit),
+    // Mosquitto 2.0.11 breaks a client's connection at its next publish
+    // after one the ACL denied.
+    const QUEUE: &str = "max_queued_messages 1000000";
+    let mosquitto = Mosquitto::start_with(
+        bin,
+        &broker_dir,
+        &format!(
+            "allow_anonymous false\npassword_file {}\nacl_file {}\nretain_available false\n{QUEUE}",
+            passwd.display(),
+            acl.display()
+        ),
+    );
+    let addr = mosquitto.addr();
+    // The ACL file's prefix, on a Mosquitto of this test's own.
+    let config = write_config(
+        dir.path(),
+        "fleet",
+        &format!(
+            "url = \"mqtt://fleetcare@{addr}\"\npassword_env = \"FLEETCARE_TEST_ACL_PASSWORD\""
+        ),
+    );
+    let data = dir.path().join("data");
+    let service = Service::start_with_env(
+        &data,
+        &config,
+        &[("FLEETCARE_TEST_ACL_PASSWORD", logins[0].1)],
+    );
+    let acme = Some(("gw-acme", logins[1].1));
+
+    // Anonymous clients and wrong passwords are refused by Mosquitto.
+    let (_, code) = Raw::connect(&addr, "anon", None, true);
+    assert_ne!(
+        code,
+        Some(rumqttc::mqttbytes::v4::ConnectReturnCode::Success)
+    );
+    let (_, code) = Raw::connect(&addr, "guess", Some(("gw-acme", "guess")), true);
+    assert_ne!(
+        code,
+        Some(rumqttc::mqttbytes::v4::ConnectReturnCode::Success)
+    );
+
+    // fleetcare's subscription is in place once a probe is stored.
+    let mut gw = Raw::connected(&addr, "gw-acme-1", acme);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut pkid = 0u16;
+    while open_store(&data).map_or(true, |s| stored(&s) == 0) {
+        assert!(Instant::now() < deadline, "fleetcare never subscribed");
+        pkid += 1;
+        assert!(gw.publish_acked(
+            "fleet/acme/PROBE/telemetry",
+            br#"{"ts": "2026-03-01T00:00:00Z"}"#,
+            pkid
+        ));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Gateway A reads its fleet's alerts, not B's.
+    // (Mosquitto grants the filter and checks each message against the ACL.)
+    let mut ops = Raw::subscribed(&addr, "gw-acme-ops", acme, "fleet/#");
+    let mut fc = Raw::connected(&addr, "alerts-stand-in", Some(logins[0]));
+    assert!(fc.publish_acked("fleet/beta/alerts", br#"{"vehicle": "TRK-B9"}"#, 1));
+    assert!(fc.publish_acked("fleet/acme/alerts", br#"{"vehicle": "TRK-A1"}"#, 2));
+
+    // A publishes a red stop lamp into fleet B, then its own readings.
+    assert!(gw.publish_acked("fleet/beta/TRK-B9/telemetry",
+        br#"{"ts": "2026-03-01T00:00:00Z", "dtcs": [{"spn": 100, "fmi": 1}], "lamps": {"red_stop": "on"}}"#, 60_000),
+        "Mosquitto acknowledges and drops it");
+    const N: usize = 50;
+    for i in 0..N {
+        let pkid = (i + 1) as u16;
+        assert!(gw.publish_acked("fleet/acme/TRK-A1/telemetry", reading(i).as_bytes(), pkid));
+    }
+    // Mosquitto forwards one client's messages in order: once A's last
+    // reading is in, the forbidden one would have been too.
+    crate::edge::wait_meters(&data, "TRK-A1", N);
+    let probes = stored(&open_store(&data).unwrap()) - N as u64;
+    assert_eq!(meters_of(&data, "TRK-B9"), 0);
+    let delivered = ops
+        .delivery(Duration::from_secs(10))
+        .expect("A's own alert");
+    assert_eq!(delivered.topic, "fleet/acme/alerts");
+    assert!(
+        ops.delivery(Duration::from_millis(500)).is_none(),
+        "B's alert is not A's to read"
+    );
+
+    // A retained publish ends the connection.
+    gw.publish(
+        "fleet/acme/TRK-A1/telemetry",
+        reading(N).as_bytes(),
+        RawQoS::AtLeastOnce,
+        true,
+        1,
+    );
+    assert!(gw.closed_within(Duration::from_secs(10)));
+
+    assert!(service.stop().success());
+    let store = open_store(&data).unwrap();
+    assert_eq!(
+        store.totals().messages_stored,
+        N as u64 + probes,
+        "nothing of fleet B"
+    );
+    let seen: Vec<String> = store
+        .seen_vehicles()
+        .iter()
+        .map(|v| v.vehicle.to_string())
+        .collect();
+    assert!(!seen.iter().any(|v| v == "TRK-B9"), "{seen:?}");
 }

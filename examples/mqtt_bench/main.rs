@@ -1,10 +1,15 @@
 //! The MQTT ingest benchmark's two halves (driven by `bench/mqtt.sh`).
 //!
-//! `serve` runs a broker (the embedded rumqttd, or none with an external
-//! URL) and one subscriber, in one process as `fleetcare run` does:
-//! - `--mode store`: fleetcare's own live path (writer, store, MQTT source
-//!   with acknowledgement after storage) — the same functions `run` calls;
-//! - `--mode discard`: a QoS 1 subscriber that only counts.
+//! `serve` runs a broker (the embedded one: its edge and the internal
+//! rumqttd, or none with an external URL) and what takes the messages, in
+//! one process as `fleetcare run` does:
+//! - `--mode store`: fleetcare's own live path (writer, store, and the
+//!   edge or the MQTT source, acknowledging after storage) — the same
+//!   functions `run` calls;
+//! - `--mode discard`: what only counts: with an external broker a QoS 1
+//!   subscriber; with the embedded one the edge, whose messages are
+//!   counted and acknowledged at once instead of stored (the edge hands
+//!   gateways' messages to the writer, not to a broker).
 //!
 //! It prints `ready mqtt=HOST:PORT`, and once `--expect` messages are in,
 //! one line of figures: messages/s from the first message to the last,
@@ -27,7 +32,6 @@ mod pipelined;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -36,9 +40,10 @@ use cpu::CpuReading;
 use fleetcare::config::{Config, EmbeddedAck, MqttConfig};
 use fleetcare::runtime::LiveMetrics;
 use fleetcare::simulate::publish::{PublishOptions, publish_recordings};
-use fleetcare::sources::broker::EmbeddedBroker;
-use fleetcare::sources::mqtt::{self, Connection, SourceConfig};
-use fleetcare::store::Store;
+use fleetcare::sources::broker::InternalBroker;
+use fleetcare::sources::edge::Edge;
+use fleetcare::sources::mqtt::{self, Connection, MqttError, SourceConfig};
+use fleetcare::store::{Incoming, IngestHandle, Store};
 use fleetcare::store::{WriterConfig, spawn_writer};
 use rumqttc::{AsyncClient, Event, Packet, QoS};
 
@@ -195,58 +200,56 @@ async fn serve(
         },
         ..MqttConfig::default()
     };
-    let (connection, shown, link) = if broker == "embedded" {
-        let mut b = EmbeddedBroker::start(&mqtt_config)?;
-        let addr = b.connect_addr();
-        let link = b.take_ingest_links();
-        // Keep the broker alive for the whole run.
-        std::mem::forget(b);
-        (Connection::plain(addr, None), addr.to_string(), link)
-    } else {
-        let c = Connection::external(&mqtt_config, broker)?;
-        let shown = format!("{}:{}", c.host, c.port);
-        (c, shown, None)
+    let embedded = broker == "embedded";
+    let config = Config {
+        data_dir: data.clone().unwrap_or_default(),
+        mqtt: mqtt_config,
+        ..Config::default()
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    match mode {
-        Mode::Discard => {
-            let count = Arc::new(AtomicU64::new(0));
-            let first = Arc::new(std::sync::OnceLock::<Instant>::new());
-            let mut o =
-                connection.options(&mqtt_config.client_id, Duration::from_secs(30), 16 << 20);
-            o.set_clean_session(false);
-            let (client, mut eventloop) = AsyncClient::new(o, 4096);
-            client
-                .subscribe(format!("{prefix}/+/+/+"), QoS::AtLeastOnce)
-                .await?;
-            // Wait for the subscription before saying ready.
-            loop {
-                if let Event::Incoming(Packet::SubAck(_)) = eventloop.poll().await? {
-                    break;
-                }
-            }
+    let metrics = Arc::new(LiveMetrics::default());
+    // The embedded broker as `fleetcare run` starts it; kept for the
+    // whole run (it has no shutdown).
+    let (edge, shown) = if embedded {
+        let internal = InternalBroker::start(&config.mqtt)?;
+        let edge = Edge::bind(&config, &internal, metrics.clone()).await?;
+        let shown = edge.addr().to_string();
+        std::mem::forget(internal);
+        (Some(edge), shown)
+    } else {
+        let c = Connection::external(&config.mqtt, broker)?;
+        (None, format!("{}:{}", c.host, c.port))
+    };
+    match (mode, edge) {
+        (Mode::Discard, Some(edge)) => {
+            // The edge with a sink that counts and acknowledges at once.
+            let (tx, mut rx) =
+                tokio::sync::mpsc::channel::<Incoming>(WriterConfig::default().queue);
+            let handle = IngestHandle::from_sender(tx, metrics.clone());
+            let source = edge.spawn(handle, stop_rx);
             let cpu_start = CpuReading::now();
             println!("ready mqtt={shown}");
+            let mut count = 0u64;
+            let mut first = None;
             let mut last = Instant::now();
-            while count.load(Ordering::Relaxed) < expect {
-                // A broker that lost messages must not hang the benchmark.
-                let idle = if first.get().is_some() {
+            while count < expect {
+                let idle = if first.is_some() {
                     IDLE
                 } else {
                     Duration::from_secs(600)
                 };
-                match tokio::time::timeout(idle, eventloop.poll()).await {
-                    Ok(Ok(Event::Incoming(Packet::Publish(_)))) => {
-                        first.get_or_init(Instant::now);
-                        count.fetch_add(1, Ordering::Relaxed);
+                match tokio::time::timeout(idle, rx.recv()).await {
+                    Ok(Some(m)) => {
+                        first.get_or_insert_with(Instant::now);
+                        if let Some(ack) = m.on_stored {
+                            ack();
+                        }
+                        count += 1;
                         last = Instant::now();
                     }
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Err(e.into()),
-                    Err(_) => {
+                    Ok(None) | Err(_) => {
                         println!(
-                            "discard: only {} of {expect} messages arrived (none for {} s)",
-                            count.load(Ordering::Relaxed),
+                            "discard: only {count} of {expect} messages arrived (none for {} s)",
                             IDLE.as_secs()
                         );
                         break;
@@ -254,40 +257,45 @@ async fn serve(
                 }
             }
             let cpu = CpuReading::now().since(&cpu_start);
-            let secs = first
-                .get()
-                .map_or(0.0, |f| last.duration_since(*f).as_secs_f64());
-            let expect = count.load(Ordering::Relaxed);
-            println!(
-                "discard: {expect} messages in {secs:.2} s: {:.0} msg/s; peak RSS {:.0} MB",
-                expect as f64 / secs,
-                peak_rss_mb()
+            print_discard(
+                count,
+                first.map_or(0.0, |f| last.duration_since(f).as_secs_f64()),
+                cpu,
             );
-            if let Some(cpu) = cpu {
-                println!("cpu: {cpu}");
-            }
+            // Acknowledge what else comes until the end.
+            tokio::spawn(async move {
+                while let Some(m) = rx.recv().await {
+                    if let Some(ack) = m.on_stored {
+                        ack();
+                    }
+                }
+            });
+            let _ = stop_tx.send(true);
+            let _ = source.await;
         }
-        Mode::Store => {
+        (Mode::Discard, None) => {
+            let connection = Connection::external(&config.mqtt, broker)?;
+            discard_subscriber(&config, connection, &prefix, &shown, expect).await?;
+        }
+        (Mode::Store, edge) => {
             let data = data.context("--data is needed in store mode")?;
-            let config = Config {
-                data_dir: data.clone(),
-                mqtt: mqtt_config.clone(),
-                ..Config::default()
-            };
             let store = Store::open(&data, config.pipeline())?;
-            let metrics = Arc::new(LiveMetrics::default());
             let (handle, writer) =
                 spawn_writer(store, WriterConfig::default(), metrics.clone(), None)?;
-            // As `fleetcare run`: the embedded broker through its link.
-            let source = mqtt::spawn_source(
-                SourceConfig::new(&config.mqtt, connection),
-                link,
-                handle,
-                stop_rx,
-            );
-            while metrics.mqtt_subscriptions.get() == 0 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            // As `fleetcare run`: the embedded broker's edge, or the
+            // subscription to the external broker.
+            let source: tokio::task::JoinHandle<Result<(), MqttError>> = match edge {
+                Some(edge) => edge.spawn(handle, stop_rx),
+                None => {
+                    let connection = Connection::external(&config.mqtt, broker)?;
+                    let source =
+                        mqtt::spawn_source(SourceConfig::new(&config, connection), handle, stop_rx);
+                    while metrics.mqtt_subscriptions.get() == 0 {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    source
+                }
+            };
             let cpu_start = CpuReading::now();
             println!("ready mqtt={shown}");
             let mut first = None;
@@ -332,5 +340,71 @@ async fn serve(
         }
     }
     term.recv().await;
+    Ok(())
+}
+
+fn print_discard(count: u64, secs: f64, cpu: Option<String>) {
+    println!(
+        "discard: {count} messages in {secs:.2} s: {:.0} msg/s; peak RSS {:.0} MB",
+        count as f64 / secs,
+        peak_rss_mb()
+    );
+    if let Some(cpu) = cpu {
+        println!("cpu: {cpu}");
+    }
+}
+
+/// A QoS 1 subscriber of the external broker that only counts.
+async fn discard_subscriber(
+    config: &Config,
+    connection: Connection,
+    prefix: &str,
+    shown: &str,
+    expect: u64,
+) -> anyhow::Result<()> {
+    let mut o = connection.options(&config.mqtt.client_id, Duration::from_secs(30), 16 << 20);
+    o.set_clean_session(false);
+    let (client, mut eventloop) = AsyncClient::new(o, 4096);
+    client
+        .subscribe(format!("{prefix}/+/+/+"), QoS::AtLeastOnce)
+        .await?;
+    // Wait for the subscription before saying ready.
+    loop {
+        if let Event::Incoming(Packet::SubAck(_)) = eventloop.poll().await? {
+            break;
+        }
+    }
+    let cpu_start = CpuReading::now();
+    println!("ready mqtt={shown}");
+    let mut count = 0u64;
+    let mut first = None;
+    let mut last = Instant::now();
+    while count < expect {
+        // A broker that lost messages must not hang the benchmark.
+        let idle = if first.is_some() {
+            IDLE
+        } else {
+            Duration::from_secs(600)
+        };
+        match tokio::time::timeout(idle, eventloop.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::Publish(_)))) => {
+                first.get_or_insert_with(Instant::now);
+                count += 1;
+                last = Instant::now();
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => {
+                println!(
+                    "discard: only {count} of {expect} messages arrived (none for {} s)",
+                    IDLE.as_secs()
+                );
+                break;
+            }
+        }
+    }
+    let cpu = CpuReading::now().since(&cpu_start);
+    let secs = first.map_or(0.0, |f: Instant| last.duration_since(f).as_secs_f64());
+    print_discard(count, secs, cpu);
     Ok(())
 }

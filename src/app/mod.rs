@@ -1,6 +1,6 @@
 //! The service in one process, as `fleetcare run` and `fleetcare demo`
-//! start it: the store writer, the MQTT source (embedded broker unless
-//! `[mqtt] url` is set), the Modbus pollers, the real-time alert path, the
+//! start it: the store writer, the MQTT source (the embedded broker's
+//! edge unless `[mqtt] url` is set), the Modbus pollers, the real-time alert path, the
 //! periodic jobs, tickets, the HTTP API and the web UI.
 //!
 //! [`Service::start`] brings them up in the order data flows (the store
@@ -37,7 +37,8 @@ use crate::db::Db;
 use crate::http::api::ApiState;
 use crate::runtime::{Backoff, LiveMetrics};
 use crate::sink::InfluxService;
-use crate::sources::broker::EmbeddedBroker;
+use crate::sources::broker::InternalBroker;
+use crate::sources::edge::Edge;
 use crate::sources::mqtt::{self, Connection, MqttError, SourceConfig};
 use crate::store::writer::fan_out;
 use crate::store::{Store, StoreError, StoreReader, WriterConfig, spawn_writer};
@@ -49,7 +50,9 @@ pub struct Ready {
     pub http: SocketAddr,
     /// The embedded broker, or `None` with an external one.
     pub mqtt: Option<SocketAddr>,
-    /// How to publish to the broker (the embedded one's internal login).
+    /// How fleetcare's own publishers (the demo's fleet) publish data:
+    /// the embedded broker with fleetcare's service login, or the
+    /// external broker.
     pub connection: Connection,
 }
 
@@ -134,36 +137,32 @@ impl Service {
         .context("cannot start the store writer thread")?;
         let (stop, stop_rx) = watch::channel(false);
 
-        let (connection, broker_addr, link) = match &config.mqtt.url {
-            Some(url) => (
-                Connection::external(&config.mqtt, url)
-                    .context("fix [mqtt] in the configuration")?,
-                None,
-                None,
-            ),
+        // Gateways' data, and where alerts are published.
+        let (connection, alerts_connection, broker_addr, source) = match &config.mqtt.url {
+            Some(url) => {
+                let connection = Connection::external(&config.mqtt, url)
+                    .context("fix [mqtt] in the configuration")?;
+                let source = mqtt::spawn_source(
+                    SourceConfig::new(&config, connection.clone()),
+                    handle.clone(),
+                    stop_rx.clone(),
+                );
+                (connection.clone(), connection, None, source)
+            }
             None => {
-                let mut broker = EmbeddedBroker::start(&config.mqtt)?;
-                let login = broker
-                    .internal_login()
-                    .map(|l| (l.username.clone(), l.password.clone()));
-                (
-                    Connection::plain(broker.connect_addr(), login),
-                    Some(broker.addr()),
-                    broker.take_ingest_links(),
-                )
+                let internal = InternalBroker::start(&config.mqtt)?;
+                let edge = Edge::bind(&config, &internal, metrics.clone()).await?;
+                let addr = edge.addr();
+                let connection = edge.service_connection();
+                let source = edge.spawn(handle.clone(), stop_rx.clone());
+                (connection, internal.connection(), Some(addr), source)
             }
         };
-        let source = mqtt::spawn_source(
-            SourceConfig::new(&config.mqtt, connection.clone()),
-            link,
-            handle.clone(),
-            stop_rx.clone(),
-        );
         let (pollers, devices) = modbus::start(&config, &catalog, &db, &handle, &stop_rx).await?;
         drop(handle);
 
         let (alerts_mqtt, alerts_mqtt_task) =
-            publisher::alerts_client(&config, &connection, stop_rx.clone());
+            publisher::alerts_client(&config, &alerts_connection, stop_rx.clone())?;
         let (notifier, notifier_task) = spawn_notifier(
             db.clone(),
             Some(alerts_mqtt),

@@ -1,5 +1,12 @@
 //! The MQTT client that publishes alerts on `{prefix}/{fleet}/alerts`,
-//! with its own event loop.
+//! with its own event loop. A lost broker is retried with back-off for as
+//! long as the service runs, never a reason to stop.
+//!
+//! With the embedded broker it connects to the internal rumqttd directly
+//! (its address and login are generated at each start) under an id with
+//! a random suffix; no outside client can take that id (the edge refuses
+//! ids starting `fleetcare-` and keeps outside ids in a namespace of
+//! their own).
 
 use std::time::Duration;
 
@@ -13,6 +20,18 @@ use crate::sources::mqtt::{self, Connection};
 /// Waits between reconnections of the alert publisher.
 const RECONNECT: Backoff = Backoff::new(Duration::from_millis(400), Duration::from_millis(25_600));
 
+/// The alert publisher's client id: fixed with an external broker (its
+/// session outlives restarts), random per start with the embedded one.
+fn client_id(config: &Config) -> anyhow::Result<String> {
+    Ok(match &config.mqtt.url {
+        Some(_) => format!("{}-alerts", config.mqtt.client_id),
+        None => format!(
+            "fleetcare-alerts-{}",
+            crate::runtime::secret::random_hex(8)?
+        ),
+    })
+}
+
 /// A client that publishes alerts on the broker. Its loop ends once every
 /// handle is dropped and its queue is sent (or 5 s after shutdown began,
 /// if the broker is gone).
@@ -20,12 +39,8 @@ pub(super) fn alerts_client(
     config: &Config,
     connection: &Connection,
     mut stop: watch::Receiver<bool>,
-) -> (AsyncClient, tokio::task::JoinHandle<()>) {
-    let mut o = connection.options(
-        &format!("{}-alerts", config.mqtt.client_id),
-        config.mqtt.keep_alive,
-        1 << 20,
-    );
+) -> anyhow::Result<(AsyncClient, tokio::task::JoinHandle<()>)> {
+    let mut o = connection.options(&client_id(config)?, config.mqtt.keep_alive, 1 << 20);
     // Publishes not yet acknowledged are sent again after a reconnection.
     o.set_clean_session(false);
     let (client, mut eventloop) = AsyncClient::new(o, 1024);
@@ -63,5 +78,5 @@ pub(super) fn alerts_client(
             }
         }
     });
-    (client, task)
+    Ok((client, task))
 }

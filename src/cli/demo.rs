@@ -110,7 +110,7 @@ pub(super) fn run(mut config: Config, args: &DemoArgs) -> anyhow::Result<()> {
         let connection = ready.connection.clone();
         tokio::spawn(async move {
             let options = PublishOptions {
-                client_id: "fleetcare-demo-fleet".to_owned(),
+                client_id: "demo-fleet".to_owned(),
                 speed,
                 inflight: 1000,
             };

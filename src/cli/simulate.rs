@@ -42,7 +42,7 @@ pub(super) fn run(config: &Config, args: &SimulateArgs) -> anyhow::Result<()> {
 fn publish(config: &Config, url: &str, recording: &PathBuf, speed: f64) -> anyhow::Result<()> {
     let connection = Connection::external(&config.mqtt, url).context("fix --mqtt")?;
     let options = PublishOptions {
-        client_id: format!("fleetcare-simulate-{}", std::process::id()),
+        client_id: format!("simulate-{}", std::process::id()),
         speed,
         inflight: 1000,
     };

@@ -25,6 +25,12 @@ struct DeadLetterLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RefusedLabels {
+    /// One of the embedded broker edge's fixed refusal reasons.
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct PollLabels {
     /// The configured `host:port`.
     device: String,
@@ -71,6 +77,10 @@ pub struct LiveMetrics {
     pub mqtt_subscriptions: Counter,
     /// MQTT connection losses and failed connection attempts.
     pub mqtt_connection_errors: Counter,
+    /// Clients connected to the embedded broker now.
+    pub mqtt_clients: Gauge,
+    /// What the embedded broker refused its clients, by reason.
+    mqtt_refused: Family<RefusedLabels, Counter>,
     /// Modbus polls by device and result.
     modbus_polls: Family<PollLabels, Counter>,
     /// Tickets opened by alerts (real-time and periodic), by kind and priority.
@@ -171,6 +181,18 @@ impl LiveMetrics {
             "fleetcare_mqtt_connection_errors",
             "MQTT connection losses and failed attempts",
         );
+        let mqtt_clients = Gauge::default();
+        r.register(
+            "fleetcare_mqtt_clients",
+            "Clients connected to the embedded MQTT broker",
+            mqtt_clients.clone(),
+        );
+        let mqtt_refused = Family::<RefusedLabels, Counter>::default();
+        r.register(
+            "fleetcare_mqtt_refused",
+            "Connections, publishes and subscriptions the embedded MQTT broker refused, by reason",
+            mqtt_refused.clone(),
+        );
         let modbus_polls = Family::<PollLabels, Counter>::default();
         r.register(
             "fleetcare_modbus_polls",
@@ -238,6 +260,8 @@ impl LiveMetrics {
             mqtt_connections,
             mqtt_subscriptions,
             mqtt_connection_errors,
+            mqtt_clients,
+            mqtt_refused,
             modbus_polls,
             tickets_opened,
             alerts_sent,
@@ -286,6 +310,14 @@ impl LiveMetrics {
             ok: series("ok"),
             failed: series("failed"),
         }
+    }
+
+    /// The counter of refusals for `reason` (a name from the embedded
+    /// broker's fixed list, never a client id); the series exists, at 0,
+    /// from this call on.
+    pub fn mqtt_refused(&self, reason: &'static str) -> Counter {
+        self.mqtt_refused
+            .get_or_create_owned(&RefusedLabels { reason })
     }
 
     /// Counts a ticket an alert opened. `kind` and `priority` are the
@@ -337,6 +369,9 @@ mod tests {
         m.mqtt_connections.inc();
         m.mqtt_subscriptions.inc();
         m.mqtt_connection_errors.inc_by(3);
+        m.mqtt_clients.set(2);
+        m.mqtt_refused("other_fleet").inc();
+        m.mqtt_refused("retain");
         let device = m.modbus_polls("10.0.0.7:502");
         device.ok.inc_by(4);
         device.failed.inc_by(2);
@@ -391,6 +426,13 @@ fleetcare_mqtt_subscriptions_total 1
 # HELP fleetcare_mqtt_connection_errors MQTT connection losses and failed attempts.
 # TYPE fleetcare_mqtt_connection_errors counter
 fleetcare_mqtt_connection_errors_total 3
+# HELP fleetcare_mqtt_clients Clients connected to the embedded MQTT broker.
+# TYPE fleetcare_mqtt_clients gauge
+fleetcare_mqtt_clients 2
+# HELP fleetcare_mqtt_refused Connections, publishes and subscriptions the embedded MQTT broker refused, by reason.
+# TYPE fleetcare_mqtt_refused counter
+fleetcare_mqtt_refused_total{reason=\"other_fleet\"} 1
+fleetcare_mqtt_refused_total{reason=\"retain\"} 0
 # HELP fleetcare_modbus_polls Modbus polls by device and result (ok: every register read).
 # TYPE fleetcare_modbus_polls counter
 fleetcare_modbus_polls_total{device=\"10.0.0.7:502\",result=\"ok\"} 4

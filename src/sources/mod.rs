@@ -2,18 +2,18 @@
 //! that hands [`Incoming`](crate::store::Incoming) messages to the store's
 //! writer ([`crate::store::writer`]):
 //!
-//! - [`broker`]: the embedded MQTT broker (rumqttd), when no external one
-//!   is configured, and [`links`]: its in-process links, read in broker
-//!   order ([`reorder`]);
-//! - [`mqtt`]: the QoS 1 subscription to an external broker (or the
-//!   embedded one's links), acknowledging only what is stored;
+//! - [`edge`]: the embedded MQTT broker's listener, which checks every
+//!   client against its login ([`edge::policy`]) and hands allowed
+//!   publishes to the writer, acknowledging them once stored; behind it
+//!   [`broker`], the internal rumqttd that delivers alerts to subscribers;
+//! - [`mqtt`]: the QoS 1 subscription to an external broker,
+//!   acknowledging only what is stored;
 //! - [`modbus`]: one poller per body controller.
 //!
 //! Decoding is not done here: the writer runs every message through
 //! `fleetcare_ingest`'s pipeline, whatever its source.
 
 pub mod broker;
-pub mod links;
+pub mod edge;
 pub mod modbus;
 pub mod mqtt;
-pub mod reorder;

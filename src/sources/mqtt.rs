@@ -1,7 +1,7 @@
 //! The MQTT source: a QoS 1 subscription to the C1 topics that hands each
 //! message to the writer and acknowledges it only once it is stored.
-//! This one is for an external broker; the embedded one is read through
-//! its in-process links ([`super::links`]), with the same rules.
+//! This one is for an external broker; the embedded broker's edge
+//! ([`super::edge`]) hands gateways' messages to the writer itself.
 //!
 //! Three parts, so that nothing waits on itself:
 //! - the poll loop (this task) drives rumqttc's event loop and forwards
@@ -31,7 +31,7 @@ use rumqttc::{
 };
 use tokio::sync::mpsc;
 
-use crate::config::{EmbeddedAck, MqttConfig};
+use crate::config::{Config, MqttConfig};
 use crate::runtime::{Backoff, Shutdown};
 use crate::store::{Incoming, IngestHandle};
 
@@ -47,8 +47,6 @@ pub enum MqttError {
     Tls(#[from] crate::runtime::tls::TlsError),
     #[error("the store writer stopped; the MQTT source stops with it")]
     WriterStopped,
-    #[error("the embedded broker's in-process link closed; the MQTT source stops with it")]
-    EmbeddedLink,
 }
 
 /// A broker address from `[mqtt] url`.
@@ -207,21 +205,18 @@ pub struct SourceConfig {
     pub keep_alive: Duration,
     pub max_packet_bytes: usize,
     pub max_reconnect_delay: Duration,
-    /// Acknowledge each message as it arrives rather than once stored:
-    /// only for the embedded broker (`[mqtt] embedded_ack`).
-    pub ack_on_receipt: bool,
 }
 
 impl SourceConfig {
-    pub fn new(config: &MqttConfig, connection: Connection) -> Self {
+    pub fn new(config: &Config, connection: Connection) -> Self {
+        let mqtt = &config.mqtt;
         Self {
             connection,
-            client_id: config.client_id.clone(),
-            topic_prefix: config.topic_prefix.clone(),
-            keep_alive: config.keep_alive,
-            max_packet_bytes: config.max_packet_bytes,
-            max_reconnect_delay: config.max_reconnect_delay,
-            ack_on_receipt: config.url.is_none() && config.embedded_ack == EmbeddedAck::OnReceipt,
+            client_id: mqtt.client_id.clone(),
+            topic_prefix: mqtt.topic_prefix.clone(),
+            keep_alive: mqtt.keep_alive,
+            max_packet_bytes: config.max_packet_bytes(),
+            max_reconnect_delay: mqtt.max_reconnect_delay,
         }
     }
 
@@ -234,19 +229,13 @@ impl SourceConfig {
     }
 }
 
-/// Starts the MQTT source: through the embedded broker's in-process links
-/// when there is one ([`super::links`]), else as a client of `config`'s
-/// broker ([`run`]).
+/// Starts the MQTT source as a client of `config`'s broker ([`run`]).
 pub fn spawn_source(
     config: SourceConfig,
-    links: Option<super::links::IngestLinks>,
     handle: IngestHandle,
     shutdown: Shutdown,
 ) -> tokio::task::JoinHandle<Result<(), MqttError>> {
-    match links {
-        Some(links) => tokio::spawn(super::links::run(links, config, handle, shutdown)),
-        None => tokio::spawn(run(config, handle, shutdown)),
-    }
+    tokio::spawn(run(config, handle, shutdown))
 }
 
 /// Packet ids waiting for their PUBACK, as much of a [`Publish`] as
@@ -274,7 +263,7 @@ pub async fn run(
         config.max_packet_bytes,
     );
     options.set_clean_session(false);
-    options.set_manual_acks(!config.ack_on_receipt);
+    options.set_manual_acks(true);
     let (client, mut eventloop) = AsyncClient::new(options, 4096);
     without_nagle(&mut eventloop);
     let metrics = handle.metrics().clone();
@@ -293,19 +282,18 @@ pub async fn run(
         match event {
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let received = Timestamp::from_datetime(&chrono::Utc::now());
-                let on_stored: Option<crate::store::OnStored> =
-                    if p.qos == QoS::AtMostOnce || config.ack_on_receipt {
-                        None
-                    } else {
-                        unacked.fetch_add(1, Ordering::Relaxed);
-                        let tx = ack_tx.clone();
-                        let (pkid, qos) = (p.pkid, p.qos);
-                        Some(Box::new(move || {
-                            // The ack task only ends at shutdown; a PUBACK lost
-                            // then is a redelivery later, found as a duplicate.
-                            let _ = tx.send(PendingAck { pkid, qos });
-                        }))
-                    };
+                let on_stored: Option<crate::store::OnStored> = if p.qos == QoS::AtMostOnce {
+                    None
+                } else {
+                    unacked.fetch_add(1, Ordering::Relaxed);
+                    let tx = ack_tx.clone();
+                    let (pkid, qos) = (p.pkid, p.qos);
+                    Some(Box::new(move || {
+                        // The ack task only ends at shutdown; a PUBACK lost
+                        // then is a redelivery later, found as a duplicate.
+                        let _ = tx.send(PendingAck { pkid, qos });
+                    }))
+                };
                 let Publish { topic, payload, .. } = p;
                 let message = Incoming {
                     topic,
@@ -483,10 +471,12 @@ mod tests {
     #[test]
     fn the_filter_takes_every_vehicle_channel_but_not_alerts() {
         let c = SourceConfig::new(
-            &MqttConfig::default(),
+            &Config::default(),
             Connection::plain("127.0.0.1:1".parse().unwrap(), None),
         );
         assert_eq!(c.filter(), "fleet/+/+/+");
+        // Room for the largest payload and its topic.
+        assert_eq!(c.max_packet_bytes, 256 * 1024 + 64 * 1024);
     }
 
     #[test]
@@ -501,27 +491,5 @@ mod tests {
         assert!(e.contains("FLEETCARE_TEST_SURELY_UNSET_PW"), "{e}");
         let c = Connection::external(&config, "mqtts://h").unwrap();
         assert!(c.tls.is_some());
-    }
-
-    #[test]
-    fn only_the_embedded_broker_is_acknowledged_on_receipt() {
-        let plain = || Connection::plain("127.0.0.1:1".parse().unwrap(), None);
-        let on_receipt = MqttConfig {
-            embedded_ack: EmbeddedAck::OnReceipt,
-            ..MqttConfig::default()
-        };
-        assert!(!SourceConfig::new(&MqttConfig::default(), plain()).ack_on_receipt);
-        assert!(SourceConfig::new(&on_receipt, plain()).ack_on_receipt);
-        let external = MqttConfig {
-            url: Some("mqtt://broker:1883".into()),
-            ..on_receipt
-        };
-        assert!(!SourceConfig::new(&external, plain()).ack_on_receipt);
-        let parsed: crate::config::Config =
-            toml::from_str("[mqtt]\nembedded_ack = \"on_receipt\"\n").unwrap();
-        assert_eq!(parsed.mqtt.embedded_ack, EmbeddedAck::OnReceipt);
-        assert!(
-            toml::from_str::<crate::config::Config>("[mqtt]\nembedded_ack = \"never\"\n").is_err()
-        );
     }
 }
