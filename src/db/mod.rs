@@ -97,7 +97,7 @@ impl Db {
             Some(url) => Self::connect_url(url).await,
             None => {
                 let dir = &config.data_dir;
-                std::fs::create_dir_all(dir).map_err(|error| DbError::DataDir {
+                crate::runtime::secret::private_dir(dir).map_err(|error| DbError::DataDir {
                     dir: dir.clone(),
                     error,
                 })?;
@@ -297,6 +297,15 @@ mod tests {
             db.close().await;
         });
         assert!(config.data_dir.join(SQLITE_FILE).is_file());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&config.data_dir)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700, "issue 20, finding 9");
+        }
     }
 
     /// Issue 20, finding 9: the database was created 0644.

@@ -1,5 +1,6 @@
 //! Random secrets and the hex form of bytes: broker logins, API tokens and
-//! their hashes, webhook signatures, alert ids.
+//! their hashes, webhook signatures, alert ids; and the data directory
+//! that keeps them, for its owner only.
 
 use std::fmt::Write as _;
 
@@ -24,11 +25,60 @@ pub fn random_hex(n: usize) -> Result<String, NoRandomness> {
     Ok(hex(&buf))
 }
 
+/// Creates `dir` (and missing parents) for its owner only (0700): the data
+/// directory holds the database with the token hashes and every fleet's
+/// history. A directory that already exists keeps its mode (an operator
+/// may have shared it with a backup group on purpose); a warning says so
+/// when others may read it.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {
+                let mode = m.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        mode = format!("{mode:o}"),
+                        "The data directory is open to other users; `chmod 700` it unless that is intended."
+                    );
+                }
+                Ok(())
+            }
+            _ => std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn hex_is_lower_case_and_padded() {
         assert_eq!(super::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
         assert_eq!(super::random_hex(16).unwrap().len(), 32);
+    }
+
+    /// Issue 20, finding 9: the data directory was created 0755.
+    #[cfg(unix)]
+    #[test]
+    fn data_directories_are_created_for_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/data");
+        super::private_dir(&dir).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        // An existing directory is left as it is.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+        super::private_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o750);
     }
 }

@@ -184,7 +184,8 @@ impl Store {
     /// Opens (creating if needed) the store in `dir` for writing, recovering
     /// from a crash if there was one.
     pub fn open(dir: &Path, config: PipelineConfig) -> Result<Self> {
-        fs::create_dir_all(dir).at(dir)?;
+        // For its owner only: it holds every fleet's history (issue 20).
+        crate::runtime::secret::private_dir(dir).at(dir)?;
         let lock_path = dir.join("LOCK");
         let lock = File::create(&lock_path).at(&lock_path)?;
         match lock.try_lock() {
