@@ -9,10 +9,13 @@
 mod fixture;
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
+use fleetcare::config::HttpConfig;
 use fleetcare::http::api;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use fixture::{A_VEHICLES, AS_OF, B_VEHICLES, Fixture, fixture};
 
@@ -27,7 +30,15 @@ struct Api {
 impl Api {
     /// Over SQLite, or the PostgreSQL database `database_url` names.
     async fn start_on(database_url: Option<String>) -> Self {
-        let (fixture, state) = fixture(database_url).await;
+        Self::start_with(database_url, HttpConfig::default()).await
+    }
+
+    /// With the listener's limits `http`.
+    async fn start_with(database_url: Option<String>, http: HttpConfig) -> Self {
+        let (fixture, mut state) = fixture(database_url).await;
+        let mut config = (*state.config).clone();
+        config.http = http;
+        state.config = std::sync::Arc::new(config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -653,4 +664,68 @@ async fn tokens_create_prints_one_token_that_the_api_accepts() {
         assert!(out.stdout.is_empty(), "{args:?}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
+}
+
+/// Reads `conn` until the server closes it; false if it is still open
+/// after `deadline`.
+async fn closed_by_server(conn: &mut tokio::net::TcpStream, deadline: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(deadline, async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// Issue 20, finding 7: a connection that never finished its request
+/// headers stayed open (70 s and counting). With `header_timeout` 1 s, a
+/// slowloris connection (half a request head) and one that sends nothing
+/// are both closed by the server, while other clients are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_does_not_finish_its_headers_is_closed() {
+    let timeout = Duration::from_secs(1);
+    let api = Api::start_with(
+        None,
+        HttpConfig {
+            header_timeout: timeout,
+            ..HttpConfig::default()
+        },
+    )
+    .await;
+    let address = api.base.trim_start_matches("http://").to_owned();
+    let started = Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /api/v1/vehicles HTTP/1.1\r\nHost: fleetcare\r\nAccept: appl")
+        .await
+        .unwrap();
+    let mut silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // Meanwhile the API answers everyone else.
+    let vehicles = api.get_ok("/api/v1/vehicles", &api.fixture.support).await;
+    assert_eq!(rows(&vehicles).len(), 4);
+    for (name, conn) in [("half a request head", &mut slow), ("nothing", &mut silent)] {
+        assert!(
+            closed_by_server(conn, timeout * 10).await,
+            "a connection that sent {name} is still open after {:?}",
+            timeout * 10
+        );
+    }
+    assert!(
+        started.elapsed() >= timeout.mul_f64(0.9),
+        "closed before the timeout: {:?}",
+        started.elapsed()
+    );
+    // A connection that keeps sending a whole request is served.
+    let mut whole = tokio::net::TcpStream::connect(&address).await.unwrap();
+    whole
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: fleetcare\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    whole.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }

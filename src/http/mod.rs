@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub(crate) mod server;
 pub mod web;
 
 use std::future::Future;
@@ -13,13 +14,25 @@ use axum::Router;
 
 pub use web::{Broker, IngestSources, WebState};
 
-/// The API and the web UI together: what `fleetcare run` serves.
+/// The API and the web UI together, behind the request limits of
+/// `[http]`: what `fleetcare run` serves.
 pub fn app(state: WebState) -> Router {
-    api::router(state.api.clone()).merge(web::router(state))
+    let limits = state.api.config.http.clone();
+    edge(
+        api::router(state.api.clone()).merge(web::router(state)),
+        &limits,
+    )
+}
+
+/// What every response passes through on its way out: the limits on
+/// requests in flight and their time ([`server`]).
+fn edge(router: Router, limits: &crate::config::HttpConfig) -> Router {
+    server::with_request_limits(router, limits)
 }
 
 /// Serves the API and the web UI on `listener` until `shutdown` completes,
-/// then lets the requests in flight finish. Samples the message counters
+/// then lets the requests in flight finish; connections and requests are
+/// limited as `[http]` says ([`server`]). Samples the message counters
 /// for the health page's rates meanwhile.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -32,9 +45,8 @@ pub async fn serve(
         state.rates.clone(),
         state.api.metrics.clone(),
     ));
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = state.api.config.http.clone();
+    let served = server::serve(listener, app(state), &limits, shutdown).await;
     sampler.abort();
     served
 }

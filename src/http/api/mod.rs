@@ -97,8 +97,9 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then lets the
-/// requests in flight finish.
+/// Serves the API alone (no web UI) on `listener` until `shutdown`
+/// completes, then lets the requests in flight finish; with the same
+/// limits and response headers as [`crate::http::serve`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
@@ -106,9 +107,9 @@ pub async fn serve(
 ) -> io::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, "HTTP API listening.");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.config.http.clone();
+    let app = super::edge(router(state), &limits);
+    super::server::serve(listener, app, &limits, shutdown).await
 }
 
 /// Liveness: the process answers. Needs no token.
