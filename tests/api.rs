@@ -517,7 +517,13 @@ async fn a_complaint_moves_through_repair_and_a_wrong_move_is_refused() {
     );
     let id = t["id"].as_i64().unwrap();
     let path = format!("/api/v1/tickets/{id}/transitions");
-    let mv = |body: Value| api.call("POST", &path, Some(&op), Some(body));
+    // The operator filed it; support runs the repair (issue 20, finding 5).
+    let (status, refused) = api
+        .call("POST", &path, Some(&op), Some(json!({"to": "cancelled"})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    let support = api.fixture.support.clone();
+    let mv = |body: Value| api.call("POST", &path, Some(&support), Some(body));
 
     let (status, refused) = mv(json!({"to": "in_repair", "note": "skip ahead"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
@@ -582,14 +588,16 @@ async fn a_complaint_moves_through_repair_and_a_wrong_move_is_refused() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(actor.starts_with("operator:"), "{actor}");
+    assert!(actor.starts_with("support:"), "{actor}");
+    let filed_by = rows(&shown["events"])[0]["actor"].as_str().unwrap();
+    assert!(filed_by.starts_with("operator:"), "{filed_by}");
 
     // Malformed bodies are 4xx with a JSON error.
     for body in ["{", "[]", r#"{"to": "flying", "note": ""}"#] {
         let resp = api
             .client
             .post(format!("{}{path}", api.base))
-            .bearer_auth(&op)
+            .bearer_auth(&support)
             .header("content-type", "application/json")
             .body(body)
             .send()

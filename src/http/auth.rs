@@ -8,7 +8,11 @@
 //! at roles: they ask the scope which fleets are visible and check each
 //! resource's fleet with [`Scope::check_fleet`], which answers 404 for a
 //! fleet the caller cannot see — so an operator cannot even learn that
-//! another fleet's truck or ticket exists.
+//! another fleet's truck or ticket exists. What may be done to a resource
+//! the caller sees ([`Action`], decided by [`Role::may`]) is asked of the
+//! scope after the resource was found ([`Scope::check_may`]): 404 before
+//! 403 there, so every id outside the caller's fleets answers 404 whatever
+//! the method.
 
 use std::fmt;
 use std::str::FromStr;
@@ -72,6 +76,19 @@ impl Role {
     }
 }
 
+impl Role {
+    /// The access policy for actions on a resource the role may use and
+    /// the caller sees (C14): with [`Role::may_use`], the whole policy.
+    pub const fn may(self, action: Action) -> bool {
+        match action {
+            // The after-sales process is the manufacturer's: operators
+            // report problems (complaints, manual reports) and follow
+            // them, support runs the repair.
+            Action::MoveTicket => matches!(self, Self::Admin | Self::Support),
+        }
+    }
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -105,6 +122,23 @@ pub enum Resource {
     PartsReport,
     Alerts,
     DeadLetters,
+}
+
+/// What a caller may do to a resource beyond reading it, where roles that
+/// may use the resource differ ([`Role::may`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `POST /tickets/{id}/transitions`, the web UI's move forms.
+    MoveTicket,
+}
+
+impl Action {
+    /// What the action is, for refusals: "the operator role may not …".
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::MoveTicket => "move tickets; support and admin do",
+        }
+    }
 }
 
 /// The holder of a valid token.
@@ -151,6 +185,26 @@ impl Scope {
             Ok(())
         } else {
             Err(ApiError::NotFound(what.to_owned()))
+        }
+    }
+
+    /// Whether the caller's role may do `action` ([`Role::may`]); for
+    /// which forms and links to show.
+    pub fn may(&self, action: Action) -> bool {
+        self.caller.role.may(action)
+    }
+
+    /// 403 unless the caller's role may do `action`. Ask it after the
+    /// resource was found visible (404 first).
+    pub fn check_may(&self, action: Action) -> Result<(), ApiError> {
+        if self.may(action) {
+            Ok(())
+        } else {
+            tracing::debug!(role = %self.caller.role, ?action, "Refused a role an action.");
+            Err(ApiError::NotAllowed {
+                role: self.caller.role,
+                action,
+            })
         }
     }
 
@@ -389,6 +443,22 @@ mod tests {
             );
             assert_eq!(Role::Operator.may_use(r), r != R::PartsReport);
         }
+        // Issue 20, finding 5: operators ran the repair process.
+        let movers: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| r.may(Action::MoveTicket))
+            .collect();
+        assert_eq!(movers, [Role::Admin, Role::Support]);
+        let op = scope(Role::Operator, &["a"]);
+        assert!(matches!(
+            op.check_may(Action::MoveTicket),
+            Err(ApiError::NotAllowed { .. })
+        ));
+        assert!(
+            scope(Role::Support, &[])
+                .check_may(Action::MoveTicket)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -49,10 +49,48 @@ pub(crate) fn get(path: &str, token: Option<&str>) -> Request<Body> {
     r.body(Body::empty()).unwrap()
 }
 
+/// A JSON POST of `body` to `path` as `token`.
+pub(crate) fn post_json(path: &str, token: &str, body: &serde_json::Value) -> Request<Body> {
+    Request::post(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
 /// A response's body as text.
 pub(crate) async fn text(response: Response<Body>) -> String {
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .unwrap();
     String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// A response's body as JSON.
+pub(crate) async fn json(response: Response<Body>) -> serde_json::Value {
+    serde_json::from_str(&text(response).await).unwrap()
+}
+
+/// Registers `(fleet, vehicle)` pairs, all compactor-c12.
+pub(crate) async fn register(db: &Db, vehicles: &[(&str, &str)]) {
+    for (fleet, vehicle) in vehicles {
+        sqlx::query(
+            "INSERT INTO vehicles (vehicle_id, fleet_id, model_id, vin, commissioned_on, depot) \
+             VALUES ($1, $2, 'compactor-c12', NULL, '2024-01-01', 'north')",
+        )
+        .bind(*vehicle)
+        .bind(*fleet)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    }
+}
+
+/// A new token of `role` for `fleets`.
+pub(crate) async fn token(db: &Db, role: super::api::Role, fleets: &[&str]) -> String {
+    let fleets: Vec<_> = fleets
+        .iter()
+        .map(|f| fleetcare_ingest::ids::FleetId::new(f).unwrap())
+        .collect();
+    super::api::create_token(db, role, &fleets).await.unwrap()
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use thiserror::Error;
 
 use crate::db::DbError;
-use crate::http::auth::Role;
+use crate::http::auth::{Action, Role};
 use crate::query::QueryError;
 use crate::report::ReportError;
 use crate::store::StoreError;
@@ -22,6 +22,9 @@ pub enum ApiError {
     /// 403: the role may not use this endpoint.
     #[error("the {0} role may not use this endpoint")]
     Forbidden(Role),
+    /// 403: the role may see this resource but not do this to it.
+    #[error("the {role} role may not {}", action.describe())]
+    NotAllowed { role: Role, action: Action },
     /// 404: nothing of that id, or nothing the caller may see (the same
     /// answer, so an id's existence does not leak across fleets).
     #[error("no {0} of that id")]
@@ -59,7 +62,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::NotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,

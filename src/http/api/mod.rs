@@ -33,7 +33,7 @@ use crate::runtime::LiveMetrics;
 use crate::tickets::Tickets;
 
 pub use super::auth::{
-    Caller, Resource, Role, Scope, TokenError, authenticate, authorize, create_token,
+    Action, Caller, Resource, Role, Scope, TokenError, authenticate, authorize, create_token,
 };
 pub use error::ApiError;
 

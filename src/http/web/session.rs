@@ -17,7 +17,7 @@ use sha2::Sha256;
 use super::WebState;
 use super::error::WebError;
 use super::i18n::Lang;
-use crate::http::api::{self, ApiError, Caller, Resource, Scope};
+use crate::http::api::{self, Action, ApiError, Caller, Resource, Scope};
 
 /// The cookie that carries the API token.
 pub const SESSION_COOKIE: &str = "fleetcare_session";
@@ -105,6 +105,11 @@ impl Session {
     /// Whether the role may use `resource` (for which links to show).
     pub fn may_use(&self, resource: Resource) -> bool {
         self.caller.role.may_use(resource)
+    }
+
+    /// Whether the role may do `action` (for which forms to show).
+    pub fn may(&self, action: Action) -> bool {
+        self.caller.role.may(action)
     }
 
     fn mac(&self) -> Hmac<Sha256> {

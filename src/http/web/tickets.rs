@@ -1,7 +1,8 @@
 //! `/ui/tickets`: the ticket board, one column per state (the API's
 //! `GET /tickets`), each card with the moves its state allows;
 //! `/ui/tickets/{id}`: one ticket with its history; and the move form's
-//! `POST /ui/tickets/{id}/move` (the API's transition, same checks).
+//! `POST /ui/tickets/{id}/move` (the API's transition, same checks). Move
+//! forms are shown only to the roles that may move tickets.
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -16,7 +17,7 @@ use super::error::{WebError, see_other};
 use super::i18n::Lang;
 use super::layout::{Nav, number, page as frame, scroll, time};
 use super::session::{Session, is_ui_path};
-use crate::http::api::{ApiError, Resource, tickets};
+use crate::http::api::{Action, ApiError, Resource, tickets};
 use crate::tickets::{
     Outcome, Priority, Ticket, TicketFilter, TicketKind, TicketState, Transition,
 };
@@ -127,7 +128,7 @@ fn card(session: &Session, ticket: &Ticket) -> Markup {
                 (ticket.fleet.as_ref().map_or(t.across_fleets, |f| f.as_str()))
                 @if let Some(a) = &ticket.assignee { " · " (a) }
             }
-            @if !ticket.state.allowed_moves().is_empty() {
+            @if session.may(Action::MoveTicket) && !ticket.state.allowed_moves().is_empty() {
                 details {
                     summary { (t.move_action) }
                     (move_form(session, ticket, &session.path))
@@ -290,12 +291,14 @@ async fn ticket_page(
         @if !ticket.details.is_empty() {
             section { h2 { (t.details) } p.pre { (ticket.details) } }
         }
-        section #move {
-            h2 { (t.move_action) }
-            @if let Some((status, message)) = &problem {
-                p.error role="alert" data-status=(status.as_u16()) { (message) }
+        @if session.may(Action::MoveTicket) {
+            section #move {
+                h2 { (t.move_action) }
+                @if let Some((status, message)) = &problem {
+                    p.error role="alert" data-status=(status.as_u16()) { (message) }
+                }
+                (move_form(session, ticket, &back))
             }
-            (move_form(session, ticket, &back))
         }
         section #history {
             h2 { (t.history) }
@@ -396,6 +399,9 @@ pub async fn move_ticket(
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
     let scope = session.scope(Resource::Tickets)?;
+    // Not found (another fleet's), then not allowed (an operator), before
+    // the form is read.
+    tickets::movable_ticket(&state.api, &scope, &id).await?;
     let transition = match form.transition() {
         Ok(t) => t,
         Err(e) => {
