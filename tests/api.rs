@@ -737,3 +737,138 @@ async fn a_connection_that_does_not_finish_its_headers_is_closed() {
     whole.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+/// Issue 20, finding 6: tokens never expired and could not be revoked.
+/// `tokens create --expires`, `tokens list` and `tokens revoke` through
+/// the binary; the API refuses a revoked and an expired token with 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_listed_revoked_and_expire() {
+    let api = Api::start().await;
+    let data = api.fixture.data.clone();
+    let cli = async |args: &[&str]| {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetcare"))
+            .arg("--data")
+            .arg(&data)
+            .arg("tokens")
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let create = async |args: &[&str]| {
+        let mut all = vec!["create"];
+        all.extend_from_slice(args);
+        let (ok, stdout, stderr) = cli(&all).await;
+        assert!(ok, "{args:?}: {stderr}");
+        (stdout.trim().to_owned(), stderr)
+    };
+    let (short, said) = create(&["--role", "operator", "--fleet", "fb", "--expires", "3s"]).await;
+    assert!(said.contains("expires at"), "{said}");
+    let (support, said) = create(&["--role", "support"]).await;
+    let in_90_days = (chrono::Utc::now() + chrono::Duration::days(90)).date_naive();
+    assert!(said.contains(&in_90_days.to_string()), "{said}");
+    let (forever, said) = create(&["--role", "admin", "--expires", "never"]).await;
+    assert!(said.contains("never expires"), "{said}");
+    let (ok, _, stderr) = cli(&["create", "--role", "admin", "--expires", "soon"]).await;
+    assert!(!ok && stderr.contains("not a duration"), "{stderr}");
+
+    let list = async || {
+        let (ok, stdout, stderr) = cli(&["list", "--format", "json"]).await;
+        assert!(ok, "{stderr}");
+        let rows: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+        rows
+    };
+    let tokens = list().await;
+    // The fixture's four, and the three above.
+    assert_eq!(tokens.len(), 7, "{tokens:?}");
+    for t in &tokens {
+        let id = t["id"].as_str().unwrap();
+        assert!(
+            id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{t}"
+        );
+        assert_eq!(t["status"], "active", "{t}");
+        for secret in [&short, &support, &forever] {
+            assert!(!t.to_string().contains(secret.as_str()));
+        }
+    }
+    let of = |rows: &[Value], role: &str, fleets: &str, never: bool| -> String {
+        rows.iter()
+            .filter(|t| t["role"] == role && t["fleets"] == fleets)
+            .find(|t| t["expires_at"].is_null() == never)
+            .unwrap_or_else(|| panic!("no {role} token: {rows:?}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (ok, table, _) = cli(&["list"]).await;
+    assert!(ok);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "id",
+            "role",
+            "fleets",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "status"
+        ]
+    );
+    assert!(table.contains(&of(&tokens, "admin", "", true)), "{table}");
+
+    // Revoked: refused from the next request on.
+    api.get_ok("/api/v1/vehicles", &support).await;
+    // By the token itself (the fixture has a support token too).
+    let (ok, said, stderr) = cli(&["revoke", &support]).await;
+    assert!(ok, "{stderr}");
+    assert!(
+        said.starts_with("revoked token ") && said.contains("(support)"),
+        "{said}"
+    );
+    let (status, answer) = api.get("/api/v1/vehicles", &support).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("revoked"),
+        "{answer}"
+    );
+    let revoked_id = said.split_whitespace().nth(2).unwrap().to_owned();
+    let (ok, said, _) = cli(&["revoke", &revoked_id]).await;
+    assert!(ok && said.contains("already revoked"), "{said}");
+    let (ok, _, stderr) = cli(&["revoke", "00000000"]).await;
+    assert!(!ok && stderr.contains("no token has the id"), "{stderr}");
+    api.get_ok("/api/v1/vehicles", &forever).await;
+
+    // Expired: refused once its three seconds are up.
+    api.get_ok("/api/v1/vehicles", &short).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        let (status, answer) = api.get("/api/v1/vehicles", &short).await;
+        if status == StatusCode::UNAUTHORIZED {
+            break answer;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(Instant::now() < deadline, "the 3 s token still works");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        answer["error"].as_str().unwrap().contains("expired"),
+        "{answer}"
+    );
+    let tokens = list().await;
+    let status_of = |id: &str| {
+        tokens.iter().find(|t| t["id"] == id).unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(status_of(&revoked_id), "revoked");
+    assert_eq!(status_of(&of(&tokens, "operator", "fb", false)), "expired");
+    assert_eq!(status_of(&of(&tokens, "admin", "", true)), "active");
+}

@@ -8,6 +8,7 @@ pub(crate) mod headers;
 pub(crate) mod server;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod tokens;
 pub mod web;
 
 use std::future::Future;

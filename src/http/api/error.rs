@@ -10,6 +10,7 @@ use thiserror::Error;
 
 use crate::db::DbError;
 use crate::http::auth::{Action, Role};
+use crate::http::tokens::Refusal;
 use crate::query::QueryError;
 use crate::report::ReportError;
 use crate::store::StoreError;
@@ -19,6 +20,9 @@ pub enum ApiError {
     /// 401: no `Authorization: Bearer` header, or a token that is not ours.
     #[error("a valid bearer token is required; create one with `fleetcare tokens create`")]
     Unauthorized,
+    /// 401: a token of ours that expired or was revoked.
+    #[error("{0}; a valid bearer token is required (`fleetcare tokens create` makes one)")]
+    TokenEnded(Refusal),
     /// 403: the role may not use this endpoint.
     #[error("the {0} role may not use this endpoint")]
     Forbidden(Role),
@@ -61,7 +65,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::TokenEnded(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::NotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,

@@ -32,8 +32,10 @@ use crate::db::Db;
 use crate::runtime::LiveMetrics;
 use crate::tickets::Tickets;
 
-pub use super::auth::{
-    Action, Caller, Resource, Role, Scope, TokenError, authenticate, authorize, create_token,
+pub use super::auth::{Action, Caller, Resource, Role, Scope, authorize};
+pub use super::tokens::{
+    Refusal, TokenError, TokenInfo, authenticate, create_token, create_token_until, list_tokens,
+    revoke_token,
 };
 pub use error::ApiError;
 
