@@ -262,12 +262,14 @@ impl Api {
         serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
     }
 
-    /// Posts the move form (to `cancelled`) as the session of `token` with
-    /// the form token `csrf`, as a page of another site could; the status.
-    async fn cancel(&self, ticket: i64, token: &str, csrf: &str) -> u16 {
+    /// Posts the move form (to `cancelled`) in the web UI session
+    /// `session` with the form token `csrf`, from the UI's own origin; the
+    /// status.
+    async fn cancel(&self, ticket: i64, session: &str, csrf: &str) -> u16 {
         self.client
             .post(format!("{}/ui/tickets/{ticket}/move", self.base))
-            .header("cookie", format!("fleetcare_session={token}"))
+            .header("cookie", format!("fleetcare_session={session}"))
+            .header("origin", &self.base)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(format!("csrf={csrf}&to=cancelled"))
             .send()
@@ -291,19 +293,51 @@ impl Api {
             .map(|l| l.to_str().unwrap().to_owned());
         (r.status().as_u16(), location)
     }
-}
 
-/// The form token of the session of `token` (docs/decisions.md, "Web UI"):
-/// what only a page of the UI itself carries.
-fn csrf(token: &str) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(token.as_bytes()).unwrap();
-    mac.update(b"fleetcare web UI form v1");
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    /// Posts the login form with `token` from `origin`: the status and the
+    /// session id set, if any.
+    async fn login_from(&self, origin: &str, token: &str) -> (u16, Option<String>) {
+        let r = self
+            .client
+            .post(format!("{}/ui/login", self.base))
+            .header("origin", origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}&lang=en"))
+            .send()
+            .await
+            .unwrap();
+        let session = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.strip_prefix("fleetcare_session="))
+            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+            .find(|v| !v.is_empty());
+        (r.status().as_u16(), session)
+    }
+
+    /// Signs in over HTTP as a browser on the UI's own page would: the
+    /// session id.
+    async fn sign_in(&self, token: &str) -> String {
+        let (status, session) = self.login_from(&self.base.clone(), token).await;
+        assert_eq!(status, 303, "sign-in");
+        session.expect("a session cookie")
+    }
+
+    /// The form token of `session`: what only the UI's own pages carry.
+    async fn csrf(&self, session: &str) -> String {
+        let r = self
+            .client
+            .get(format!("{}/ui/tickets", self.base))
+            .header("cookie", format!("fleetcare_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let html = r.text().await.unwrap();
+        let at = html.find(r#"name="csrf" value=""#).unwrap() + 19;
+        html[at..at + 64].to_owned()
+    }
 }
 
 fn rows(v: &Value) -> &Vec<Value> {
@@ -419,6 +453,12 @@ impl User<'_> {
     /// Photographs the current page at both widths (and checks that it is
     /// no wider than the window), then returns to 1280 px.
     async fn screenshots(&self, page: &str) {
+        // Nothing the Content-Security-Policy (style-src 'self', no
+        // script) would block.
+        let inline = self
+            .read("return document.querySelectorAll('[style], style, script').length")
+            .await;
+        assert_eq!(inline, 0, "{} {page}: inline style or script", self.name);
         let dir = screenshot_dir();
         for width in WIDTHS {
             self.client.set_window_size(width, 900).await.unwrap();
@@ -753,8 +793,16 @@ async fn operators_and_support_see_in_the_browser_what_the_api_returns() {
         (303, Some("/ui/login?next=/ui/tickets"))
     );
     assert_eq!(api.page("/", None).await, (303, Some("/ui/".to_owned())));
+    // The API token is not a session (issue 20, finding 6).
+    assert_eq!(api.page("/ui/tickets", Some(operator)).await.0, 303);
+    // A login form posted from another site is refused (finding 9).
+    assert_eq!(
+        api.login_from("http://evil.example", operator).await,
+        (403, None)
+    );
+    let op_session = api.sign_in(operator).await;
     // A form without this session's CSRF token changes nothing.
-    assert_eq!(api.cancel(ticket_a, operator, "00").await, 403);
+    assert_eq!(api.cancel(ticket_a, &op_session, "00").await, 403);
     assert_eq!(
         api.get(&format!("/api/v1/tickets/{ticket_a}"), operator)
             .await["state"],
@@ -806,7 +854,8 @@ async fn operators_and_support_see_in_the_browser_what_the_api_returns() {
         json!([0, "open"])
     );
     user.screenshots("ticket").await;
-    assert_eq!(api.cancel(ticket_a, operator, &csrf(operator)).await, 403);
+    let op_csrf = api.csrf(&op_session).await;
+    assert_eq!(api.cancel(ticket_a, &op_session, &op_csrf).await, 403);
     check_trends(&user, &api, operator).await;
     user.screenshots("trends").await;
     check_health(&user, &api, operator, 1).await;
@@ -827,25 +876,38 @@ async fn operators_and_support_see_in_the_browser_what_the_api_returns() {
         );
         let body = user.text("main").await;
         assert!(!body.contains("GZCC"), "{path}: {body}");
-        assert_eq!(api.page(&path, Some(operator)).await.0, 404, "{path}");
+        assert_eq!(api.page(&path, Some(&op_session)).await.0, 404, "{path}");
     }
     user.screenshots("not-found").await;
-    assert_eq!(api.page("/ui/parts", Some(operator)).await.0, 403);
+    assert_eq!(api.page("/ui/parts", Some(&op_session)).await.0, 403);
     // Even with this session's form token, another fleet's ticket cannot
     // be moved: it is not found.
-    assert_eq!(api.cancel(ticket_b, operator, &csrf(operator)).await, 404);
+    assert_eq!(api.cancel(ticket_b, &op_session, &op_csrf).await, 404);
     assert_eq!(
         api.get(&format!("/api/v1/tickets/{ticket_b}"), support)
             .await["state"],
         "open"
     );
 
-    // Logging out ends the session.
+    // Logging out ends the session on the server: the browser's old
+    // cookie, replayed, leads to the login page (issue 20, finding 6).
     user.goto("/ui/").await;
+    let cookie = user
+        .client
+        .get_named_cookie("fleetcare_session")
+        .await
+        .unwrap()
+        .value()
+        .to_owned();
+    assert_eq!(api.page("/ui/tickets", Some(&cookie)).await.0, 200);
     user.submit("form.logout button").await;
     assert_eq!(user.current_path().await, "/ui/login");
     user.goto("/ui/tickets").await;
     assert_eq!(user.current_path().await, "/ui/login");
+    assert_eq!(
+        api.page("/ui/tickets", Some(&cookie)).await,
+        (303, Some("/ui/login?next=/ui/tickets".to_owned()))
+    );
     user.client.clone().close().await.unwrap();
 
     // --- support, in Simplified Chinese -------------------------------

@@ -94,3 +94,57 @@ pub(crate) async fn token(db: &Db, role: super::api::Role, fleets: &[&str]) -> S
         .collect();
     super::api::create_token(db, role, &fleets).await.unwrap()
 }
+
+/// A form POST of `body` (`a=b&c=d`) from this site's own page, as a
+/// browser sends it: `Host`, `Origin` and `Sec-Fetch-Site` agree.
+pub(crate) fn post_form(path: &str, body: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut r = Request::post(path)
+        .header(header::HOST, "fleetcare.test:8080")
+        .header(header::ORIGIN, "http://fleetcare.test:8080")
+        .header("sec-fetch-site", "same-origin")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        r = r.header(header::COOKIE, format!("fleetcare_session={c}"));
+    }
+    r.body(Body::from(body.to_owned())).unwrap()
+}
+
+/// A page fetched with the session cookie `cookie`.
+pub(crate) fn page(path: &str, cookie: &str) -> Request<Body> {
+    Request::get(path)
+        .header(header::COOKIE, format!("fleetcare_session={cookie}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// The session id a response's `Set-Cookie` gives, if any.
+pub(crate) fn session_cookie(response: &Response<Body>) -> Option<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.strip_prefix("fleetcare_session="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .find(|v| !v.is_empty())
+}
+
+/// The `csrf` field of the first form of a page.
+pub(crate) fn csrf_of(html: &str) -> String {
+    let at = html
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with csrf")
+        + 19;
+    html[at..at + 64].to_owned()
+}
+
+/// Signs in through the login form: the session id.
+pub(crate) async fn sign_in(app: &Router, token: &str) -> String {
+    let r = call(
+        app,
+        post_form("/ui/login", &format!("token={token}&lang=en"), None),
+    )
+    .await;
+    assert_eq!(r.status(), axum::http::StatusCode::SEE_OTHER);
+    session_cookie(&r).expect("a session cookie")
+}

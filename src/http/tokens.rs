@@ -329,7 +329,8 @@ pub struct Revoked {
 }
 
 /// Revokes the token `id` (a prefix of its hash as `tokens list` shows it,
-/// or the token itself): refused from the next request on.
+/// or the token itself): refused from the next request on, and its web UI
+/// sessions deleted.
 pub async fn revoke_token(db: &Db, id: &str) -> Result<Revoked, TokenError> {
     let prefix = if id.starts_with(TOKEN_PREFIX) {
         token_hash(id)
@@ -362,6 +363,13 @@ pub async fn revoke_token(db: &Db, id: &str) -> Result<Revoked, TokenError> {
     let mut tx = db.pool().begin().await.map_err(DbError::from)?;
     sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE token_sha256 = $2")
         .bind(&now)
+        .bind(&token.hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(DbError::from)?;
+    // Its web UI sessions would be refused anyway (each request checks
+    // the token); deleting them keeps the table to live sessions.
+    sqlx::query("DELETE FROM web_sessions WHERE token_sha256 = $1")
         .bind(&token.hash)
         .execute(&mut *tx)
         .await
