@@ -248,6 +248,32 @@ impl Api {
         serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
     }
 
+    /// Every row of a list, page by page by its `Link` headers.
+    async fn get_all(&self, path: &str, token: &str) -> Value {
+        let mut all = Vec::new();
+        let mut next = Some(path.to_owned());
+        while let Some(path) = next {
+            let r = self
+                .client
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "GET {path}");
+            next = r.headers().get("link").map(|l| {
+                let l = l.to_str().unwrap();
+                l.strip_prefix('<')
+                    .and_then(|l| l.strip_suffix(">; rel=\"next\""))
+                    .unwrap()
+                    .to_owned()
+            });
+            let page: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+            all.extend(rows(&page).iter().cloned());
+        }
+        Value::Array(all)
+    }
+
     async fn post(&self, path: &str, token: &str, body: Value) -> Value {
         let r = self
             .client
@@ -517,7 +543,7 @@ const OVERVIEW_ROWS: &str = "return Array.from(document.querySelectorAll('#vehic
 /// API's tickets, due report and archives give.
 async fn check_overview(user: &User<'_>, api: &Api, token: &str) {
     user.goto("/ui/").await;
-    let vehicles = api.get("/api/v1/vehicles", token).await;
+    let vehicles = api.get_all("/api/v1/vehicles", token).await;
     let mut faults = BTreeMap::new();
     for v in rows(&vehicles) {
         let id = v["id"].as_str().unwrap();
@@ -531,7 +557,7 @@ async fn check_overview(user: &User<'_>, api: &Api, token: &str) {
     eventually("the fleet overview", || async {
         user.goto("/ui/").await;
         let shown = user.read(OVERVIEW_ROWS).await;
-        let tickets = api.get("/api/v1/tickets", token).await;
+        let tickets = api.get_all("/api/v1/tickets", token).await;
         let due = api.get("/api/v1/reports/due", token).await;
         let mut want = Vec::new();
         for v in rows(&vehicles) {
@@ -572,7 +598,7 @@ async fn check_board(user: &User<'_>, api: &Api, token: &str) {
         user.goto("/ui/tickets").await;
         let shown: BTreeMap<String, u64> =
             serde_json::from_value(user.read(BOARD_COUNTS).await).unwrap();
-        same(shown, states(&api.get("/api/v1/tickets", token).await))
+        same(shown, states(&api.get_all("/api/v1/tickets", token).await))
     })
     .await;
 }

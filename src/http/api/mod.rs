@@ -10,6 +10,7 @@
 pub mod error;
 pub(crate) mod logs;
 mod openapi;
+pub(crate) mod page;
 pub(crate) mod reports;
 pub(crate) mod tickets;
 pub(crate) mod vehicles;

@@ -9,6 +9,7 @@
 
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
@@ -16,6 +17,7 @@ use fleetcare_ingest::ids::{FleetId, VehicleId};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::page::PageParams;
 use super::vehicles::visible_vehicle;
 use super::{ApiJson, ApiPath, ApiQuery, ApiState};
 use crate::http::auth::{Action, Scope};
@@ -63,11 +65,14 @@ where
         .transpose()
 }
 
+/// `GET /tickets`: a page of the tickets the filters let through, newest
+/// first.
 async fn list(
     State(state): State<ApiState>,
     scope: Scope,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Vec<Ticket>>, ApiError> {
+    page: PageParams,
+) -> Result<Response, ApiError> {
     let id = |what: &str, v: &str| {
         format!("{what} {v:?} is not an id of 1-64 letters, digits, '_', '.' or '-'")
     };
@@ -86,21 +91,35 @@ async fn list(
             .transpose()?,
         fleets_visible: None,
     };
-    Ok(Json(visible_tickets(&state, &scope, filter).await?))
+    let before = page.after::<TicketId>()?;
+    let rows = visible_tickets(&state, &scope, filter, before, page.fetch()).await?;
+    let (rows, next) = page.cut(rows, |rows| rows.last().map(|t| t.id));
+    Ok(page.respond(rows, next))
 }
 
-/// The tickets `filter` lets through among those the caller may see,
-/// newest first (`GET /tickets`, the web UI's ticket board).
+/// `filter` narrowed to what the caller may see.
+pub(crate) fn scoped(scope: &Scope, filter: TicketFilter) -> TicketFilter {
+    TicketFilter {
+        fleets_visible: scope.fleets_visible().map(<[_]>::to_vec),
+        ..filter
+    }
+}
+
+/// At most `limit` of the tickets `filter` lets through among those the
+/// caller may see, newest first, numbered below `before` (`GET /tickets`,
+/// the web UI's ticket board).
 pub(crate) async fn visible_tickets(
     state: &ApiState,
     scope: &Scope,
     filter: TicketFilter,
+    before: Option<TicketId>,
+    limit: usize,
 ) -> Result<Vec<Ticket>, ApiError> {
-    let filter = TicketFilter {
-        fleets_visible: scope.fleets_visible().map(<[_]>::to_vec),
-        ..filter
-    };
-    let tickets = state.tickets.list(&filter).await.map_err(error)?;
+    let tickets = state
+        .tickets
+        .list_page(&scoped(scope, filter), before, limit)
+        .await
+        .map_err(error)?;
     Ok(scope.filter(tickets, |t| t.fleet.as_ref()))
 }
 
