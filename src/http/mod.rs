@@ -38,8 +38,8 @@ fn edge(router: Router, limits: &crate::config::HttpConfig) -> Router {
 
 /// Serves the API and the web UI on `listener` until `shutdown` completes,
 /// then lets the requests in flight finish; connections and requests are
-/// limited as `[http]` says ([`server`]). Samples the message counters
-/// for the health page's rates meanwhile.
+/// limited as `[http]` says (`src/http/server.rs`). Samples the message
+/// counters for the health page's rates meanwhile.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: WebState,

@@ -3,10 +3,11 @@
 //! Simplified Chinese.
 //!
 //! Every page signs the user in with an API token (for a session kept on
-//! the server, see [`session`] and [`sessions`]) and reads its data through the same functions as the API's
-//! handlers, behind the same access rules ([`crate::http::api::authorize`]): an
-//! operator sees only its fleets, and another fleet's vehicle or ticket is
-//! a 404, as in the API. HTML comes from `maud` templates (escaped by
+//! the server, see [`session`] and [`sessions`]) and reads its data
+//! through the same functions as the API's handlers, behind the same
+//! access rules ([`crate::http::api::authorize`]): an operator sees only
+//! its fleets, and another fleet's vehicle or ticket is a 404, as in the
+//! API. HTML comes from `maud` templates (escaped by
 //! default), charts are inline SVG drawn here, the one style sheet is
 //! compiled into the binary; the pages need no JavaScript.
 //!
