@@ -27,30 +27,19 @@ pub fn random_hex(n: usize) -> Result<String, NoRandomness> {
 
 /// Creates `dir` (and missing parents) for its owner only (0700): the data
 /// directory holds the database with the token hashes and every fleet's
-/// history. A directory that already exists keeps its mode (an operator
-/// may have shared it with a backup group on purpose); a warning says so
-/// when others may read it.
+/// history. A directory that already exists keeps its mode: an operator
+/// may have shared it with a backup group on purpose, and every command
+/// (imports, reports) opens it, so a warning there would be noise on
+/// stderr that scripts read (README, "Security", says to `chmod 700` an
+/// older one).
 pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        match std::fs::metadata(dir) {
-            Ok(m) if m.is_dir() => {
-                let mode = m.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
-                    tracing::warn!(
-                        dir = %dir.display(),
-                        mode = format!("{mode:o}"),
-                        "The data directory is open to other users; `chmod 700` it unless that is intended."
-                    );
-                }
-                Ok(())
-            }
-            _ => std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir),
-        }
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
     }
     #[cfg(not(unix))]
     {
