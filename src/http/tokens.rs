@@ -339,22 +339,20 @@ pub async fn revoke_token(db: &Db, id: &str) -> Result<Revoked, TokenError> {
     } else {
         return Err(TokenError::BadId(id.to_owned()));
     };
-    let tokens = list_tokens(db).await?;
-    let mut found = tokens.into_iter().filter(|t| t.hash.starts_with(&prefix));
-    let (Some(token), None) = (found.next(), found.next()) else {
-        let count = list_tokens(db)
-            .await?
-            .iter()
-            .filter(|t| t.hash.starts_with(&prefix))
-            .count();
-        return Err(if count == 0 {
-            TokenError::NoSuchToken(id.to_owned())
-        } else {
-            TokenError::Ambiguous {
+    let mut found: Vec<TokenInfo> = list_tokens(db)
+        .await?
+        .into_iter()
+        .filter(|t| t.hash.starts_with(&prefix))
+        .collect();
+    let token = match found.len() {
+        0 => return Err(TokenError::NoSuchToken(id.to_owned())),
+        1 => found.remove(0),
+        count => {
+            return Err(TokenError::Ambiguous {
                 id: id.to_owned(),
                 count,
-            }
-        });
+            });
+        }
     };
     if token.revoked_at.is_some() {
         return Ok(Revoked { token, now: false });
@@ -532,6 +530,38 @@ mod tests {
     #[test]
     fn expiry_and_revocation_on_postgres() {
         crate::db::testing::on_postgres(tokens_expire_and_are_revoked);
+    }
+
+    /// Two tokens whose hashes share their first 8 digits: the list shows
+    /// longer ids, and the short one is refused as ambiguous.
+    async fn ids_that_fit_two_tokens_are_refused(db: Db) {
+        for tail in ["0", "1"] {
+            sqlx::query(
+                "INSERT INTO api_tokens (token_sha256, role, created_at) VALUES ($1, 'support', '2026-01-01T00:00:00Z')",
+            )
+            .bind(format!("abcdef01{}", tail.repeat(56)))
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        let ids: Vec<String> = list_tokens(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ids, ["abcdef010000", "abcdef011111"]);
+        assert!(matches!(
+            revoke_token(&db, "abcdef01").await,
+            Err(TokenError::Ambiguous { count: 2, .. })
+        ));
+        let r = revoke_token(&db, "ABCDEF011111").await.unwrap();
+        assert_eq!((r.token.id.as_str(), r.now), ("abcdef011111", true));
+    }
+
+    #[test]
+    fn ambiguous_ids_on_sqlite() {
+        crate::db::testing::on_sqlite(ids_that_fit_two_tokens_are_refused);
     }
 
     #[test]
