@@ -177,17 +177,62 @@ pub struct MqttLogin {
     pub vehicle: Option<VehicleId>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The API and web UI listener, its limits and the web UI's sessions
+/// (C14; docs/decisions.md, "HTTP limits" and "Roles, tokens and sessions").
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub listen: String,
+    /// A connection that has not sent a whole request head (request line
+    /// and headers) this long after it opened, or after its previous
+    /// response, is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// A request not answered within this is answered 503 (its body upload
+    /// included).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Requests served at once; one more is answered 503 at once.
+    pub max_requests_in_flight: usize,
+    /// A web UI session unused this long ends.
+    #[serde(with = "humantime_serde")]
+    pub session_idle: Duration,
+    /// A web UI session ends this long after sign-in, however busy.
+    #[serde(with = "humantime_serde")]
+    pub session_lifetime: Duration,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".to_owned(),
+            header_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            max_requests_in_flight: 256,
+            session_idle: Duration::from_secs(12 * 3600),
+            session_lifetime: Duration::from_secs(7 * 24 * 3600),
         }
+    }
+}
+
+impl HttpConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.header_timeout.is_zero()
+            || self.request_timeout.is_zero()
+            || self.session_idle.is_zero()
+            || self.session_lifetime.is_zero()
+        {
+            return Err("http timeouts and session times must be longer than zero".into());
+        }
+        if self.max_requests_in_flight == 0 {
+            return Err("http.max_requests_in_flight must be at least 1".into());
+        }
+        if self.session_idle > self.session_lifetime {
+            return Err(
+                "http.session_idle is longer than http.session_lifetime; a session ends at the lifetime anyway".into(),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -596,6 +641,7 @@ impl Config {
         if self.jobs.interval.is_zero() {
             return Err("jobs.interval must be longer than zero".into());
         }
+        self.http.validate()?;
         let d = &self.detect;
         if d.recurring_min_episodes == 0
             || d.batch_min_vehicles == 0
@@ -719,6 +765,7 @@ mod tests {
         );
         assert_eq!(c.mqtt.embedded_ack, mqtt.embedded_ack);
         assert_eq!(c.sla, SlaConfig::default());
+        assert_eq!(c.http, HttpConfig::default());
         assert_eq!(c.jobs.interval, Duration::from_secs(300));
         let device = &c.modbus.devices[0];
         assert_eq!(device.interval, Duration::from_secs(10));
@@ -737,6 +784,25 @@ mod tests {
         assert_eq!(influx.max_buffer_bytes, default_max_buffer_bytes());
         assert_eq!(influx.tickets_interval, default_tickets_interval());
         assert_eq!(influx.token_env, default_influx_token_env());
+    }
+
+    #[test]
+    fn http_limits_must_allow_something() {
+        for (text, says) in [
+            ("header_timeout = \"0s\"", "longer than zero"),
+            ("max_requests_in_flight = 0", "at least 1"),
+            (
+                "session_idle = \"8days\"\nsession_lifetime = \"7days\"",
+                "session_idle is longer",
+            ),
+        ] {
+            let e = Config::parse(Path::new("x.toml"), &format!("[http]\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{text}: {e}");
+        }
+        let c = Config::parse(Path::new("x.toml"), "[http]\nheader_timeout = \"2s\"\n").unwrap();
+        assert_eq!(c.http.header_timeout, Duration::from_secs(2));
     }
 
     #[test]

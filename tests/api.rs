@@ -9,10 +9,13 @@
 mod fixture;
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
+use fleetcare::config::HttpConfig;
 use fleetcare::http::api;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use fixture::{A_VEHICLES, AS_OF, B_VEHICLES, Fixture, fixture};
 
@@ -27,7 +30,15 @@ struct Api {
 impl Api {
     /// Over SQLite, or the PostgreSQL database `database_url` names.
     async fn start_on(database_url: Option<String>) -> Self {
-        let (fixture, state) = fixture(database_url).await;
+        Self::start_with(database_url, HttpConfig::default()).await
+    }
+
+    /// With the listener's limits `http`.
+    async fn start_with(database_url: Option<String>, http: HttpConfig) -> Self {
+        let (fixture, mut state) = fixture(database_url).await;
+        let mut config = (*state.config).clone();
+        config.http = http;
+        state.config = std::sync::Arc::new(config);
         Self::serve(fixture, state).await
     }
 
@@ -511,7 +522,13 @@ async fn a_complaint_moves_through_repair_and_a_wrong_move_is_refused() {
     );
     let id = t["id"].as_i64().unwrap();
     let path = format!("/api/v1/tickets/{id}/transitions");
-    let mv = |body: Value| api.call("POST", &path, Some(&op), Some(body));
+    // The operator filed it; support runs the repair (issue 20, finding 5).
+    let (status, refused) = api
+        .call("POST", &path, Some(&op), Some(json!({"to": "cancelled"})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    let support = api.fixture.support.clone();
+    let mv = |body: Value| api.call("POST", &path, Some(&support), Some(body));
 
     let (status, refused) = mv(json!({"to": "in_repair", "note": "skip ahead"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
@@ -576,14 +593,16 @@ async fn a_complaint_moves_through_repair_and_a_wrong_move_is_refused() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(actor.starts_with("operator:"), "{actor}");
+    assert!(actor.starts_with("support:"), "{actor}");
+    let filed_by = rows(&shown["events"])[0]["actor"].as_str().unwrap();
+    assert!(filed_by.starts_with("operator:"), "{filed_by}");
 
     // Malformed bodies are 4xx with a JSON error.
     for body in ["{", "[]", r#"{"to": "flying", "note": ""}"#] {
         let resp = api
             .client
             .post(format!("{}{path}", api.base))
-            .bearer_auth(&op)
+            .bearer_auth(&support)
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -745,4 +764,278 @@ async fn archive_requests_replay_the_log_once_not_per_request() {
     let archive = api.get_ok("/api/v1/vehicles/A1", &api.fixture.admin).await;
     assert_eq!(engine_hours(&archive), Some(1234.0));
     assert_eq!((reader.stats().rebuilds, reader.stats().records), (2, 205));
+}
+
+/// Reads `conn` until the server closes it; false if it is still open
+/// after `deadline`.
+async fn closed_by_server(conn: &mut tokio::net::TcpStream, deadline: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    tokio::time::timeout(deadline, async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// Issue 20, finding 7: a connection that never finished its request
+/// headers stayed open (70 s and counting). With `header_timeout` 1 s, a
+/// slowloris connection (half a request head) and one that sends nothing
+/// are both closed by the server, while other clients are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_does_not_finish_its_headers_is_closed() {
+    let timeout = Duration::from_secs(1);
+    let api = Api::start_with(
+        None,
+        HttpConfig {
+            header_timeout: timeout,
+            ..HttpConfig::default()
+        },
+    )
+    .await;
+    let address = api.base.trim_start_matches("http://").to_owned();
+    let started = Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /api/v1/vehicles HTTP/1.1\r\nHost: fleetcare\r\nAccept: appl")
+        .await
+        .unwrap();
+    let mut silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // Meanwhile the API answers everyone else.
+    let vehicles = api.get_ok("/api/v1/vehicles", &api.fixture.support).await;
+    assert_eq!(rows(&vehicles).len(), 4);
+    for (name, conn) in [("half a request head", &mut slow), ("nothing", &mut silent)] {
+        assert!(
+            closed_by_server(conn, timeout * 10).await,
+            "a connection that sent {name} is still open after {:?}",
+            timeout * 10
+        );
+    }
+    assert!(
+        started.elapsed() >= timeout.mul_f64(0.9),
+        "closed before the timeout: {:?}",
+        started.elapsed()
+    );
+    // A connection that keeps sending a whole request is served.
+    let mut whole = tokio::net::TcpStream::connect(&address).await.unwrap();
+    whole
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: fleetcare\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    whole.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// Issue 20, finding 6: tokens never expired and could not be revoked.
+/// `tokens create --expires`, `tokens list` and `tokens revoke` through
+/// the binary; the API refuses a revoked and an expired token with 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_listed_revoked_and_expire() {
+    let api = Api::start().await;
+    let data = api.fixture.data.clone();
+    let cli = async |args: &[&str]| {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetcare"))
+            .arg("--data")
+            .arg(&data)
+            .arg("tokens")
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let create = async |args: &[&str]| {
+        let mut all = vec!["create"];
+        all.extend_from_slice(args);
+        let (ok, stdout, stderr) = cli(&all).await;
+        assert!(ok, "{args:?}: {stderr}");
+        (stdout.trim().to_owned(), stderr)
+    };
+    let (short, said) = create(&["--role", "operator", "--fleet", "fb", "--expires", "3s"]).await;
+    assert!(said.contains("expires at"), "{said}");
+    let (support, said) = create(&["--role", "support"]).await;
+    let in_90_days = (chrono::Utc::now() + chrono::Duration::days(90)).date_naive();
+    assert!(said.contains(&in_90_days.to_string()), "{said}");
+    let (forever, said) = create(&["--role", "admin", "--expires", "never"]).await;
+    assert!(said.contains("never expires"), "{said}");
+    let (ok, _, stderr) = cli(&["create", "--role", "admin", "--expires", "soon"]).await;
+    assert!(!ok && stderr.contains("not a duration"), "{stderr}");
+
+    let list = async || {
+        let (ok, stdout, stderr) = cli(&["list", "--format", "json"]).await;
+        assert!(ok, "{stderr}");
+        let rows: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+        rows
+    };
+    let tokens = list().await;
+    // The fixture's four, and the three above.
+    assert_eq!(tokens.len(), 7, "{tokens:?}");
+    for t in &tokens {
+        let id = t["id"].as_str().unwrap();
+        assert!(
+            id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{t}"
+        );
+        assert_eq!(t["status"], "active", "{t}");
+        for secret in [&short, &support, &forever] {
+            assert!(!t.to_string().contains(secret.as_str()));
+        }
+    }
+    let of = |rows: &[Value], role: &str, fleets: &str, never: bool| -> String {
+        rows.iter()
+            .filter(|t| t["role"] == role && t["fleets"] == fleets)
+            .find(|t| t["expires_at"].is_null() == never)
+            .unwrap_or_else(|| panic!("no {role} token: {rows:?}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (ok, table, _) = cli(&["list"]).await;
+    assert!(ok);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "id",
+            "role",
+            "fleets",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "status"
+        ]
+    );
+    assert!(table.contains(&of(&tokens, "admin", "", true)), "{table}");
+
+    // Revoked: refused from the next request on.
+    api.get_ok("/api/v1/vehicles", &support).await;
+    // By the token itself (the fixture has a support token too).
+    let (ok, said, stderr) = cli(&["revoke", &support]).await;
+    assert!(ok, "{stderr}");
+    assert!(
+        said.starts_with("revoked token ") && said.contains("(support)"),
+        "{said}"
+    );
+    let (status, answer) = api.get("/api/v1/vehicles", &support).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("revoked"),
+        "{answer}"
+    );
+    let revoked_id = said.split_whitespace().nth(2).unwrap().to_owned();
+    let (ok, said, _) = cli(&["revoke", &revoked_id]).await;
+    assert!(ok && said.contains("already revoked"), "{said}");
+    let (ok, _, stderr) = cli(&["revoke", "00000000"]).await;
+    assert!(!ok && stderr.contains("no token has the id"), "{stderr}");
+    api.get_ok("/api/v1/vehicles", &forever).await;
+
+    // Expired: refused once its three seconds are up.
+    api.get_ok("/api/v1/vehicles", &short).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        let (status, answer) = api.get("/api/v1/vehicles", &short).await;
+        if status == StatusCode::UNAUTHORIZED {
+            break answer;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(Instant::now() < deadline, "the 3 s token still works");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        answer["error"].as_str().unwrap().contains("expired"),
+        "{answer}"
+    );
+    let tokens = list().await;
+    let status_of = |id: &str| {
+        tokens.iter().find(|t| t["id"] == id).unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(status_of(&revoked_id), "revoked");
+    assert_eq!(status_of(&of(&tokens, "operator", "fb", false)), "expired");
+    assert_eq!(status_of(&of(&tokens, "admin", "", true)), "active");
+}
+
+/// Issue 20, finding 4 (one payload made 100,000 dead letters; lists had
+/// no pages): `GET /dead-letters` page by page over a real socket, by its
+/// `Link` headers. The fixture's five dead letters were all received in
+/// the same microsecond (one batch), so the cursor's place among the rows
+/// of one instant is what keeps the walk exact; a message rejected
+/// between pages is newer than the walk's position and does not appear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_come_in_pages_without_repeats_or_gaps() {
+    let api = Api::start().await;
+    let f = &api.fixture;
+    let all = api
+        .get_ok("/api/v1/dead-letters?limit=1000", &f.support)
+        .await;
+    assert_eq!(rows(&all).len(), 5, "{all}");
+    let mut seen: Vec<Value> = Vec::new();
+    let mut next = Some("/api/v1/dead-letters?limit=2".to_owned());
+    let mut pages = 0;
+    while let Some(path) = next {
+        let resp = api
+            .client
+            .get(format!("{}{path}", api.base))
+            .bearer_auth(&f.support)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        next = resp.headers().get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            l.strip_prefix('<')
+                .and_then(|l| l.strip_suffix(">; rel=\"next\""))
+                .unwrap()
+                .to_owned()
+        });
+        let page: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+        assert!(rows(&page).len() <= 2);
+        seen.extend(rows(&page).iter().cloned());
+        if pages == 0 {
+            // A gateway sends garbage while the client reads.
+            let data = f.data.clone();
+            tokio::task::spawn_blocking(move || {
+                let config = fleetcare::config::Config::default();
+                let mut store = fleetcare::store::Store::open(&data, config.pipeline()).unwrap();
+                let msg = fleetcare_ingest::pipeline::Message {
+                    topic: "fleet/fa/A1/telemetry",
+                    payload: b"garbage between pages",
+                    received: fleetcare_ingest::Timestamp::from_micros(
+                        chrono::Utc::now().timestamp_micros(),
+                    ),
+                };
+                let mut records = Vec::new();
+                store.ingest(&[msg], &mut records).unwrap();
+                store.close().unwrap();
+            })
+            .await
+            .unwrap();
+        }
+        pages += 1;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(Value::Array(seen), all, "every dead letter once, in order");
+    let now = api.get_ok("/api/v1/dead-letters", &f.support).await;
+    assert_eq!(rows(&now).len(), 6, "the new one is first: {now}");
+    assert!(
+        rows(&now)[0]["excerpt"]
+            .as_str()
+            .unwrap()
+            .contains("garbage")
+    );
+    // The operator's pages: fleet A's only.
+    let mine = api
+        .get_ok("/api/v1/dead-letters?limit=1000", &f.operator_a)
+        .await;
+    assert_eq!(fleets(&mine), set(&["fa"]));
 }

@@ -6,8 +6,9 @@
 //! operator of fleet `szhw`, for support and for a planner. The test signs
 //! in through the login page as each, opens every page, compares what the
 //! pages show with the API's JSON for the same token, moves tickets
-//! through the forms and checks the new state in the API, checks that the
-//! operator gets 404 for another fleet's vehicle and ticket, and writes a
+//! through the forms as support and checks the new state in the API,
+//! checks that the operator has no move forms and gets 404 for another
+//! fleet's vehicle and ticket, and writes a
 //! full-page screenshot of every page at 1280 and 390 px to
 //! `target/screenshots/` (checking that no page is wider than the window).
 //!
@@ -247,6 +248,32 @@ impl Api {
         serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
     }
 
+    /// Every row of a list, page by page by its `Link` headers.
+    async fn get_all(&self, path: &str, token: &str) -> Value {
+        let mut all = Vec::new();
+        let mut next = Some(path.to_owned());
+        while let Some(path) = next {
+            let r = self
+                .client
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "GET {path}");
+            next = r.headers().get("link").map(|l| {
+                let l = l.to_str().unwrap();
+                l.strip_prefix('<')
+                    .and_then(|l| l.strip_suffix(">; rel=\"next\""))
+                    .unwrap()
+                    .to_owned()
+            });
+            let page: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+            all.extend(rows(&page).iter().cloned());
+        }
+        Value::Array(all)
+    }
+
     async fn post(&self, path: &str, token: &str, body: Value) -> Value {
         let r = self
             .client
@@ -261,12 +288,14 @@ impl Api {
         serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
     }
 
-    /// Posts the move form (to `cancelled`) as the session of `token` with
-    /// the form token `csrf`, as a page of another site could; the status.
-    async fn cancel(&self, ticket: i64, token: &str, csrf: &str) -> u16 {
+    /// Posts the move form (to `cancelled`) in the web UI session
+    /// `session` with the form token `csrf`, from the UI's own origin; the
+    /// status.
+    async fn cancel(&self, ticket: i64, session: &str, csrf: &str) -> u16 {
         self.client
             .post(format!("{}/ui/tickets/{ticket}/move", self.base))
-            .header("cookie", format!("fleetcare_session={token}"))
+            .header("cookie", format!("fleetcare_session={session}"))
+            .header("origin", &self.base)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(format!("csrf={csrf}&to=cancelled"))
             .send()
@@ -290,19 +319,51 @@ impl Api {
             .map(|l| l.to_str().unwrap().to_owned());
         (r.status().as_u16(), location)
     }
-}
 
-/// The form token of the session of `token` (docs/decisions.md, "Web UI"):
-/// what only a page of the UI itself carries.
-fn csrf(token: &str) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(token.as_bytes()).unwrap();
-    mac.update(b"fleetcare web UI form v1");
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    /// Posts the login form with `token` from `origin`: the status and the
+    /// session id set, if any.
+    async fn login_from(&self, origin: &str, token: &str) -> (u16, Option<String>) {
+        let r = self
+            .client
+            .post(format!("{}/ui/login", self.base))
+            .header("origin", origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}&lang=en"))
+            .send()
+            .await
+            .unwrap();
+        let session = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.strip_prefix("fleetcare_session="))
+            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+            .find(|v| !v.is_empty());
+        (r.status().as_u16(), session)
+    }
+
+    /// Signs in over HTTP as a browser on the UI's own page would: the
+    /// session id.
+    async fn sign_in(&self, token: &str) -> String {
+        let (status, session) = self.login_from(&self.base.clone(), token).await;
+        assert_eq!(status, 303, "sign-in");
+        session.expect("a session cookie")
+    }
+
+    /// The form token of `session`: what only the UI's own pages carry.
+    async fn csrf(&self, session: &str) -> String {
+        let r = self
+            .client
+            .get(format!("{}/ui/tickets", self.base))
+            .header("cookie", format!("fleetcare_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let html = r.text().await.unwrap();
+        let at = html.find(r#"name="csrf" value=""#).unwrap() + 19;
+        html[at..at + 64].to_owned()
+    }
 }
 
 fn rows(v: &Value) -> &Vec<Value> {
@@ -418,6 +479,12 @@ impl User<'_> {
     /// Photographs the current page at both widths (and checks that it is
     /// no wider than the window), then returns to 1280 px.
     async fn screenshots(&self, page: &str) {
+        // Nothing the Content-Security-Policy (style-src 'self', no
+        // script) would block.
+        let inline = self
+            .read("return document.querySelectorAll('[style], style, script').length")
+            .await;
+        assert_eq!(inline, 0, "{} {page}: inline style or script", self.name);
         let dir = screenshot_dir();
         for width in WIDTHS {
             self.client.set_window_size(width, 900).await.unwrap();
@@ -476,7 +543,7 @@ const OVERVIEW_ROWS: &str = "return Array.from(document.querySelectorAll('#vehic
 /// API's tickets, due report and archives give.
 async fn check_overview(user: &User<'_>, api: &Api, token: &str) {
     user.goto("/ui/").await;
-    let vehicles = api.get("/api/v1/vehicles", token).await;
+    let vehicles = api.get_all("/api/v1/vehicles", token).await;
     let mut faults = BTreeMap::new();
     for v in rows(&vehicles) {
         let id = v["id"].as_str().unwrap();
@@ -490,7 +557,7 @@ async fn check_overview(user: &User<'_>, api: &Api, token: &str) {
     eventually("the fleet overview", || async {
         user.goto("/ui/").await;
         let shown = user.read(OVERVIEW_ROWS).await;
-        let tickets = api.get("/api/v1/tickets", token).await;
+        let tickets = api.get_all("/api/v1/tickets", token).await;
         let due = api.get("/api/v1/reports/due", token).await;
         let mut want = Vec::new();
         for v in rows(&vehicles) {
@@ -531,7 +598,7 @@ async fn check_board(user: &User<'_>, api: &Api, token: &str) {
         user.goto("/ui/tickets").await;
         let shown: BTreeMap<String, u64> =
             serde_json::from_value(user.read(BOARD_COUNTS).await).unwrap();
-        same(shown, states(&api.get("/api/v1/tickets", token).await))
+        same(shown, states(&api.get_all("/api/v1/tickets", token).await))
     })
     .await;
 }
@@ -752,8 +819,16 @@ async fn operators_and_support_see_in_the_browser_what_the_api_returns() {
         (303, Some("/ui/login?next=/ui/tickets"))
     );
     assert_eq!(api.page("/", None).await, (303, Some("/ui/".to_owned())));
+    // The API token is not a session (issue 20, finding 6).
+    assert_eq!(api.page("/ui/tickets", Some(operator)).await.0, 303);
+    // A login form posted from another site is refused (finding 9).
+    assert_eq!(
+        api.login_from("http://evil.example", operator).await,
+        (403, None)
+    );
+    let op_session = api.sign_in(operator).await;
     // A form without this session's CSRF token changes nothing.
-    assert_eq!(api.cancel(ticket_a, operator, "00").await, 403);
+    assert_eq!(api.cancel(ticket_a, &op_session, "00").await, 403);
     assert_eq!(
         api.get(&format!("/api/v1/tickets/{ticket_a}"), operator)
             .await["state"],
@@ -791,9 +866,22 @@ async fn operators_and_support_see_in_the_browser_what_the_api_returns() {
     user.screenshots("vehicle").await;
     check_board(&user, &api, operator).await;
     user.screenshots("tickets").await;
-    move_through_forms(&user, &api, operator, ticket_a).await;
+    // Operators follow tickets; moving them is for support (issue 20,
+    // finding 5): no move forms, and a posted one is refused.
+    assert_eq!(
+        user.read("return document.querySelectorAll('form.move').length")
+            .await,
+        0
+    );
+    user.goto(&format!("/ui/tickets/{ticket_a}")).await;
+    assert_eq!(
+        user.read("return [document.querySelectorAll('form.move').length, document.querySelector('#ticket-facts').dataset.state]")
+            .await,
+        json!([0, "open"])
+    );
     user.screenshots("ticket").await;
-    check_board(&user, &api, operator).await;
+    let op_csrf = api.csrf(&op_session).await;
+    assert_eq!(api.cancel(ticket_a, &op_session, &op_csrf).await, 403);
     check_trends(&user, &api, operator).await;
     user.screenshots("trends").await;
     check_health(&user, &api, operator, 1).await;
@@ -814,25 +902,38 @@ async fn operators_and_support_see_in_the_browser_what_the_api_returns() {
         );
         let body = user.text("main").await;
         assert!(!body.contains("GZCC"), "{path}: {body}");
-        assert_eq!(api.page(&path, Some(operator)).await.0, 404, "{path}");
+        assert_eq!(api.page(&path, Some(&op_session)).await.0, 404, "{path}");
     }
     user.screenshots("not-found").await;
-    assert_eq!(api.page("/ui/parts", Some(operator)).await.0, 403);
+    assert_eq!(api.page("/ui/parts", Some(&op_session)).await.0, 403);
     // Even with this session's form token, another fleet's ticket cannot
     // be moved: it is not found.
-    assert_eq!(api.cancel(ticket_b, operator, &csrf(operator)).await, 404);
+    assert_eq!(api.cancel(ticket_b, &op_session, &op_csrf).await, 404);
     assert_eq!(
         api.get(&format!("/api/v1/tickets/{ticket_b}"), support)
             .await["state"],
         "open"
     );
 
-    // Logging out ends the session.
+    // Logging out ends the session on the server: the browser's old
+    // cookie, replayed, leads to the login page (issue 20, finding 6).
     user.goto("/ui/").await;
+    let cookie = user
+        .client
+        .get_named_cookie("fleetcare_session")
+        .await
+        .unwrap()
+        .value()
+        .to_owned();
+    assert_eq!(api.page("/ui/tickets", Some(&cookie)).await.0, 200);
     user.submit("form.logout button").await;
     assert_eq!(user.current_path().await, "/ui/login");
     user.goto("/ui/tickets").await;
     assert_eq!(user.current_path().await, "/ui/login");
+    assert_eq!(
+        api.page("/ui/tickets", Some(&cookie)).await,
+        (303, Some("/ui/login?next=/ui/tickets".to_owned()))
+    );
     user.client.clone().close().await.unwrap();
 
     // --- support, in Simplified Chinese -------------------------------
@@ -859,6 +960,8 @@ async fn operators_and_support_see_in_the_browser_what_the_api_returns() {
     user.screenshots("vehicle").await;
     check_board(&user, &api, support).await;
     user.screenshots("tickets").await;
+    move_through_forms(&user, &api, support, ticket_a).await;
+    check_board(&user, &api, support).await;
 
     // Cancel fleet B's complaint from the board.
     let card = format!("article.card[data-ticket=\"{ticket_b}\"]");

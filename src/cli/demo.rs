@@ -53,7 +53,8 @@ pub(super) fn run(mut config: Config, args: &DemoArgs) -> anyhow::Result<()> {
     let catalog = Catalog::load(&config.models_dir)
         .context("fix the truck-model catalogue or point --models at another")?;
     let dir = config.data_dir.join("demo");
-    std::fs::create_dir_all(&dir)
+    // The data directory (its parent) for its owner only, like the store's.
+    crate::runtime::owner_only::create_dir_all(&dir)
         .with_context(|| format!("cannot create {}; check --data", dir.display()))?;
     let recording = dir.join("recording.jsonl");
     let start = (Utc::now() - Days::days(i64::from(args.days))).date_naive();

@@ -99,7 +99,7 @@ enum Command {
         #[command(subcommand)]
         command: tickets::TicketsCommand,
     },
-    /// API bearer tokens: create one (printed once; only its hash is stored).
+    /// API bearer tokens: create one (printed once; only its hash is stored), list them, revoke one.
     Tokens {
         #[command(subcommand)]
         command: TokensCommand,
@@ -110,6 +110,10 @@ enum Command {
 enum TokensCommand {
     /// Create a token for a role (operators: for their fleets) and print it.
     Create(tokens::CreateArgs),
+    /// List every token: id (a prefix of its hash), role, fleets, created, expires, revoked, status.
+    List(tokens::ListArgs),
+    /// Revoke a token: refused from the next request on, its web UI sessions ended.
+    Revoke(tokens::RevokeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +180,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokens {
             command: TokensCommand::Create(args),
         } => tokens::create(&cli.global.config()?, &args),
+        Command::Tokens {
+            command: TokensCommand::List(args),
+        } => tokens::list(&cli.global.config()?, &args),
+        Command::Tokens {
+            command: TokensCommand::Revoke(args),
+        } => tokens::revoke(&cli.global.config()?, &args),
         Command::Decode { file } => {
             // Validated even though decode uses none of it, so a broken file is noticed early.
             cli.global.config()?;

@@ -38,6 +38,11 @@ pub type Result<T, E = DbError> = std::result::Result<T, E>;
 pub enum DbError {
     #[error("cannot create the data directory {}: {error}; check --data and its permissions", dir.display())]
     DataDir { dir: PathBuf, error: std::io::Error },
+    #[error("cannot make the database file {} readable by its owner only: {error}; check --data and its permissions", path.display())]
+    FileMode {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("the database path {} is not valid UTF-8; choose a --data directory with a UTF-8 name", path.display())]
     NonUtf8Path { path: PathBuf },
     #[error(
@@ -92,11 +97,18 @@ impl Db {
             Some(url) => Self::connect_url(url).await,
             None => {
                 let dir = &config.data_dir;
-                std::fs::create_dir_all(dir).map_err(|error| DbError::DataDir {
-                    dir: dir.clone(),
+                crate::runtime::owner_only::create_dir_all(dir).map_err(|error| {
+                    DbError::DataDir {
+                        dir: dir.clone(),
+                        error,
+                    }
+                })?;
+                let file = dir.join(SQLITE_FILE);
+                owner_only_file(&file).map_err(|error| DbError::FileMode {
+                    path: file.clone(),
                     error,
                 })?;
-                Self::connect_url(&sqlite_url(&dir.join(SQLITE_FILE))?).await
+                Self::connect_url(&sqlite_url(&file)?).await
             }
         }
     }
@@ -171,6 +183,18 @@ async fn use_wal(pool: &AnyPool) {
         Ok((mode,)) => tracing::warn!(mode, "SQLite kept its journal mode instead of WAL."),
         Err(error) => tracing::warn!(%error, "Could not switch SQLite to WAL."),
     }
+}
+
+/// Creates the SQLite file `path` readable and writable by its owner only
+/// (0600), or narrows an existing one to that: it holds the hashes of API
+/// tokens and web sessions, the ticket history and the fleet registry.
+/// SQLite gives its `-wal` and `-shm` files the mode of the database file,
+/// so they follow. An empty file is a valid new database.
+fn owner_only_file(path: &Path) -> std::io::Result<()> {
+    use crate::runtime::owner_only::{FILE_MODE, options};
+    use std::os::unix::fs::PermissionsExt;
+    options().create(true).append(true).open(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(FILE_MODE))
 }
 
 /// The sqlx URL of a SQLite file, created if missing. The path is made
@@ -266,5 +290,46 @@ mod tests {
             db.close().await;
         });
         assert!(config.data_dir.join(SQLITE_FILE).is_file());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&config.data_dir)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700, "issue 20, finding 9");
+        }
+    }
+
+    /// Issue 20, finding 9: the database was created 0644.
+    #[cfg(unix)]
+    #[test]
+    fn the_sqlite_file_is_for_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().join("data"),
+            ..Config::default()
+        };
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let file = config.data_dir.join(SQLITE_FILE);
+        let rt = testing::runtime();
+        rt.block_on(async {
+            let db = Db::connect(&config).await.unwrap();
+            sqlx::query("SELECT COUNT(*) FROM vehicles")
+                .execute(db.pool())
+                .await
+                .unwrap();
+            assert_eq!(mode(&file), 0o600);
+            let wal = config.data_dir.join(format!("{SQLITE_FILE}-wal"));
+            assert_eq!(mode(&wal), 0o600, "the write-ahead log follows the file");
+            db.close().await;
+        });
+        // A file an older version left readable by everyone is narrowed.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        rt.block_on(async {
+            Db::connect(&config).await.unwrap().close().await;
+        });
+        assert_eq!(mode(&file), 0o600);
     }
 }

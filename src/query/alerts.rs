@@ -34,43 +34,53 @@ type AlertRow = (
 );
 
 /// The newest `limit` alerts of `fleets` (`None`: of every fleet, and
-/// those of none).
+/// those of none); with `before` (`at`, alert id), only those after it in
+/// the newest-first order (the next page of a list).
 pub(crate) async fn recent(
     db: &Db,
     fleets: Option<&[FleetId]>,
+    before: Option<(&str, &str)>,
     limit: i64,
 ) -> Result<Vec<AlertView>, QueryError> {
-    let columns =
-        "SELECT alert_id, at, fleet_id, vehicle_id, kind, ticket_id, title, body FROM alerts";
-    let rows: Vec<AlertRow> = match fleets {
-        None => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{columns} ORDER BY at DESC, alert_id DESC LIMIT $1"
-            )))
-            .bind(limit)
-            .fetch_all(db.pool())
-            .await
-        }
-        Some(fleets) => {
-            // Operators have a handful of fleets: one placeholder each.
-            let placeholders: Vec<String> =
-                (2..fleets.len() + 2).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "{columns} WHERE fleet_id IN ({}) ORDER BY at DESC, alert_id DESC LIMIT $1",
-                if placeholders.is_empty() {
-                    "NULL".to_owned()
-                } else {
-                    placeholders.join(", ")
-                }
-            );
-            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit);
-            for f in fleets {
-                query = query.bind(f.as_str());
-            }
-            query.fetch_all(db.pool()).await
-        }
+    let mut clauses = Vec::new();
+    let mut values: Vec<&str> = Vec::new();
+    if let Some(fleets) = fleets {
+        // Operators have a handful of fleets: one placeholder each.
+        let first = values.len() + 1;
+        values.extend(fleets.iter().map(FleetId::as_str));
+        let marks: Vec<String> = (first..=values.len()).map(|i| format!("${i}")).collect();
+        clauses.push(if marks.is_empty() {
+            "fleet_id IN (NULL)".to_owned()
+        } else {
+            format!("fleet_id IN ({})", marks.join(", "))
+        });
     }
-    .map_err(DbError::from)?;
+    if let Some((at, id)) = before {
+        values.push(at);
+        values.push(id);
+        let (a, i) = (values.len() - 1, values.len());
+        clauses.push(format!("(at < ${a} OR (at = ${a} AND alert_id < ${i}))"));
+    }
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    // Fixed fragments and numbered placeholders only; every value is bound.
+    let sql = format!(
+        "SELECT alert_id, at, fleet_id, vehicle_id, kind, ticket_id, title, body FROM alerts\
+         {filter} ORDER BY at DESC, alert_id DESC LIMIT ${}",
+        values.len() + 1
+    );
+    let mut query = sqlx::query_as::<_, AlertRow>(sqlx::AssertSqlSafe(sql));
+    for v in values {
+        query = query.bind(v);
+    }
+    let rows: Vec<AlertRow> = query
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await
+        .map_err(DbError::from)?;
     Ok(rows
         .into_iter()
         .map(

@@ -160,6 +160,9 @@ pub(crate) fn recent_episodes(
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct DeadLetter {
     pub(crate) received: String,
+    /// `received` in µs since the epoch, for the next page's position.
+    #[serde(skip)]
+    pub(crate) received_us: i64,
     pub(crate) topic: String,
     /// The fleet segment of the topic; null when the topic has none.
     pub(crate) fleet: Option<FleetId>,
@@ -330,29 +333,41 @@ pub(crate) fn meter_history(
 
 /// The newest `limit` dead letters, newest first; with `fleets`, only those
 /// whose topic is under one of them (pushed down into the scan, so the
-/// limit counts visible rows).
+/// limit counts visible rows). With `after` (received µs, n), the page
+/// that follows the `n` rows of that instant already returned: rows of one
+/// instant are one message's, stored together, in a fixed order (topic,
+/// reason, detail, excerpt), so a position among them stays put.
 pub(crate) fn dead_letters(
     store: &Snapshot,
     prefix: &str,
     fleets: Option<&[FleetId]>,
+    after: Option<(i64, usize)>,
     limit: usize,
 ) -> Result<Vec<DeadLetter>, QueryError> {
     let Some(lf) = visible_dead_letter_rows(store, prefix, fleets)? else {
         return Ok(Vec::new());
     };
+    let mut lf = lf.select([
+        col("received").cast(DataType::Int64),
+        col("topic"),
+        col("reason"),
+        col("detail"),
+        col("excerpt"),
+    ]);
+    if let Some((received, _)) = after {
+        lf = lf.filter(col("received").lt_eq(lit(received)));
+    }
+    let skip = after.map_or(0, |(_, n)| n);
     let df = lf
-        .select([
-            col("received").cast(DataType::Int64),
-            col("topic"),
-            col("reason"),
-            col("detail"),
-            col("excerpt"),
-        ])
         .sort(
-            ["received"],
-            SortMultipleOptions::default().with_order_descending(true),
+            ["received", "topic", "reason", "detail", "excerpt"],
+            SortMultipleOptions::default()
+                .with_order_descending_multi([true, false, false, false, false]),
         )
-        .limit(IdxSize::try_from(limit).unwrap_or(IdxSize::MAX))
+        .slice(
+            i64::try_from(skip).unwrap_or(i64::MAX),
+            IdxSize::try_from(limit).unwrap_or(IdxSize::MAX),
+        )
         .collect()?;
     let received = df.column("received").and_then(|c| c.i64())?;
     let text = |name: &str| {
@@ -369,8 +384,10 @@ pub(crate) fn dead_letters(
     Ok((0..df.height())
         .filter_map(|i| {
             let topic = topic.get(i)?.to_owned();
+            let received_us = received.get(i)?;
             Some(DeadLetter {
-                received: time_text(received.get(i)?),
+                received: time_text(received_us),
+                received_us,
                 fleet: topic_fleet(prefix, &topic),
                 topic,
                 reason: reason.get(i).unwrap_or_default().to_owned(),

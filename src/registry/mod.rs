@@ -33,6 +33,17 @@ pub async fn vehicles(db: &Db) -> Result<Vec<Vehicle>> {
     queries::vehicles(db.pool()).await
 }
 
+/// A page of [`vehicles`]: at most `limit` vehicles of `fleets` (`None`:
+/// every fleet) after `after`, by fleet then id.
+pub async fn vehicles_page(
+    db: &Db,
+    fleets: Option<&[FleetId]>,
+    after: Option<(&FleetId, &VehicleId)>,
+    limit: usize,
+) -> Result<Vec<Vehicle>> {
+    queries::vehicles_page(db.pool(), fleets, after, limit).await
+}
+
 /// The vehicles of one fleet, by id.
 pub async fn fleet_vehicles(db: &Db, fleet: &FleetId) -> Result<Vec<Vehicle>> {
     queries::fleet_vehicles(db.pool(), fleet).await

@@ -28,6 +28,58 @@ where
     rows.into_iter().map(vehicle_from_row).collect()
 }
 
+/// At most `limit` vehicles of `fleets` (`None`: every fleet) after
+/// `after` in the order fleet, then id.
+pub(crate) async fn vehicles_page<'e, E>(
+    e: E,
+    fleets: Option<&[FleetId]>,
+    after: Option<(&FleetId, &VehicleId)>,
+    limit: usize,
+) -> Result<Vec<Vehicle>>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let mut clauses = Vec::new();
+    let mut values: Vec<&str> = Vec::new();
+    if let Some(fleets) = fleets {
+        if fleets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = values.len() + 1;
+        values.extend(fleets.iter().map(FleetId::as_str));
+        let marks: Vec<String> = (first..=values.len()).map(|n| format!("${n}")).collect();
+        clauses.push(format!("fleet_id IN ({})", marks.join(", ")));
+    }
+    if let Some((fleet, vehicle)) = after {
+        values.push(fleet.as_str());
+        values.push(vehicle.as_str());
+        let (f, v) = (values.len() - 1, values.len());
+        clauses.push(format!(
+            "(fleet_id > ${f} OR (fleet_id = ${f} AND vehicle_id > ${v}))"
+        ));
+    }
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    // Fixed fragments and numbered placeholders only; every value is bound.
+    let sql = format!(
+        "SELECT vehicle_id, fleet_id, model_id, vin, commissioned_on, depot FROM vehicles{filter} \
+         ORDER BY fleet_id, vehicle_id LIMIT ${}",
+        values.len() + 1
+    );
+    let mut query = sqlx::query_as::<_, VehicleRow>(sqlx::AssertSqlSafe(sql));
+    for v in values {
+        query = query.bind(v);
+    }
+    let rows = query
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(e)
+        .await?;
+    rows.into_iter().map(vehicle_from_row).collect()
+}
+
 pub(crate) async fn fleet_vehicles<'e, E>(e: E, fleet: &FleetId) -> Result<Vec<Vehicle>>
 where
     E: Executor<'e, Database = Any>,

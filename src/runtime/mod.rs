@@ -5,6 +5,7 @@
 
 pub mod backoff;
 pub mod metrics;
+pub mod owner_only;
 pub mod secret;
 pub mod shutdown;
 pub mod tls;

@@ -1,5 +1,6 @@
 //! Random secrets and the hex form of bytes: broker logins, API tokens and
-//! their hashes, webhook signatures, alert ids.
+//! their hashes, webhook signatures, alert ids; and the data directory
+//! that keeps them, for its owner only.
 
 use std::fmt::Write as _;
 

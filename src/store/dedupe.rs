@@ -179,7 +179,7 @@ impl DigestIndex {
             }
             set.unsaved.sort_unstable();
             let dir = self.dir.join(day_dir_name(*day));
-            super::owner_only::create_dir_all(&dir)?;
+            crate::runtime::owner_only::create_dir_all(&dir)?;
             let path = dir.join(format!("part-{seq:08}.bin"));
             let bytes: Vec<u8> = set.unsaved.iter().flat_map(|d| d.to_le_bytes()).collect();
             super::write_synced(&path, &bytes)?;

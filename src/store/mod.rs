@@ -22,7 +22,6 @@
 
 mod dedupe;
 pub(crate) use dedupe::event_micros;
-mod owner_only;
 mod reader;
 mod snapshot;
 pub mod tables;
@@ -139,7 +138,7 @@ struct Checkpoint {
 
 /// Writes `bytes` to `path` and syncs it.
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = owner_only::create(path)?;
+    let mut f = crate::runtime::owner_only::create(path)?;
     io::Write::write_all(&mut f, bytes)?;
     f.sync_all()
 }
@@ -218,8 +217,8 @@ impl Store {
     /// creates in it are the running user's only (`0700`, files `0600`); an
     /// existing directory that others can enter is closed to them.
     pub fn open(dir: &Path, config: PipelineConfig) -> Result<Self> {
-        owner_only::create_dir_all(dir).at(dir)?;
-        match owner_only::close_to_others(dir) {
+        crate::runtime::owner_only::create_dir_all(dir).at(dir)?;
+        match crate::runtime::owner_only::close_to_others(dir) {
             Ok(None) => {}
             Ok(Some(mode)) => tracing::warn!(
                 dir = %dir.display(),
@@ -234,7 +233,7 @@ impl Store {
             ),
         }
         let lock_path = dir.join("LOCK");
-        let lock = owner_only::create(&lock_path).at(&lock_path)?;
+        let lock = crate::runtime::owner_only::create(&lock_path).at(&lock_path)?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(dir.to_owned())),
@@ -261,7 +260,7 @@ impl Store {
         let writable = lock.is_some();
         let wal_dir = dir.join("wal");
         if writable {
-            owner_only::create_dir_all(&wal_dir).at(&wal_dir)?;
+            crate::runtime::owner_only::create_dir_all(&wal_dir).at(&wal_dir)?;
         }
         let cp_path = dir.join(CHECKPOINT);
         let checkpoint: Checkpoint = match fs::read(&cp_path) {

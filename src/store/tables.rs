@@ -280,9 +280,9 @@ impl PendingRows {
             for (table, df) in frames {
                 let Some(mut df) = df else { continue };
                 let dir = root.join(table).join(day_dir_name(day));
-                super::owner_only::create_dir_all(&dir)?;
+                crate::runtime::owner_only::create_dir_all(&dir)?;
                 let path = dir.join(format!("part-{seq:08}.parquet"));
-                let mut file = super::owner_only::create(&path)?;
+                let mut file = crate::runtime::owner_only::create(&path)?;
                 ParquetWriter::new(&mut file)
                     .with_compression(compression(table))
                     .finish(&mut df)?;

@@ -81,7 +81,7 @@ impl WalWriter {
     /// first, so that the new padding is zeros throughout.
     pub(crate) fn open(dir: &Path, seq: u64, len: u64) -> io::Result<Self> {
         let path = segment_path(dir, seq);
-        let file = super::owner_only::options()
+        let file = crate::runtime::owner_only::options()
             .create(true)
             .write(true)
             .truncate(false)

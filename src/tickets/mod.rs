@@ -161,7 +161,34 @@ impl Tickets {
 
     /// The tickets `filter` lets through, newest first.
     pub async fn list(&self, filter: &TicketFilter) -> Result<Vec<Ticket>> {
-        store::list(&self.db, filter).await
+        store::list(&self.db, filter, None, None).await
+    }
+
+    /// A page of [`Tickets::list`]: at most `limit` tickets numbered below
+    /// `before` (none: from the newest). Tickets opened meanwhile have
+    /// higher numbers, so walking pages neither repeats nor skips one.
+    pub async fn list_page(
+        &self,
+        filter: &TicketFilter,
+        before: Option<TicketId>,
+        limit: usize,
+    ) -> Result<Vec<Ticket>> {
+        store::list(&self.db, filter, before, Some(limit)).await
+    }
+
+    /// How many tickets `filter` lets through in each state (states
+    /// without any are left out).
+    pub async fn count_by_state(&self, filter: &TicketFilter) -> Result<Vec<(TicketState, u64)>> {
+        store::count_by_state(&self.db, filter).await
+    }
+
+    /// How many tickets each vehicle has that are neither closed nor
+    /// cancelled, among those `filter` lets through (its state ignored).
+    pub async fn open_per_vehicle(
+        &self,
+        filter: &TicketFilter,
+    ) -> Result<Vec<(FleetId, VehicleId, u64)>> {
+        store::open_per_vehicle(&self.db, filter).await
     }
 
     /// Records the deadlines missed by `now` and escalates complaints left

@@ -149,8 +149,10 @@ where
         .collect()
 }
 
-/// The tickets `filter` lets through, newest first.
-pub(super) async fn list(db: &Db, filter: &TicketFilter) -> Result<Vec<Ticket>> {
+/// The `WHERE` of `filter` (empty: every ticket) and the text values its
+/// placeholders `$1…` take; `None` when it lets nothing through (an empty
+/// list of visible fleets).
+fn filter_clause(filter: &TicketFilter) -> Option<(String, Vec<String>)> {
     let mut clauses: Vec<String> = Vec::new();
     let mut values: Vec<String> = Vec::new();
     let mut add = |clause: &str, value: &str| {
@@ -171,27 +173,126 @@ pub(super) async fn list(db: &Db, filter: &TicketFilter) -> Result<Vec<Ticket>> 
     }
     if let Some(visible) = &filter.fleets_visible {
         if visible.is_empty() {
-            return Ok(Vec::new());
+            return None;
         }
         let first = values.len() + 1;
         values.extend(visible.iter().map(|f| f.as_str().to_owned()));
         let marks: Vec<String> = (first..=values.len()).map(|n| format!("${n}")).collect();
         clauses.push(format!("fleet_id IN ({})", marks.join(", ")));
     }
-    let mut sql = format!("SELECT {COLUMNS} FROM tickets");
-    if !clauses.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&clauses.join(" AND "));
-    }
-    sql.push_str(" ORDER BY ticket_id DESC");
+    let sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    Some((sql, values))
+}
+
+/// The tickets `filter` lets through, newest first; with `before`, only
+/// those numbered below it (the next page of a list); at most `limit`.
+pub(super) async fn list(
+    db: &Db,
+    filter: &TicketFilter,
+    before: Option<TicketId>,
+    limit: Option<usize>,
+) -> Result<Vec<Ticket>> {
+    let Some((mut clause, values)) = filter_clause(filter) else {
+        return Ok(Vec::new());
+    };
     // Built from fixed fragments and numbered placeholders only; every
-    // value is bound.
+    // value is bound: the text values first, then the numbers.
+    let mut numbers: Vec<i64> = Vec::new();
+    if let Some(before) = before {
+        numbers.push(before.0);
+        let mark = format!("ticket_id < ${}", values.len() + numbers.len());
+        clause = if clause.is_empty() {
+            format!(" WHERE {mark}")
+        } else {
+            format!("{clause} AND {mark}")
+        };
+    }
+    let mut sql = format!("SELECT {COLUMNS} FROM tickets{clause} ORDER BY ticket_id DESC");
+    if let Some(limit) = limit {
+        numbers.push(i64::try_from(limit).unwrap_or(i64::MAX));
+        sql.push_str(&format!(" LIMIT ${}", values.len() + numbers.len()));
+    }
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for v in values {
         query = query.bind(v);
     }
+    for n in numbers {
+        query = query.bind(n);
+    }
     let rows = query.fetch_all(db.pool()).await?;
     rows.iter().map(ticket_from_row).collect()
+}
+
+/// How many tickets `filter` lets through in each state.
+pub(super) async fn count_by_state(
+    db: &Db,
+    filter: &TicketFilter,
+) -> Result<Vec<(TicketState, u64)>> {
+    let Some((clause, values)) = filter_clause(filter) else {
+        return Ok(Vec::new());
+    };
+    let sql = format!("SELECT state, COUNT(*) FROM tickets{clause} GROUP BY state");
+    let mut query = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql));
+    for v in values {
+        query = query.bind(v);
+    }
+    query
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(|(state, n)| {
+            let s = state
+                .parse::<TicketState>()
+                .map_err(|e| corrupt("tickets", "state", &state, e))?;
+            Ok((s, u64::try_from(n).unwrap_or_default()))
+        })
+        .collect()
+}
+
+/// Tickets neither closed nor cancelled per vehicle, among those
+/// `filter` lets through (its state is ignored).
+pub(super) async fn open_per_vehicle(
+    db: &Db,
+    filter: &TicketFilter,
+) -> Result<Vec<(FleetId, VehicleId, u64)>> {
+    let filter = TicketFilter {
+        state: None,
+        ..filter.clone()
+    };
+    let Some((clause, values)) = filter_clause(&filter) else {
+        return Ok(Vec::new());
+    };
+    let open =
+        "state NOT IN ('closed', 'cancelled') AND fleet_id IS NOT NULL AND vehicle_id IS NOT NULL";
+    let clause = if clause.is_empty() {
+        format!(" WHERE {open}")
+    } else {
+        format!("{clause} AND {open}")
+    };
+    let sql = format!(
+        "SELECT fleet_id, vehicle_id, COUNT(*) FROM tickets{clause} GROUP BY fleet_id, vehicle_id"
+    );
+    let mut query = sqlx::query_as::<_, (String, String, i64)>(AssertSqlSafe(sql));
+    for v in values {
+        query = query.bind(v);
+    }
+    query
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(|(fleet, vehicle, n)| {
+            Ok((
+                FleetId::new(&fleet).map_err(|e| corrupt("tickets", "fleet_id", &fleet, e))?,
+                VehicleId::new(&vehicle)
+                    .map_err(|e| corrupt("tickets", "vehicle_id", &vehicle, e))?,
+                u64::try_from(n).unwrap_or_default(),
+            ))
+        })
+        .collect()
 }
 
 fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {

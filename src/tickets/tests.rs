@@ -798,6 +798,92 @@ async fn lists_filter_and_hide_other_fleets(db: Db) {
     assert!(t.get(TicketId(5)).await.unwrap().is_none());
 }
 
+/// Issue 20, finding 4: `GET /tickets` had no pages. Pages by ticket
+/// number, newest first, neither repeat nor skip a ticket when others are
+/// opened between them; counts per state and open tickets per vehicle
+/// answer the board and the overview without listing every ticket.
+async fn pages_counts_and_open_tickets_per_vehicle(db: Db) {
+    let t = tickets(db);
+    for i in 0..5 {
+        t.raise(fault("TRK-001", &format!("{i}:0"), t0()))
+            .await
+            .unwrap();
+    }
+    t.raise(NewAlert {
+        fleet: Some(fleet("bravo")),
+        ..fault("BRV-001", "110:0", t0())
+    })
+    .await
+    .unwrap();
+    t.transition(
+        TicketId(2),
+        Transition::to(TicketState::Cancelled),
+        "s",
+        t0(),
+    )
+    .await
+    .unwrap();
+    let ids = |tickets: &[Ticket]| tickets.iter().map(|t| t.id.0).collect::<Vec<_>>();
+    let all = TicketFilter::default();
+    let first = t.list_page(&all, None, 2).await.unwrap();
+    assert_eq!(ids(&first), [6, 5]);
+    // Opened between the pages: above the position, not in the walk.
+    t.raise(fault("TRK-001", "99:0", t0())).await.unwrap();
+    let second = t.list_page(&all, Some(TicketId(5)), 2).await.unwrap();
+    assert_eq!(ids(&second), [4, 3]);
+    let last = t.list_page(&all, Some(TicketId(3)), 2).await.unwrap();
+    assert_eq!(ids(&last), [2, 1]);
+    assert!(
+        t.list_page(&all, Some(TicketId(1)), 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let acme = TicketFilter {
+        fleets_visible: Some(vec![fleet("acme")]),
+        state: Some(TicketState::Open),
+        ..TicketFilter::default()
+    };
+    assert_eq!(
+        ids(&t.list_page(&acme, Some(TicketId(7)), 10).await.unwrap()),
+        [5, 4, 3, 1]
+    );
+
+    let mut counts = t.count_by_state(&all).await.unwrap();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [(TicketState::Open, 6), (TicketState::Cancelled, 1)]
+    );
+    let operator = TicketFilter {
+        fleets_visible: Some(vec![fleet("bravo")]),
+        ..TicketFilter::default()
+    };
+    assert_eq!(
+        t.count_by_state(&operator).await.unwrap(),
+        [(TicketState::Open, 1)]
+    );
+    let nobody = TicketFilter {
+        fleets_visible: Some(Vec::new()),
+        ..TicketFilter::default()
+    };
+    assert!(t.count_by_state(&nobody).await.unwrap().is_empty());
+
+    let mut open = t.open_per_vehicle(&all).await.unwrap();
+    open.sort();
+    assert_eq!(
+        open,
+        [
+            (fleet("acme"), vehicle("TRK-001"), 5),
+            (fleet("bravo"), vehicle("BRV-001"), 1)
+        ]
+    );
+    assert_eq!(
+        t.open_per_vehicle(&operator).await.unwrap(),
+        [(fleet("bravo"), vehicle("BRV-001"), 1)]
+    );
+}
+
 async fn tickets_serialize_with_the_c7_fields(db: Db) {
     let t = tickets(db);
     let ticket = t
@@ -846,5 +932,6 @@ db_tests!(
     a_breach_is_reported_once,
     unanswered_complaints_are_escalated_once,
     lists_filter_and_hide_other_fleets,
+    pages_counts_and_open_tickets_per_vehicle,
     tickets_serialize_with_the_c7_fields,
 );

@@ -9,7 +9,8 @@ use serde_json::json;
 use thiserror::Error;
 
 use crate::db::DbError;
-use crate::http::auth::Role;
+use crate::http::auth::{Action, Role};
+use crate::http::tokens::Refusal;
 use crate::query::QueryError;
 use crate::report::ReportError;
 use crate::store::StoreError;
@@ -19,9 +20,15 @@ pub enum ApiError {
     /// 401: no `Authorization: Bearer` header, or a token that is not ours.
     #[error("a valid bearer token is required; create one with `fleetcare tokens create`")]
     Unauthorized,
+    /// 401: a token of ours that expired or was revoked.
+    #[error("{0}; a valid bearer token is required (`fleetcare tokens create` makes one)")]
+    TokenEnded(Refusal),
     /// 403: the role may not use this endpoint.
     #[error("the {0} role may not use this endpoint")]
     Forbidden(Role),
+    /// 403: the role may see this resource but not do this to it.
+    #[error("the {role} role may not {}", action.describe())]
+    NotAllowed { role: Role, action: Action },
     /// 404: nothing of that id, or nothing the caller may see (the same
     /// answer, so an id's existence does not leak across fleets).
     #[error("no {0} of that id")]
@@ -58,8 +65,8 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Unauthorized | Self::TokenEnded(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) | Self::NotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,

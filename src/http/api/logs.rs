@@ -1,27 +1,23 @@
 //! `GET /alerts` (the alert log, newest first) and `GET /dead-letters`
 //! (rejected input with reasons, newest first), each scoped to the
-//! caller's fleets.
+//! caller's fleets, in pages ([`super::page`]).
 //!
 //! An alert without a fleet (a batch defect across fleets) and a dead
 //! letter whose topic names no valid fleet are shown only to roles that see
 //! every fleet: they cannot be attributed to an operator.
 
+use axum::Router;
 use axum::extract::State;
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
 use fleetcare_ingest::ids::FleetId;
-use serde::Deserialize;
 
 use super::error::ApiError;
-use super::{ApiQuery, ApiState, blocking};
+use super::page::{AlertKey, DeadLetterKey, PageParams};
+use super::{ApiState, blocking};
 use crate::http::auth::Scope;
-use crate::query::alerts::{self, AlertView};
+use crate::query::alerts;
 use crate::query::archive::{self, DeadLetter};
-
-/// Rows a list returns unless `limit` says otherwise.
-const DEFAULT_LIMIT: u32 = 100;
-/// The most rows one request may ask for.
-const MAX_LIMIT: u32 = 1000;
 
 pub(super) fn alert_routes() -> Router<ApiState> {
     Router::new().route("/alerts", get(alerts))
@@ -31,49 +27,60 @@ pub(super) fn dead_letter_routes() -> Router<ApiState> {
     Router::new().route("/dead-letters", get(dead_letters))
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct ListQuery {
-    limit: Option<u32>,
-}
-
-impl ListQuery {
-    fn limit(&self) -> Result<u32, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_LIMIT),
-            Some(n @ 1..=MAX_LIMIT) => Ok(n),
-            Some(n) => Err(ApiError::BadRequest(format!(
-                "limit {n} is out of range; give 1 to {MAX_LIMIT}"
-            ))),
-        }
-    }
-}
-
+/// `GET /alerts`: a page of the alert log, newest first.
 async fn alerts(
     State(state): State<ApiState>,
     scope: Scope,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Vec<AlertView>>, ApiError> {
-    let limit = i64::from(q.limit()?);
-    let views = alerts::recent(&state.db, scope.fleets_visible(), limit).await?;
+    page: PageParams,
+) -> Result<Response, ApiError> {
+    let after = page.after::<AlertKey>()?;
+    let before = after.as_ref().map(|k| (k.at.as_str(), k.id.as_str()));
+    let fetch = i64::try_from(page.fetch()).unwrap_or(i64::MAX);
+    let views = alerts::recent(&state.db, scope.fleets_visible(), before, fetch).await?;
     // The query already limited the rows to the scope; filtering again
     // keeps the scope the one authority over what is shown.
-    Ok(Json(scope.filter(views, |a| a.fleet.as_ref())))
+    let (rows, next) = page.cut(scope.filter(views, |a| a.fleet.as_ref()), |rows| {
+        rows.last().map(|a| AlertKey {
+            at: a.at.clone(),
+            id: a.id.clone(),
+        })
+    });
+    Ok(page.respond(rows, next))
 }
 
+/// `GET /dead-letters`: a page of rejected input, newest first.
 async fn dead_letters(
     State(state): State<ApiState>,
     scope: Scope,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Vec<DeadLetter>>, ApiError> {
-    Ok(Json(
-        visible_dead_letters(&state, &scope, q.limit()? as usize).await?,
-    ))
+    page: PageParams,
+) -> Result<Response, ApiError> {
+    let after = page.after::<DeadLetterKey>()?;
+    let rows = visible_dead_letters(&state, &scope, after, page.fetch()).await?;
+    let (rows, next) = page.cut(rows, |rows| {
+        let last = rows.last()?;
+        // The rows of the last one's instant on this page, and those of the
+        // same instant before it.
+        let on_page = rows
+            .iter()
+            .filter(|d| d.received_us == last.received_us)
+            .count();
+        let before = after
+            .filter(|a| a.received_us == last.received_us)
+            .map_or(0, |a| a.skip);
+        Some(DeadLetterKey {
+            received_us: last.received_us,
+            skip: before + on_page,
+        })
+    });
+    Ok(page.respond(rows, next))
 }
 
-/// The newest `limit` dead letters the caller may see (`GET /dead-letters`).
+/// The newest `limit` dead letters the caller may see after `after`
+/// (`GET /dead-letters`, the web UI's health page).
 pub(crate) async fn visible_dead_letters(
     state: &ApiState,
     scope: &Scope,
+    after: Option<DeadLetterKey>,
     limit: usize,
 ) -> Result<Vec<DeadLetter>, ApiError> {
     let fleets = scope.fleets_visible().map(<[FleetId]>::to_vec);
@@ -84,6 +91,7 @@ pub(crate) async fn visible_dead_letters(
             &store,
             &st.config.mqtt.topic_prefix,
             fleets.as_deref(),
+            after.map(|a| (a.received_us, a.skip)),
             limit,
         )?)
     })

@@ -10,6 +10,7 @@
 pub mod error;
 pub(crate) mod logs;
 mod openapi;
+pub(crate) mod page;
 pub(crate) mod reports;
 pub(crate) mod tickets;
 pub(crate) mod vehicles;
@@ -33,8 +34,10 @@ use crate::runtime::LiveMetrics;
 use crate::store::StoreReader;
 use crate::tickets::Tickets;
 
-pub use super::auth::{
-    Caller, Resource, Role, Scope, TokenError, authenticate, authorize, create_token,
+pub use super::auth::{Action, Caller, Resource, Role, Scope, authorize};
+pub use super::tokens::{
+    Refusal, TokenError, TokenInfo, authenticate, create_token, create_token_until, list_tokens,
+    revoke_token,
 };
 pub use error::ApiError;
 
@@ -110,8 +113,9 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then lets the
-/// requests in flight finish.
+/// Serves the API alone (no web UI) on `listener` until `shutdown`
+/// completes, then lets the requests in flight finish; with the same
+/// limits and response headers as [`crate::http::serve`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ApiState,
@@ -119,9 +123,9 @@ pub async fn serve(
 ) -> io::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, "HTTP API listening.");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.config.http.clone();
+    let app = super::edge(router(state), &limits);
+    super::server::serve(listener, app, &limits, shutdown).await
 }
 
 /// Liveness: the process answers. Needs no token.

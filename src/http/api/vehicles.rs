@@ -1,7 +1,9 @@
-//! `GET /vehicles` (the registry) and `GET /vehicles/{id}` (one vehicle's
-//! service archive: meters, episodes, services, tickets, next services).
+//! `GET /vehicles` (the registry, in pages) and `GET /vehicles/{id}` (one
+//! vehicle's service archive: meters, episodes, services, its newest
+//! tickets, next services).
 
 use axum::extract::State;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{SecondsFormat, Utc};
@@ -9,12 +11,17 @@ use fleetcare_ingest::ids::VehicleId;
 use serde::Serialize;
 
 use super::error::ApiError;
+use super::page::{PageParams, VehicleKey};
 use super::{ApiPath, ApiState, blocking};
 use crate::http::auth::Scope;
 use crate::query::archive::{self, Episode, MeterReading};
 use crate::registry::{self, ServiceRecord, Vehicle};
 use crate::report::{self, NextServiceRow};
 use crate::tickets::{Ticket, TicketFilter};
+
+/// The archive lists a vehicle's newest tickets, at most this many; the
+/// rest are pages of `GET /tickets?vehicle=ID`.
+pub(crate) const ARCHIVE_TICKETS: usize = 100;
 
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
@@ -92,12 +99,27 @@ pub(crate) async fn visible_vehicles(
     Ok(scope.filter(vehicles, |v| Some(&v.fleet)))
 }
 
+/// `GET /vehicles`: a page of the registry, by fleet then id.
 async fn list(
     State(state): State<ApiState>,
     scope: Scope,
-) -> Result<Json<Vec<VehicleView>>, ApiError> {
-    let visible = visible_vehicles(&state, &scope).await?;
-    Ok(Json(visible.iter().map(VehicleView::from).collect()))
+    page: PageParams,
+) -> Result<Response, ApiError> {
+    let after = page.after::<VehicleKey>()?;
+    let rows = registry::vehicles_page(
+        &state.db,
+        scope.fleets_visible(),
+        after.as_ref().map(|k| (&k.fleet, &k.vehicle)),
+        page.fetch(),
+    )
+    .await?;
+    let (rows, next) = page.cut(scope.filter(rows, |v| Some(&v.fleet)), |rows| {
+        rows.last().map(|v| VehicleKey {
+            fleet: v.fleet.clone(),
+            vehicle: v.id.clone(),
+        })
+    });
+    Ok(page.respond(rows.iter().map(VehicleView::from).collect(), next))
 }
 
 /// The registered vehicle `id` if the caller may see it.
@@ -139,7 +161,7 @@ pub(crate) async fn service_archive(
     };
     let tickets = state
         .tickets
-        .list(&filter)
+        .list_page(&filter, None, ARCHIVE_TICKETS)
         .await
         .map_err(super::tickets::error)?;
     let service_views = services.iter().map(ServiceView::from).collect();

@@ -155,26 +155,34 @@ pub struct Lane {
     pub spans: Vec<(i64, Option<i64>)>,
 }
 
+/// Units across a timeline's track (its SVG stretches to the track).
+const TRACK: f64 = 1000.0;
+
 /// Fault episodes as bars on a time axis from `from` to `to` (seconds).
-/// HTML rather than SVG: the lanes stretch with the page while their
-/// labels keep their size, at 390 px as at 1280 px.
+/// The lanes are HTML, so that they stretch with the page while their
+/// labels keep their size, at 390 px as at 1280 px; each track is an SVG
+/// stretched to its lane (no `style` attributes: the page's
+/// Content-Security-Policy allows only the style sheet). The bars' stroke
+/// does not scale, so a short episode is still 3 px wide.
 pub fn timeline(label: &str, lanes: &[Lane], from: i64, to: i64, x_labels: (&str, &str)) -> Markup {
     if lanes.is_empty() {
         return html! {};
     }
-    let pct = |t: i64| scale(t.clamp(from, to) as f64, from as f64, to as f64, 0.0, 100.0);
+    let x = |t: i64| scale(t.clamp(from, to) as f64, from as f64, to as f64, 0.0, TRACK);
     html! {
         div.timeline role="img" aria-label=(label) {
             @for lane in lanes {
                 div.lane {
                     span.label { (lane.label) }
-                    div.track {
+                    svg.track viewBox=(format!("0 0 {TRACK} 10")) preserveAspectRatio="none"
+                        xmlns="http://www.w3.org/2000/svg" {
                         @for (start, end) in &lane.spans {
-                            @let x0 = pct(*start);
-                            @let x1 = pct(end.unwrap_or(to));
-                            span class=(if end.is_none() { "ep open" } else { "ep" })
-                                style=(format!("left:{x0:.2}%;width:max({:.2}%,3px)", x1 - x0))
-                                title=(lane.label) {}
+                            @let x0 = x(*start);
+                            @let x1 = x(end.unwrap_or(to));
+                            rect class=(if end.is_none() { "ep open" } else { "ep" })
+                                x=(format!("{x0:.1}")) y="1.5" width=(format!("{:.1}", x1 - x0)) height="7" {
+                                title { (lane.label) }
+                            }
                         }
                     }
                 }

@@ -125,7 +125,7 @@ pub async fn sample_rates(rates: Arc<Rates>, metrics: Arc<LiveMetrics>) {
 pub async fn page(State(state): State<WebState>, session: Session) -> Result<Response, WebError> {
     let scope = session.scope(Resource::DeadLetters)?;
     let api = &state.api;
-    let recent = logs::visible_dead_letters(api, &scope, RECENT_DEAD_LETTERS).await?;
+    let recent = logs::visible_dead_letters(api, &scope, None, RECENT_DEAD_LETTERS).await?;
     let fleets = scope.fleets_visible().map(<[_]>::to_vec);
     let st = api.clone();
     let reasons = blocking(move || {

@@ -204,6 +204,8 @@ macro_rules! texts {
 texts! {
     // Navigation and layout.
     nav_overview: "Fleet", "车队";
+    more_vehicles: "More vehicles", "更多车辆";
+    from_the_start: "From the start", "从头查看";
     nav_tickets: "Tickets", "工单";
     nav_trends: "Trends", "故障趋势";
     nav_parts: "Parts", "备件";
@@ -302,7 +304,8 @@ texts! {
     // Tickets.
     board_title: "Ticket board", "工单看板";
     ticket: "Ticket", "工单";
-    more_tickets: "more; filter to see them", "条未显示，请筛选查看";
+    more_tickets: "More tickets", "更多工单";
+    all_states: "All states", "全部状态";
     move_action: "Move", "流转";
     move_to: "Move to", "流转至";
     assignee: "Technician", "技师";

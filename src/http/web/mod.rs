@@ -2,11 +2,12 @@
 //! operators, technical support and parts planners, in English or
 //! Simplified Chinese.
 //!
-//! Every page signs the user in with an API token (kept in a cookie, see
-//! [`session`]) and reads its data through the same functions as the API's
-//! handlers, behind the same access rules ([`crate::http::api::authorize`]): an
-//! operator sees only its fleets, and another fleet's vehicle or ticket is
-//! a 404, as in the API. HTML comes from `maud` templates (escaped by
+//! Every page signs the user in with an API token (for a session kept on
+//! the server, see [`session`] and [`sessions`]) and reads its data
+//! through the same functions as the API's handlers, behind the same
+//! access rules ([`crate::http::api::authorize`]): an operator sees only
+//! its fleets, and another fleet's vehicle or ticket is a 404, as in the
+//! API. HTML comes from `maud` templates (escaped by
 //! default), charts are inline SVG drawn here, the one style sheet is
 //! compiled into the binary; the pages need no JavaScript.
 //!
@@ -25,6 +26,7 @@ pub mod login;
 pub mod overview;
 pub mod parts;
 pub mod session;
+pub mod sessions;
 pub mod tickets;
 pub mod trends;
 pub mod vehicle;
@@ -111,6 +113,7 @@ pub fn router(state: WebState) -> Router {
         .route("/ui/parts", get(parts::page))
         .route("/ui/health", get(health::page))
         .route("/ui/{*rest}", any(not_found))
+        .layer(axum::middleware::from_fn(session::refuse_cross_site))
         .layer(axum::middleware::from_fn(layout::render_errors))
         .with_state(state);
     Router::new()

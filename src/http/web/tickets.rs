@@ -1,7 +1,11 @@
 //! `/ui/tickets`: the ticket board, one column per state (the API's
-//! `GET /tickets`), each card with the moves its state allows;
+//! `GET /tickets`) with its newest cards and a link to the rest, each card
+//! with the moves its state allows;
 //! `/ui/tickets/{id}`: one ticket with its history; and the move form's
-//! `POST /ui/tickets/{id}/move` (the API's transition, same checks).
+//! `POST /ui/tickets/{id}/move` (the API's transition, same checks). Move
+//! forms are shown only to the roles that may move tickets.
+
+use std::collections::HashMap;
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -12,24 +16,28 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::WebState;
-use super::error::{WebError, see_other};
+use super::error::{WebError, percent_encode, see_other};
 use super::i18n::Lang;
 use super::layout::{Nav, number, page as frame, scroll, time};
 use super::session::{Session, is_ui_path};
-use crate::http::api::{ApiError, Resource, tickets};
+use crate::http::api::{Action, ApiError, Resource, page, tickets};
 use crate::tickets::{
-    Outcome, Priority, Ticket, TicketFilter, TicketKind, TicketState, Transition,
+    Outcome, Priority, Ticket, TicketFilter, TicketId, TicketKind, TicketState, Transition,
 };
 
-/// Cards shown in a column of finished tickets (closed, cancelled); the
-/// count in the column's heading is still the total.
-const FINISHED_CARDS: usize = 20;
+/// Cards a column shows at most; the count in its heading is the total,
+/// and a link leads to the column's next cards.
+pub(crate) const COLUMN_CARDS: usize = 50;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct BoardQuery {
     kind: Option<String>,
     fleet: Option<String>,
     vehicle: Option<String>,
+    /// One column only (following a column's "more" link).
+    state: Option<String>,
+    /// Where that column continues.
+    cursor: Option<String>,
 }
 
 /// A filter value from the board's form: empty means "all".
@@ -53,16 +61,86 @@ impl BoardQuery {
             ..TicketFilter::default()
         })
     }
+
+    /// The one column asked for, and where it continues.
+    fn column(&self) -> Result<Option<(TicketState, Option<TicketId>)>, WebError> {
+        let Some(state) = given(&self.state) else {
+            return Ok(None);
+        };
+        let state = state
+            .parse::<TicketState>()
+            .map_err(|e| WebError::BadRequest(e.to_string()))?;
+        let before = given(&self.cursor)
+            .map(|c| {
+                page::decode::<TicketId>(c).ok_or_else(|| {
+                    WebError::BadRequest("that page of the board does not exist".to_owned())
+                })
+            })
+            .transpose()?;
+        Ok(Some((state, before)))
+    }
+
+    /// The board's address with these filters, one column and a cursor.
+    fn link(&self, state: Option<TicketState>, after: Option<TicketId>) -> String {
+        let mut query: Vec<String> = [
+            ("kind", &self.kind),
+            ("fleet", &self.fleet),
+            ("vehicle", &self.vehicle),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| given(v).map(|v| format!("{k}={}", percent_encode(v))))
+        .collect();
+        if let Some(s) = state {
+            query.push(format!("state={}", s.as_str()));
+        }
+        if let Some(id) = after {
+            query.push(format!("cursor={}", page::encode(&id)));
+        }
+        if query.is_empty() {
+            "/ui/tickets".to_owned()
+        } else {
+            format!("/ui/tickets?{}", query.join("&"))
+        }
+    }
 }
 
-/// `GET /ui/tickets?kind=&fleet=&vehicle=`.
+/// `GET /ui/tickets?kind=&fleet=&vehicle=[&state=&cursor=]`: every state's
+/// column with its newest cards, or one column from a cursor on.
 pub async fn board(
     State(state): State<WebState>,
     session: Session,
     Query(q): Query<BoardQuery>,
 ) -> Result<Response, WebError> {
     let scope = session.scope(Resource::Tickets)?;
-    let list = tickets::visible_tickets(&state.api, &scope, q.filter()?).await?;
+    let filter = q.filter()?;
+    let column = q.column()?;
+    let counts: HashMap<TicketState, u64> = state
+        .api
+        .tickets
+        .count_by_state(&tickets::scoped(&scope, filter.clone()))
+        .await
+        .map_err(tickets::error)?
+        .into_iter()
+        .collect();
+    let shown: Vec<(TicketState, Option<TicketId>)> = match column {
+        Some(c) => vec![c],
+        None => TicketState::ALL.iter().map(|s| (*s, None)).collect(),
+    };
+    let mut columns = Vec::with_capacity(shown.len());
+    for (s, before) in shown {
+        let by_state = TicketFilter {
+            state: Some(s),
+            ..filter.clone()
+        };
+        let mut cards =
+            tickets::visible_tickets(&state.api, &scope, by_state, before, COLUMN_CARDS + 1)
+                .await?;
+        let more = (cards.len() > COLUMN_CARDS).then(|| {
+            cards.truncate(COLUMN_CARDS);
+            q.link(Some(s), cards.last().map(|t| t.id))
+        });
+        columns.push((s, cards, more));
+    }
     let lang = session.lang;
     let t = lang.text();
     let body = html! {
@@ -80,17 +158,19 @@ pub async fn board(
             button type="submit" { (t.filter) }
             a href="/ui/tickets" { (t.clear_filter) }
         }
+        @if column.is_some() {
+            p { a href=(q.link(None, None)) { (t.all_states) } }
+        }
         div.board #board {
-            @for s in TicketState::ALL {
-                @let cards: Vec<&Ticket> = list.iter().filter(|t| t.state == s).collect();
+            @for (s, cards, more) in &columns {
+                @let total = counts.get(s).copied().unwrap_or_default();
                 section.column data-state=(s.as_str()) {
-                    h2 { (lang.state(s)) " " span.count data-count=(cards.len()) { (cards.len()) } }
-                    @let shown = if s.is_finished() { FINISHED_CARDS } else { usize::MAX };
-                    @for ticket in cards.iter().take(shown) {
+                    h2 { (lang.state(*s)) " " span.count data-count=(total) { (total) } }
+                    @for ticket in cards {
                         (card(&session, ticket))
                     }
-                    @if cards.len() > shown {
-                        p.muted { "+" (cards.len() - shown) " " (t.more_tickets) }
+                    @if let Some(link) = more {
+                        p.more { a href=(link) { (t.more_tickets) " →" } }
                     }
                 }
             }
@@ -127,7 +207,7 @@ fn card(session: &Session, ticket: &Ticket) -> Markup {
                 (ticket.fleet.as_ref().map_or(t.across_fleets, |f| f.as_str()))
                 @if let Some(a) = &ticket.assignee { " · " (a) }
             }
-            @if !ticket.state.allowed_moves().is_empty() {
+            @if session.may(Action::MoveTicket) && !ticket.state.allowed_moves().is_empty() {
                 details {
                     summary { (t.move_action) }
                     (move_form(session, ticket, &session.path))
@@ -290,12 +370,14 @@ async fn ticket_page(
         @if !ticket.details.is_empty() {
             section { h2 { (t.details) } p.pre { (ticket.details) } }
         }
-        section #move {
-            h2 { (t.move_action) }
-            @if let Some((status, message)) = &problem {
-                p.error role="alert" data-status=(status.as_u16()) { (message) }
+        @if session.may(Action::MoveTicket) {
+            section #move {
+                h2 { (t.move_action) }
+                @if let Some((status, message)) = &problem {
+                    p.error role="alert" data-status=(status.as_u16()) { (message) }
+                }
+                (move_form(session, ticket, &back))
             }
-            (move_form(session, ticket, &back))
         }
         section #history {
             h2 { (t.history) }
@@ -396,6 +478,9 @@ pub async fn move_ticket(
 ) -> Result<Response, WebError> {
     session.check_csrf(&form.csrf)?;
     let scope = session.scope(Resource::Tickets)?;
+    // Not found (another fleet's), then not allowed (an operator), before
+    // the form is read.
+    tickets::movable_ticket(&state.api, &scope, &id).await?;
     let transition = match form.transition() {
         Ok(t) => t,
         Err(e) => {
@@ -430,6 +515,72 @@ pub async fn move_ticket(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::Db;
+    use crate::http::api::Role;
+    use crate::http::testing::{call, page, sign_in, state, text, token};
+
+    fn count(html: &str, needle: &str) -> usize {
+        html.matches(needle).count()
+    }
+
+    /// Issue 20, finding 4: `/ui/tickets` was 5.6 MB after a flood of
+    /// tickets. A column shows at most a page of cards, its heading the
+    /// total, and a link to the rest.
+    async fn the_board_shows_a_page_per_column(db: Db) {
+        let dir = tempfile::tempdir().unwrap();
+        crate::http::testing::register(&db, &[("fa", "A1")]).await;
+        let web = state(db.clone(), dir.path());
+        let tickets = web.api.tickets.clone();
+        let app = crate::http::app(web);
+        let n = COLUMN_CARDS + 7;
+        for i in 0..n {
+            tickets
+                .create(
+                    TicketKind::Complaint,
+                    FleetId::new("fa").unwrap(),
+                    VehicleId::new("A1").unwrap(),
+                    None,
+                    format!("complaint {i}"),
+                    String::new(),
+                    "test",
+                    chrono::Utc::now(),
+                )
+                .await
+                .unwrap();
+        }
+        let support = token(&db, Role::Support, &[]).await;
+        let session = sign_in(&app, &support).await;
+        let r = call(&app, page("/ui/tickets", &session)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let html = text(r).await;
+        assert_eq!(count(&html, "<article class=\"card"), COLUMN_CARDS);
+        assert!(html.contains(&format!("data-count=\"{n}\"")), "the total");
+        let at = html
+            .find("/ui/tickets?state=open&amp;cursor=")
+            .expect("a more link");
+        let link = html[at..].split('"').next().unwrap().replace("&amp;", "&");
+        let html = text(call(&app, page(&link, &session)).await).await;
+        assert_eq!(count(&html, "<article class=\"card"), n - COLUMN_CARDS);
+        assert_eq!(count(&html, "<section class=\"column\""), 1);
+        assert!(
+            !html.contains("<p class=\"more\">"),
+            "the last page has no more link"
+        );
+        // The oldest ticket is on the second page only.
+        assert!(html.contains("data-ticket=\"1\""));
+        for bad in [
+            "/ui/tickets?state=open&cursor=junk",
+            "/ui/tickets?state=flying",
+        ] {
+            let r = call(&app, page(bad, &session)).await;
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
+    #[test]
+    fn board_pages_on_sqlite() {
+        crate::db::testing::on_sqlite(the_board_shows_a_page_per_column);
+    }
 
     #[test]
     fn parts_are_read_as_part_and_quantity() {
