@@ -243,13 +243,13 @@ impl LiveMetrics {
         }
     }
 
-    /// Counts a batch's dead letters: one add per reason present, not one
-    /// per letter.
-    pub fn count_dead_letters(&self, reasons: impl IntoIterator<Item = DeadLetterReason>) {
+    /// Counts a batch's dead letters, given as (reason, how many): one add
+    /// per reason present, not one per letter.
+    pub fn count_dead_letters(&self, letters: impl IntoIterator<Item = (DeadLetterReason, u64)>) {
         let mut counts = [0u64; DeadLetterReason::ALL.len()];
-        for reason in reasons {
+        for (reason, k) in letters {
             if let Some(n) = counts.get_mut(reason as usize) {
-                *n += 1;
+                *n += k;
             }
         }
         for (counter, n) in self.dead_letters.iter().zip(counts) {
@@ -319,9 +319,10 @@ mod tests {
         m.stored.inc_by(5);
         m.duplicates.inc();
         m.count_dead_letters([
-            DeadLetterReason::Topic,
-            DeadLetterReason::NotUtf8,
-            DeadLetterReason::Topic,
+            (DeadLetterReason::Topic, 1),
+            (DeadLetterReason::NotUtf8, 1),
+            (DeadLetterReason::Topic, 1),
+            (DeadLetterReason::Candump, 99_900),
         ]);
         m.batches.inc_by(2);
         m.mqtt_connected.set(1);
@@ -360,12 +361,14 @@ fleetcare_messages_duplicate_total 1
 fleetcare_dead_letters_total{reason=\"topic\"} 2
 fleetcare_dead_letters_total{reason=\"payload_too_large\"} 0
 fleetcare_dead_letters_total{reason=\"not_utf8\"} 1
-fleetcare_dead_letters_total{reason=\"candump\"} 0
+fleetcare_dead_letters_total{reason=\"candump\"} 99900
 fleetcare_dead_letters_total{reason=\"telemetry\"} 0
 fleetcare_dead_letters_total{reason=\"j1939\"} 0
 fleetcare_dead_letters_total{reason=\"transport\"} 0
 fleetcare_dead_letters_total{reason=\"too_many_interfaces\"} 0
 fleetcare_dead_letters_total{reason=\"meter\"} 0
+fleetcare_dead_letters_total{reason=\"too_many_dtcs\"} 0
+fleetcare_dead_letters_total{reason=\"implausible_time\"} 0
 # HELP fleetcare_store_batches Write-ahead log syncs.
 # TYPE fleetcare_store_batches counter
 fleetcare_store_batches_total 2
@@ -430,7 +433,7 @@ fleetcare_influx_failing 1
             .collect();
         assert_eq!(families, expected_families);
         assert!(text.ends_with("\n# EOF\n"), "{text}");
-        assert_eq!(m.dead_letters_total(), 3);
+        assert_eq!(m.dead_letters_total(), 99_903);
     }
 
     /// Each value counts on its own: services in one test process do not
