@@ -284,6 +284,7 @@ pub(crate) mod tests {
                 reason: fleetcare_ingest::pipeline::DeadLetterReason::Candump,
                 detail: String::new(),
                 more: Vec::new(),
+                vehicle: None,
             }),
         ]
     }

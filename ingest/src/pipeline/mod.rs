@@ -177,6 +177,9 @@ pub struct DeadLetter {
     /// by reason: empty but on the last record of a message that made more
     /// than [`PipelineConfig::max_dead_letters`].
     pub more: Vec<(DeadLetterReason, u64)>,
+    /// The vehicle the topic names; `None` when the topic is not a C1
+    /// data topic (a `topic` dead letter).
+    pub vehicle: Option<Arc<VehicleKey>>,
 }
 
 impl DeadLetter {
@@ -349,6 +352,8 @@ pub struct Pipeline {
 struct Origin<'a> {
     topic: &'a str,
     received: Timestamp,
+    /// The vehicle its topic names, once parsed.
+    vehicle: Option<Arc<VehicleKey>>,
 }
 
 /// The vehicle a message is for, whose state is made when first needed.
@@ -485,9 +490,10 @@ impl Pipeline {
         self.stats.messages += 1;
         self.tick += 1;
         self.sweep_idle(msg.received);
-        let origin = Origin {
+        let mut origin = Origin {
             topic: msg.topic,
             received: msg.received,
+            vehicle: None,
         };
         let topic = match topic::parse(&self.config.topic_prefix, msg.topic) {
             Ok(t) => t,
@@ -509,6 +515,7 @@ impl Pipeline {
                 vehicle: topic.vehicle_id(),
             }),
         };
+        origin.vehicle = Some(key.clone());
         let mut target = Target {
             name: topic.vehicle_key,
             key: key.clone(),
@@ -653,6 +660,7 @@ impl Pipeline {
             reason,
             detail: detail(),
             more: Vec::new(),
+            vehicle: origin.vehicle.clone(),
         };
         if tally.kept < self.config.max_dead_letters {
             tally.kept += 1;

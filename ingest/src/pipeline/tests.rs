@@ -427,6 +427,14 @@ fn a_fault_list_longer_than_the_limit_is_refused_whole() {
         d[0].1
     );
     assert_eq!(fault_records(&r), 0, "nothing of it is applied: {r:?}");
+    // The dead letter names the vehicle (for its alerts), as only a topic
+    // dead letter cannot.
+    let Some(Record::DeadLetter(letter)) = r.first() else {
+        panic!("{r:?}")
+    };
+    assert_eq!(letter.vehicle.as_ref().unwrap().vehicle.as_str(), "TRK-001");
+    let r = feed(&mut p, "fleet/acme/TRK 1/telemetry", "{}");
+    assert!(matches!(&r[..], [Record::DeadLetter(d)] if d.vehicle.is_none()));
     // The three faults are still active: the refused list ended none of
     // them, and listing them again starts none.
     let r = feed(
