@@ -1,5 +1,5 @@
 //! Issue 6, end to end: an external MQTT client publishes a red-stop-lamp
-//! DM1 for a truck; a ticket shows in the API, the alert arrives on the
+//! DM1 for a registered truck; a ticket shows in the API, the alert arrives on the
 //! fleet's alerts topic and at a webhook receiver with a valid signature;
 //! the same DM1 repeated every second for a minute opens no second ticket.
 
@@ -87,7 +87,7 @@ fn webhook_receiver() -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
     (addr, rx)
 }
 
-fn tickets(http_addr: &str, token: &str) -> Vec<Value> {
+pub(crate) fn tickets(http_addr: &str, token: &str) -> Vec<Value> {
     let (status, body) = http(http_addr, "GET", "/api/v1/tickets", Some(token), None);
     assert_eq!(status, 200, "{body}");
     serde_json::from_str::<Value>(&body)
@@ -97,7 +97,34 @@ fn tickets(http_addr: &str, token: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn create_token(data: &Path, config: &Path) -> String {
+/// Registers `vehicles` of `fleet` (as compactors commissioned today, so
+/// that no service falls due) with `fleetcare vehicles import`: tickets are
+/// opened only for registered vehicles.
+pub(crate) fn register(data: &Path, config: &Path, fleet: &str, vehicles: &[&str]) {
+    let csv = data.with_extension("vehicles.csv");
+    let today = chrono::Utc::now().date_naive();
+    let mut text = "vehicle_id,fleet_id,model_id,vin,commissioned_on,depot\n".to_owned();
+    for v in vehicles {
+        text.push_str(&format!("{v},{fleet},compactor-c12,,{today},north\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetcare"))
+        .arg("--data")
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .args(["vehicles", "import"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub(crate) fn create_token(data: &Path, config: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_fleetcare"))
         .arg("--data")
         .arg(data)
@@ -134,6 +161,7 @@ fn a_red_stop_lamp_opens_one_ticket_and_alerts_once() {
     .unwrap();
     let data = dir.path().join("data");
     let token = create_token(&data, &config);
+    register(&data, &config, "acme", &["TRK-042"]);
     let secret = "a shared secret";
     let service =
         Service::start_with_env(&data, &config, &[("FLEETCARE_TEST_HOOK_SECRET", secret)]);

@@ -7,7 +7,8 @@
 //! one: the end-to-end tests run several services in one process. Labels
 //! are only where users slice, and their values are bounded: dead-letter
 //! reasons (an enum of the pipeline), configured Modbus devices, ticket
-//! kinds and priorities. Never a vehicle or ticket id.
+//! kinds and priorities, why a ticket was not raised. Never a vehicle or
+//! ticket id.
 
 use fleetcare_ingest::pipeline::DeadLetterReason;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -38,12 +39,46 @@ struct TicketLabels {
     priority: &'static str,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SkipLabels {
+    reason: &'static str,
+}
+
+/// Why a ticket an alert asked for was not raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TicketSkip {
+    /// The vehicle is not in the fleet registry.
+    UnregisteredVehicle,
+    /// Its message had raised `alerts.max_tickets_per_message` already.
+    MessageLimit,
+}
+
+impl TicketSkip {
+    pub const ALL: [Self; 2] = [Self::UnregisteredVehicle, Self::MessageLimit];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::UnregisteredVehicle => "unregistered_vehicle",
+            Self::MessageLimit => "message_limit",
+        }
+    }
+}
+
 // `LiveMetrics::count_dead_letters` indexes by `reason as usize`: this
 // holds `DeadLetterReason::ALL` to the declaration order, at compile time.
 const _: () = {
     let mut i = 0;
     while i < DeadLetterReason::ALL.len() {
         assert!(DeadLetterReason::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
+// The same for `TicketSkip::ALL` and `LiveMetrics::tickets_skipped`.
+const _: () = {
+    let mut i = 0;
+    while i < TicketSkip::ALL.len() {
+        assert!(TicketSkip::ALL[i] as usize == i);
         i += 1;
     }
 };
@@ -75,6 +110,9 @@ pub struct LiveMetrics {
     modbus_polls: Family<PollLabels, Counter>,
     /// Tickets opened by alerts (real-time and periodic), by kind and priority.
     tickets_opened: Family<TicketLabels, Counter>,
+    /// Tickets asked for but not raised, one handle per reason in
+    /// `TicketSkip::ALL` order.
+    tickets_skipped: [Counter; TicketSkip::ALL.len()],
     /// Alerts delivered (logged, published, sent to webhooks).
     pub alerts_sent: Counter,
     /// Lines the InfluxDB server took.
@@ -180,6 +218,17 @@ impl LiveMetrics {
             "Tickets opened by alerts",
             tickets_opened.clone(),
         );
+        let skipped_family = Family::<SkipLabels, Counter>::default();
+        r.register(
+            "fleetcare_tickets_skipped",
+            "Tickets asked for but not raised, by reason",
+            skipped_family.clone(),
+        );
+        let tickets_skipped = TicketSkip::ALL.map(|reason| {
+            skipped_family.get_or_create_owned(&SkipLabels {
+                reason: reason.as_str(),
+            })
+        });
         let alerts_sent = counter(&mut r, "fleetcare_alerts_sent", "Alerts delivered");
         let influx_lines_written = counter(
             &mut r,
@@ -232,6 +281,7 @@ impl LiveMetrics {
             mqtt_connection_errors,
             modbus_polls,
             tickets_opened,
+            tickets_skipped,
             alerts_sent,
             influx_lines_written,
             influx_lines_spooled,
@@ -288,6 +338,13 @@ impl LiveMetrics {
             .inc();
     }
 
+    /// Counts `n` tickets that were asked for and not raised.
+    pub fn tickets_skipped(&self, reason: TicketSkip, n: u64) {
+        if let Some(c) = self.tickets_skipped.get(reason as usize) {
+            c.inc_by(n);
+        }
+    }
+
     /// Every metric in the OpenMetrics text format ([`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -336,6 +393,7 @@ mod tests {
         m.ticket_opened("fault", "P1");
         m.ticket_opened("maintenance", "P3");
         m.ticket_opened("fault", "P1");
+        m.tickets_skipped(TicketSkip::MessageLimit, 4_992);
         m.alerts_sent.inc_by(2);
         m.influx_lines_written.inc_by(100);
         m.influx_lines_spooled.inc_by(10);
@@ -394,6 +452,10 @@ fleetcare_modbus_polls_total{device=\"gateway.local:5020\",result=\"failed\"} 0
 # TYPE fleetcare_tickets_opened counter
 fleetcare_tickets_opened_total{kind=\"fault\",priority=\"P1\"} 2
 fleetcare_tickets_opened_total{kind=\"maintenance\",priority=\"P3\"} 1
+# HELP fleetcare_tickets_skipped Tickets asked for but not raised, by reason.
+# TYPE fleetcare_tickets_skipped counter
+fleetcare_tickets_skipped_total{reason=\"unregistered_vehicle\"} 0
+fleetcare_tickets_skipped_total{reason=\"message_limit\"} 4992
 # HELP fleetcare_alerts_sent Alerts delivered.
 # TYPE fleetcare_alerts_sent counter
 fleetcare_alerts_sent_total 2
