@@ -11,6 +11,7 @@ mod demo;
 mod imports;
 mod influx;
 mod layering;
+mod limits;
 mod modbus;
 mod mqtt;
 mod reports;
