@@ -522,16 +522,10 @@ impl Pipeline {
             slot,
         };
         if msg.payload.len() > self.config.max_payload {
-            let detail = || {
-                format!(
-                    "payload of {} bytes exceeds {}",
-                    msg.payload.len(),
-                    self.config.max_payload
-                )
-            };
+            let max = self.config.max_payload;
+            let detail = || format!("payload of {} bytes exceeds {max}", msg.payload.len());
             let reason = DeadLetterReason::PayloadTooLarge;
-            let detail = detail();
-            self.dead(out, &origin, msg.payload, reason, || detail);
+            self.dead(out, &origin, msg.payload, reason, detail);
             return Some(key);
         }
         let Ok(text) = std::str::from_utf8(msg.payload) else {
@@ -786,18 +780,17 @@ impl Pipeline {
                 source,
                 message,
             } => {
-                if message.dtcs.len() > self.config.max_dtcs {
+                let max = self.config.max_dtcs;
+                if message.dtcs.len() > max {
                     let detail = || {
                         format!(
-                            "line {n}: {:?} from SA {source} lists {} DTCs, more than the {} a fault list may hold",
+                            "line {n}: {:?} from SA {source} lists {} DTCs, more than the {max} a fault list may hold",
                             message.kind,
                             message.dtcs.len(),
-                            self.config.max_dtcs
                         )
                     };
-                    let detail = detail();
                     let reason = DeadLetterReason::TooManyDtcs;
-                    self.dead(out, origin, line.as_bytes(), reason, || detail);
+                    self.dead(out, origin, line.as_bytes(), reason, detail);
                     return;
                 }
                 self.apply_dm(v, ts, source, &message, out);
