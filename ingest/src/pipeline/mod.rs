@@ -353,14 +353,16 @@ struct Origin<'a> {
     topic: &'a str,
     received: Timestamp,
     /// The vehicle its topic names, once parsed.
-    vehicle: Option<Arc<VehicleKey>>,
+    vehicle: Option<&'a Arc<VehicleKey>>,
+    /// The latest plausible event time: `received` plus `max_future`.
+    latest: Timestamp,
 }
 
 /// The vehicle a message is for, whose state is made when first needed.
 struct Target<'a> {
     /// `fleet/vehicle`, the key of `Pipeline::index`.
     name: &'a str,
-    key: Arc<VehicleKey>,
+    key: &'a Arc<VehicleKey>,
     /// Its position in `Pipeline::vehicles`, once it has one.
     slot: Option<usize>,
 }
@@ -476,7 +478,7 @@ impl Pipeline {
     /// Handles one message, pushing the records it yields into `out`;
     /// returns the vehicle it came from when its topic names one.
     pub fn handle(&mut self, msg: Message<'_>, out: &mut Vec<Record>) -> Option<Arc<VehicleKey>> {
-        self.letters = LetterTally::default();
+        // `close_letters` leaves the tally fresh for the next message.
         let vehicle = self.handle_message(msg, out);
         self.close_letters(out);
         vehicle
@@ -490,14 +492,15 @@ impl Pipeline {
         self.stats.messages += 1;
         self.tick += 1;
         self.sweep_idle(msg.received);
-        let mut origin = Origin {
-            topic: msg.topic,
-            received: msg.received,
-            vehicle: None,
-        };
         let topic = match topic::parse(&self.config.topic_prefix, msg.topic) {
             Ok(t) => t,
             Err(e) => {
+                let origin = Origin {
+                    topic: msg.topic,
+                    received: msg.received,
+                    vehicle: None,
+                    latest: msg.received,
+                };
                 let detail = || format!("topic {e}");
                 self.dead(out, &origin, msg.payload, DeadLetterReason::Topic, detail);
                 return None;
@@ -515,10 +518,15 @@ impl Pipeline {
                 vehicle: topic.vehicle_id(),
             }),
         };
-        origin.vehicle = Some(key.clone());
+        let origin = Origin {
+            topic: msg.topic,
+            received: msg.received,
+            vehicle: Some(&key),
+            latest: msg.received.saturating_add(self.config.max_future),
+        };
         let mut target = Target {
             name: topic.vehicle_key,
-            key: key.clone(),
+            key: &key,
             slot,
         };
         if msg.payload.len() > self.config.max_payload {
@@ -541,10 +549,16 @@ impl Pipeline {
     }
 
     /// The vehicle's state, made now if it has none yet.
+    #[inline]
     fn state_of(&mut self, target: &mut Target<'_>, received: Timestamp) -> usize {
-        if let Some(v) = target.slot {
-            return v;
+        match target.slot {
+            Some(v) => v,
+            None => self.new_state(target, received),
         }
+    }
+
+    #[cold]
+    fn new_state(&mut self, target: &mut Target<'_>, received: Timestamp) -> usize {
         let v = self.vehicles.len();
         self.vehicles.push(VehicleState {
             seen_tick: self.tick,
@@ -607,13 +621,13 @@ impl Pipeline {
     /// Writes the record that stands for the message's dead letters beyond
     /// the limit, if it made that many.
     fn close_letters(&mut self, out: &mut Vec<Record>) {
-        let tally = std::mem::take(&mut self.letters);
-        let Some(mut summary) = tally.summary else {
+        let kept = std::mem::take(&mut self.letters.kept);
+        let Some(mut summary) = self.letters.summary.take() else {
             return;
         };
         let more: Vec<(DeadLetterReason, u64)> = DeadLetterReason::ALL
             .into_iter()
-            .zip(tally.more)
+            .zip(std::mem::take(&mut self.letters.more))
             .filter(|&(_, n)| n > 0)
             .collect();
         let total: u64 = more.iter().map(|&(_, n)| n).sum();
@@ -627,7 +641,7 @@ impl Pipeline {
                 summary.detail,
                 grouped(total),
                 by_reason.join(", "),
-                grouped(tally.kept as u64 + 1),
+                grouped(kept as u64 + 1),
             );
         }
         summary.more = more;
@@ -654,7 +668,7 @@ impl Pipeline {
             reason,
             detail: detail(),
             more: Vec::new(),
-            vehicle: origin.vehicle.clone(),
+            vehicle: origin.vehicle.cloned(),
         };
         if tally.kept < self.config.max_dead_letters {
             tally.kept += 1;
@@ -666,8 +680,16 @@ impl Pipeline {
         }
     }
 
+    /// Whether `ts` can be an event time of the message of `origin`
+    /// (checked for every frame: kept cheap).
+    #[inline]
+    fn plausible(&self, ts: Timestamp, origin: &Origin<'_>) -> bool {
+        ts >= self.config.min_event_time && ts <= origin.latest
+    }
+
     /// Why `ts` cannot be an event time of a message received at
     /// `received`, if it cannot.
+    #[cold]
     fn implausible(&self, ts: Timestamp, received: Timestamp) -> Option<String> {
         if ts < self.config.min_event_time {
             Some(format!(
@@ -716,8 +738,9 @@ impl Pipeline {
                 self.stats.standard_frames += 1;
                 continue;
             }
-            if let Some(why) = self.implausible(record.frame.ts, origin.received) {
-                let detail = || format!("line {n}: {why}");
+            if !self.plausible(record.frame.ts, origin) {
+                let why = self.implausible(record.frame.ts, origin.received);
+                let detail = || format!("line {n}: {}", why.unwrap_or_default());
                 let reason = DeadLetterReason::ImplausibleTime;
                 self.dead(out, origin, line.as_bytes(), reason, detail);
                 continue;
@@ -726,6 +749,7 @@ impl Pipeline {
             let Some(vehicle) = self.vehicles.get_mut(v) else {
                 return;
             };
+            let mut first_decoder = false;
             let network = match vehicle
                 .networks
                 .iter()
@@ -733,14 +757,10 @@ impl Pipeline {
             {
                 Some(i) => i,
                 None if vehicle.networks.len() < self.config.max_interfaces => {
+                    first_decoder = vehicle.networks.is_empty();
                     let decoder = J1939Decoder::new(&self.config.decoder);
-                    if vehicle.networks.is_empty() {
-                        self.decoding.push(v);
-                    }
                     vehicle.networks.push((record.interface.into(), decoder));
-                    let i = vehicle.networks.len() - 1;
-                    self.limit_decoders();
-                    i
+                    vehicle.networks.len() - 1
                 }
                 None => {
                     let max = self.config.max_interfaces;
@@ -751,12 +771,13 @@ impl Pipeline {
                 }
             };
             let mut events = std::mem::take(&mut self.events);
-            if let Some((_, decoder)) = self
-                .vehicles
-                .get_mut(v)
-                .and_then(|vehicle| vehicle.networks.get_mut(network))
-            {
+            if let Some((_, decoder)) = vehicle.networks.get_mut(network) {
                 decoder.handle(&record.frame, &mut events);
+            }
+            if first_decoder {
+                // The vehicle being handled is the newest: it keeps its decoders.
+                self.decoding.push(v);
+                self.limit_decoders();
             }
             for e in events.drain(..) {
                 self.apply_event(v, origin, line, n, e, out);
@@ -992,9 +1013,10 @@ impl Pipeline {
                 return self.dead(out, origin, bytes, DeadLetterReason::Telemetry, detail);
             }
         };
-        if let Some(why) = self.implausible(t.ts, origin.received) {
+        if !self.plausible(t.ts, origin) {
+            let why = self.implausible(t.ts, origin.received);
             let reason = DeadLetterReason::ImplausibleTime;
-            return self.dead(out, origin, bytes, reason, || why);
+            return self.dead(out, origin, bytes, reason, || why.unwrap_or_default());
         }
         if let Some(list) = t.dtcs.as_ref().filter(|l| l.len() > self.config.max_dtcs) {
             let detail = format!(
