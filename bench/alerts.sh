@@ -35,16 +35,25 @@ listen = "127.0.0.1:0"
 [http]
 listen = "127.0.0.1:0"
 CONF
+# Tickets are opened only for registered trucks: register the ones
+# alert_latency names (--run idle, --run load).
+{
+  echo "vehicle_id,fleet_id,model_id,vin,commissioned_on,depot"
+  for run in idle load; do
+    for i in $(seq 0 199); do printf 'LAT-%s-%05d,latency,compactor-c12,,2024-01-01,bench\n' "$run" "$i"; done
+  done
+} > "$work/latency-vehicles.csv"
+"$bin" --data "$work/alerts-data" --config "$work/alerts.toml" vehicles import "$work/latency-vehicles.csv" >/dev/null
 "$bin" --data "$work/alerts-data" --config "$work/alerts.toml" run > "$work/run.out" &
 run=$!
 trap 'kill $run 2>/dev/null || true' EXIT
 until grep -q '^fleetcare ready' "$work/run.out"; do sleep 0.1; done
 mqtt=$(sed -n 's/.*mqtt=\([^ ]*\).*/\1/p' "$work/run.out")
 echo "idle:"
-"$ex/alert_latency" --broker "$mqtt" --count 100 | sed 's/^/  /'
+"$ex/alert_latency" --broker "$mqtt" --count 100 --run idle | sed 's/^/  /'
 echo "under load ($(wc -l < "$rec") messages published as fast as the broker takes them):"
 "$ex/mqtt_bench" publish --broker "$mqtt" --recording "$rec" | sed 's/^/  load: /' &
 load=$!
-"$ex/alert_latency" --broker "$mqtt" --count 200 | sed 's/^/  /'
+"$ex/alert_latency" --broker "$mqtt" --count 200 --run load | sed 's/^/  /'
 wait "$load"
 kill -TERM "$run"; wait "$run" || true

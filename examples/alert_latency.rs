@@ -1,6 +1,6 @@
 //! Critical-DM1-to-ticket latency (driven by `bench/alerts.sh`): publishes
-//! red-stop-lamp DM1s, each for a truck of its own (so each opens a P1
-//! ticket), to a running `fleetcare run`, and times each until its alert
+//! red-stop-lamp DM1s, each for a registered truck of its own (so each
+//! opens a P1 ticket), to a running `fleetcare run`, and times each until its alert
 //! arrives on `{prefix}/{fleet}/alerts` — the alert is sent right after
 //! the ticket is committed, so this bounds the ticket latency from above.
 //! Prints p50, p99 and the maximum.
@@ -32,6 +32,11 @@ struct Args {
     /// Pause between them.
     #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
     every: Duration,
+    /// Names this run's trucks `LAT-{run}-00000`, `-00001`, … in fleet
+    /// `latency` (default: the process id). Only registered trucks get
+    /// tickets: import them first (bench/alerts.sh does).
+    #[arg(long)]
+    run: Option<String>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -78,6 +83,10 @@ async fn main() -> anyhow::Result<()> {
     let mut next = tokio::time::interval(args.every);
     let mut i = 0u32;
     let t0 = chrono::Utc::now().timestamp();
+    let run = args
+        .run
+        .clone()
+        .unwrap_or_else(|| std::process::id().to_string());
     let mut last_alert = Instant::now();
     while latencies.len() < args.count as usize {
         if i == args.count && last_alert.elapsed() > Duration::from_secs(30) {
@@ -91,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
             _ = next.tick(), if i < args.count => {
                 // A truck per DM1 and per run: a truck with an open
                 // ticket for this fault would only add an occurrence.
-                let vehicle = format!("LAT-{}-{i:05}", std::process::id());
+                let vehicle = format!("LAT-{run}-{i:05}");
                 // Red stop lamp on, SPN 100 FMI 1.
                 let payload = format!("({t0}.000000) can0 18FECA00#10FF64000101FFFF\n");
                 sent.insert(vehicle.clone(), Instant::now());

@@ -271,6 +271,24 @@ pub struct IngestConfig {
     /// At most one stored reading per meter per this time.
     #[serde(with = "humantime_serde")]
     pub meter_store_every: Duration,
+    /// The most DTCs one fault list (telemetry `dtcs`, a DM1 or DM2) may
+    /// hold; a longer one is a `too_many_dtcs` dead letter, refused whole.
+    pub max_dtcs_per_message: usize,
+    /// Dead-letter records one message makes at most; one more stands for
+    /// the rest (all are counted in `/metrics`).
+    pub max_dead_letters_per_message: usize,
+    /// Vehicles whose J1939 decoders (transport sessions in flight) are
+    /// kept in memory; beyond it the least recently seen lose them.
+    pub max_vehicles: usize,
+    /// A vehicle's decoders are dropped after this long without a message.
+    #[serde(with = "humantime_serde")]
+    pub vehicle_idle: Duration,
+    /// Event times before this (RFC 3339) are `implausible_time` dead letters.
+    pub min_event_time: String,
+    /// Event times more than this after a message was received are
+    /// `implausible_time` dead letters.
+    #[serde(with = "humantime_serde")]
+    pub max_future: Duration,
 }
 
 impl Default for IngestConfig {
@@ -280,7 +298,49 @@ impl Default for IngestConfig {
             max_hours_per_hour: 1.0,
             max_km_per_hour: 150.0,
             meter_store_every: Duration::from_secs(600),
+            max_dtcs_per_message: fleetcare_ingest::j1939::dm::MAX_DTCS,
+            max_dead_letters_per_message: 100,
+            max_vehicles: 200_000,
+            vehicle_idle: Duration::from_secs(600),
+            min_event_time: "2000-01-01T00:00:00Z".to_owned(),
+            max_future: Duration::from_secs(24 * HOUR),
         }
+    }
+}
+
+impl IngestConfig {
+    /// `min_event_time` as a time.
+    fn min_event_time(&self) -> Result<fleetcare_ingest::Timestamp, String> {
+        chrono::DateTime::parse_from_rfc3339(&self.min_event_time)
+            .map(|t| fleetcare_ingest::Timestamp::from_datetime(&t))
+            .map_err(|_| {
+                format!(
+                    "ingest.min_event_time {:?} is not an RFC 3339 time such as \"2000-01-01T00:00:00Z\"",
+                    self.min_event_time
+                )
+            })
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.max_hours_per_hour <= 0.0 || self.max_km_per_hour <= 0.0 {
+            return Err("ingest meter rates must be positive".into());
+        }
+        if self.max_dtcs_per_message == 0 {
+            return Err("ingest.max_dtcs_per_message must be at least 1".into());
+        }
+        if self.max_vehicles == 0 {
+            return Err("ingest.max_vehicles must be at least 1".into());
+        }
+        if self.vehicle_idle < Duration::from_secs(10) {
+            return Err(
+                "ingest.vehicle_idle must be at least 10s: J1939 transfers take seconds".into(),
+            );
+        }
+        self.min_event_time()?;
+        if self.max_future.is_zero() {
+            return Err("ingest.max_future must be longer than zero".into());
+        }
+        Ok(())
     }
 }
 
@@ -488,6 +548,9 @@ pub struct AlertsConfig {
     /// Longest wait between webhook attempts (the back-off doubles from 1 s).
     #[serde(with = "humantime_serde")]
     pub webhook_max_delay: Duration,
+    /// Tickets the fault starts of one message may raise (open, or add an
+    /// occurrence to); further starts of it raise none and are counted.
+    pub max_tickets_per_message: usize,
 }
 
 impl Default for AlertsConfig {
@@ -497,6 +560,7 @@ impl Default for AlertsConfig {
             window: Duration::from_secs(600),
             webhook_attempts: 8,
             webhook_max_delay: Duration::from_secs(60),
+            max_tickets_per_message: 8,
         }
     }
 }
@@ -659,8 +723,9 @@ impl Config {
         if self.store.compact_log_bytes == 0 {
             return Err("store.compact_log_bytes must be at least 1".into());
         }
-        if self.ingest.max_hours_per_hour <= 0.0 || self.ingest.max_km_per_hour <= 0.0 {
-            return Err("ingest meter rates must be positive".into());
+        self.ingest.validate()?;
+        if self.alerts.max_tickets_per_message == 0 {
+            return Err("alerts.max_tickets_per_message must be at least 1".into());
         }
         if let Some(influx) = &self.influxdb {
             influx.validate()?;
@@ -725,17 +790,30 @@ impl Config {
     /// The pipeline settings this configuration asks for.
     pub fn pipeline(&self) -> fleetcare_ingest::pipeline::PipelineConfig {
         use fleetcare_ingest::pipeline::{PipelineConfig, meter_track::MeterLimits};
-        let us = i64::try_from(self.ingest.meter_store_every.as_micros()).unwrap_or(i64::MAX);
+        let span = |d: Duration| {
+            fleetcare_ingest::Duration::from_micros(
+                i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+            )
+        };
+        let defaults = PipelineConfig::default();
+        let i = &self.ingest;
         PipelineConfig {
             topic_prefix: self.mqtt.topic_prefix.clone(),
-            max_payload: self.ingest.max_payload_bytes,
+            max_payload: i.max_payload_bytes,
             meters: MeterLimits {
-                max_hours_per_hour: self.ingest.max_hours_per_hour,
-                max_km_per_hour: self.ingest.max_km_per_hour,
-                store_every: fleetcare_ingest::Duration::from_micros(us),
+                max_hours_per_hour: i.max_hours_per_hour,
+                max_km_per_hour: i.max_km_per_hour,
+                store_every: span(i.meter_store_every),
                 ..MeterLimits::default()
             },
-            ..PipelineConfig::default()
+            max_dtcs: i.max_dtcs_per_message,
+            max_dead_letters: i.max_dead_letters_per_message,
+            max_vehicles: i.max_vehicles,
+            vehicle_idle: span(i.vehicle_idle),
+            // Checked by `validate`; a hand-built Config keeps the default.
+            min_event_time: i.min_event_time().unwrap_or(defaults.min_event_time),
+            max_future: span(i.max_future),
+            ..defaults
         }
     }
 }
@@ -776,6 +854,29 @@ mod tests {
             Some("compactor-c12")
         );
         assert_eq!(c.webhooks[0].secret_env, "ACME_WEBHOOK_SECRET");
+        let (example, defaults) = (c.pipeline(), Config::default().pipeline());
+        assert_eq!(
+            (
+                example.max_dtcs,
+                example.max_dead_letters,
+                example.max_vehicles,
+                example.vehicle_idle,
+                example.min_event_time,
+                example.max_future
+            ),
+            (
+                defaults.max_dtcs,
+                defaults.max_dead_letters,
+                defaults.max_vehicles,
+                defaults.vehicle_idle,
+                defaults.min_event_time,
+                defaults.max_future
+            )
+        );
+        assert_eq!(
+            c.alerts.max_tickets_per_message,
+            AlertsConfig::default().max_tickets_per_message
+        );
         let influx = c.influxdb.as_ref().unwrap();
         assert_eq!(influx.batch_lines, default_batch_lines());
         assert_eq!(influx.flush_interval, default_flush_interval());
@@ -918,6 +1019,40 @@ mod tests {
                 "username \"gw:a\"",
             ),
             (&format!("{login}{login}"), "there twice"),
+        ] {
+            let e = Config::parse(Path::new("x.toml"), bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn ingest_and_alert_limits_have_defaults_and_are_checked() {
+        let c = Config::parse(Path::new("x.toml"), "").unwrap();
+        let p = c.pipeline();
+        assert_eq!(p.max_dtcs, 445);
+        assert_eq!(p.max_dead_letters, 100);
+        assert_eq!(p.max_vehicles, 200_000);
+        assert_eq!(p.vehicle_idle.as_micros(), 600_000_000);
+        assert_eq!(p.min_event_time.to_rfc3339(), "2000-01-01T00:00:00.000000Z");
+        assert_eq!(p.max_future.as_micros(), 86_400_000_000);
+        assert_eq!(c.alerts.max_tickets_per_message, 8);
+        let text = "[ingest]\nmax_dtcs_per_message = 64\nmin_event_time = \"2010-06-01T00:00:00+02:00\"\nmax_future = \"2h\"\n";
+        let p = Config::parse(Path::new("x.toml"), text).unwrap().pipeline();
+        assert_eq!(p.max_dtcs, 64);
+        assert_eq!(p.min_event_time.to_rfc3339(), "2010-05-31T22:00:00.000000Z");
+        assert_eq!(p.max_future.as_micros(), 7_200_000_000);
+        for (bad, says) in [
+            ("[ingest]\nmax_dtcs_per_message = 0", "max_dtcs_per_message"),
+            ("[ingest]\nmax_vehicles = 0", "max_vehicles"),
+            ("[ingest]\nvehicle_idle = \"1s\"", "vehicle_idle"),
+            ("[ingest]\nmin_event_time = \"2000-01-01\"", "RFC 3339"),
+            ("[ingest]\nmax_future = \"0s\"", "max_future"),
+            (
+                "[alerts]\nmax_tickets_per_message = 0",
+                "max_tickets_per_message",
+            ),
         ] {
             let e = Config::parse(Path::new("x.toml"), bad)
                 .unwrap_err()

@@ -1,5 +1,5 @@
 //! Issue 6, end to end: an external MQTT client publishes a red-stop-lamp
-//! DM1 for a truck; a ticket shows in the API, the alert arrives on the
+//! DM1 for a registered truck; a ticket shows in the API, the alert arrives on the
 //! fleet's alerts topic and at a webhook receiver with a valid signature;
 //! the same DM1 repeated every second for a minute opens no second ticket.
 
@@ -165,6 +165,21 @@ pub(crate) fn tickets(http_addr: &str, token: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// Registers `vehicles` of `fleet` (as compactors commissioned today, so
+/// that no service falls due) with `fleetcare vehicles import`: tickets are
+/// opened only for registered vehicles.
+pub(crate) fn register(data: &Path, config: &Path, fleet: &str, vehicles: &[&str]) {
+    let csv = data.with_extension("vehicles.csv");
+    let today = chrono::Utc::now().date_naive();
+    let mut text = "vehicle_id,fleet_id,model_id,vin,commissioned_on,depot\n".to_owned();
+    for v in vehicles {
+        text.push_str(&format!("{v},{fleet},compactor-c12,,{today},north\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let mut import = crate::mqtt::fleetcare(data, config);
+    crate::mqtt::succeed(import.args(["vehicles", "import"]).arg(&csv));
+}
+
 pub(crate) fn create_token(data: &Path, config: &Path) -> String {
     let mut tokens = crate::mqtt::fleetcare(data, config);
     crate::mqtt::succeed(tokens.args(["tokens", "create", "--role", "support"]))
@@ -210,6 +225,7 @@ fn a_red_stop_lamp_opens_one_ticket_and_alerts_once() {
     .unwrap();
     let data = dir.path().join("data");
     let token = create_token(&data, &config);
+    register(&data, &config, "acme", &["TRK-042"]);
     let secret = "a shared secret";
     let service =
         Service::start_with_env(&data, &config, &[("FLEETCARE_TEST_HOOK_SECRET", secret)]);

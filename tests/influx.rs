@@ -354,8 +354,12 @@ fn every_point_arrives_once_through_a_server_outage() {
     let t0 = (chrono::Utc::now().timestamp() - 86_400) / 60 * 60;
     let per_phase = (PER_PHASE * VEHICLES.len()) as u64;
 
-    // 1. The server is up: the first points arrive.
+    // The trucks are registered: the real-time path opens tickets only for
+    // registered vehicles (issue 20).
     let config = configure("100ms");
+    crate::alerts::register(&data, &config, "acme", &VEHICLES);
+
+    // 1. The server is up: the first points arrive.
     let (service, publisher) = start(dir.path(), &config, &prefix);
     let base = open_store(&data).map(|s| stored(&s)).unwrap();
     publish_phase(&publisher, &prefix, t0, 0);

@@ -87,7 +87,9 @@ fn ingest(recording: &str) -> Ingested {
     let mut p = Pipeline::new(PipelineConfig::default());
     let mut got = Ingested::default();
     let mut out = Vec::new();
-    for (n, line) in recording.lines().enumerate() {
+    // Received now, as `fleetcare replay` receives a recording.
+    let now = Timestamp::from_datetime(&chrono::Utc::now());
+    for line in recording.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
         let topic = v["topic"].as_str().unwrap();
         let payload = v["payload"].as_str().unwrap();
@@ -96,7 +98,7 @@ fn ingest(recording: &str) -> Ingested {
             Message {
                 topic,
                 payload: payload.as_bytes(),
-                received: Timestamp::from_micros(n as i64),
+                received: now,
             },
             &mut out,
         );
@@ -104,7 +106,9 @@ fn ingest(recording: &str) -> Ingested {
         for r in &out {
             match r {
                 Record::DeadLetter(d) => {
-                    *got.dead.entry(d.reason.as_str().to_owned()).or_default() += 1;
+                    for (reason, n) in d.counts() {
+                        *got.dead.entry(reason.as_str().to_owned()).or_default() += n;
+                    }
                 }
                 Record::FaultStarted {
                     vehicle,

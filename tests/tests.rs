@@ -14,6 +14,7 @@ mod edge_memory;
 mod imports;
 mod influx;
 mod layering;
+mod limits;
 mod modbus;
 mod mqtt;
 mod reports;

@@ -4,13 +4,13 @@ use chrono::{DateTime, Utc};
 use fleetcare_ingest::j1939::LampStatus;
 use fleetcare_ingest::pipeline::Record;
 
-use crate::catalog::{Catalog, Severity};
-use crate::registry::ModelMap;
+use crate::catalog::{Catalog, ModelId, Severity};
 use crate::tickets::{NewAlert, Priority, TicketKind};
 
 /// The ticket a record asks for, if it is a critical fault start: the red
 /// stop lamp on, or a fault the vehicle's model's catalogue calls critical.
-pub fn assess(record: &Record, catalog: &Catalog, models: &ModelMap) -> Option<NewAlert> {
+/// `model`: the vehicle's, from the registry.
+pub fn assess(record: &Record, catalog: &Catalog, model: Option<&ModelId>) -> Option<NewAlert> {
     let Record::FaultStarted {
         vehicle,
         ts,
@@ -21,7 +21,7 @@ pub fn assess(record: &Record, catalog: &Catalog, models: &ModelMap) -> Option<N
     else {
         return None;
     };
-    let model = models.get(vehicle.as_ref()).cloned();
+    let model = model.cloned();
     let entry = model
         .as_ref()
         .and_then(|m| catalog.fault(m, dtc.spn, dtc.fmi));

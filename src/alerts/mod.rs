@@ -20,6 +20,10 @@
 //!
 //! Only a newly opened ticket (and an SLA breach or escalation) is alerted:
 //! a repeat of an open problem adds an occurrence to its ticket silently.
+//! Tickets are opened only for registered vehicles (C14): a vehicle the
+//! registry does not have is alerted to support once instead
+//! ([`AlertKind::UnknownVehicle`]); and one message's fault starts raise at
+//! most `alerts.max_tickets_per_message` tickets.
 
 pub mod critical;
 pub mod findings;
@@ -28,8 +32,12 @@ pub mod notify;
 pub mod service;
 pub mod webhook;
 
+#[cfg(test)]
+mod tests;
+
 use chrono::{DateTime, Utc};
 use fleetcare_ingest::ids::{FleetId, VehicleId};
+use fleetcare_ingest::pipeline::VehicleKey;
 use serde::Serialize;
 
 use crate::catalog::ModelId;
@@ -49,6 +57,9 @@ pub enum AlertKind {
     ComplaintEscalated,
     /// Alerts held back by the per-vehicle rate limit, sent as one.
     Digest,
+    /// To support: a vehicle sends data but is not in the fleet registry,
+    /// so no ticket is opened for it. Once per vehicle.
+    UnknownVehicle,
 }
 
 impl AlertKind {
@@ -63,7 +74,15 @@ impl AlertKind {
             Self::SlaBreach => "sla_breach",
             Self::ComplaintEscalated => "complaint_escalated",
             Self::Digest => "digest",
+            Self::UnknownVehicle => "unknown_vehicle",
         }
+    }
+
+    /// Alerts for support alone: not published on the fleet's topic nor
+    /// sent to its webhooks (the fleet is only what a topic claimed), and
+    /// not held by the per-vehicle limit (there is one per vehicle).
+    pub const fn for_support(self) -> bool {
+        matches!(self, Self::UnknownVehicle)
     }
 }
 
@@ -99,6 +118,37 @@ impl Alert {
             priority: Some(ticket.priority),
             title: ticket.title.clone(),
             details: ticket.details.clone(),
+            held: Vec::new(),
+        }
+    }
+}
+
+impl Alert {
+    /// To support: `vehicle` sends data under its fleet but is not in the
+    /// registry (or is, under `registered_fleet`).
+    pub fn unknown_vehicle(
+        vehicle: &VehicleKey,
+        registered_fleet: Option<&FleetId>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let why = match registered_fleet {
+            Some(f) => format!("is registered under fleet {f}, not {}", vehicle.fleet),
+            None => "is not in the fleet registry".to_owned(),
+        };
+        Self {
+            id: new_id(),
+            at,
+            kind: AlertKind::UnknownVehicle,
+            fleet: Some(vehicle.fleet.clone()),
+            vehicle: Some(vehicle.vehicle.clone()),
+            model: None,
+            ticket: None,
+            priority: None,
+            title: format!("{}: not in the fleet registry", vehicle.vehicle),
+            details: format!(
+                "Vehicle {} sends data under fleet {} but {why}: its data is stored and listed by `fleetcare vehicles unknown`, and no ticket is opened for it until it is imported with `fleetcare vehicles import`.",
+                vehicle.vehicle, vehicle.fleet
+            ),
             held: Vec::new(),
         }
     }

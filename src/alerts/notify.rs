@@ -1,7 +1,10 @@
 //! Delivering alerts, off the ingest path: the alert log (database), the
 //! fleet's MQTT alerts topic (QoS 1) and its webhooks. Each alert passes the
 //! per-vehicle rate limit first; webhook deliveries run as tasks of their
-//! own, so a slow receiver delays nothing else.
+//! own, so a slow receiver delays nothing else. Alerts for support alone
+//! ([`super::AlertKind::for_support`]) go to the alert log and
+//! `{prefix}/_support/alerts` (the support channel of contract C10), never
+//! to the fleet's topic or webhooks.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,6 +70,8 @@ pub fn spawn_notifier(
             let now = Utc::now();
             let ready = tokio::select! {
                 a = rx.recv() => match a {
+                    // One per vehicle by construction: nothing to hold.
+                    Some(a) if a.kind.for_support() => vec![a],
                     Some(a) => limit.offer(a, now).into_iter().collect(),
                     None => break,
                 },
@@ -116,6 +121,21 @@ async fn deliver(
         title = %alert.title,
         "alert"
     );
+    if alert.kind.for_support() {
+        if let Some(client) = mqtt
+            && client
+                .try_publish(
+                    support_topic(&config.topic_prefix),
+                    QoS::AtLeastOnce,
+                    false,
+                    body,
+                )
+                .is_err()
+        {
+            tracing::warn!(alert = %alert.id, "the MQTT alerts queue is full; alert not published");
+        }
+        return;
+    }
     let Some(fleet) = &alert.fleet else {
         // About a model across fleets: in the log and the API, not sent to
         // any one fleet's systems.
@@ -155,6 +175,13 @@ async fn deliver(
             });
         }
     }
+}
+
+/// Where alerts for support are published: the support channel contract
+/// C10 names (`[support] alerts_topic`, not configurable yet). `_support`
+/// is a fleet id no data topic of a real fleet uses.
+pub fn support_topic(prefix: &str) -> String {
+    format!("{prefix}/_support/alerts")
 }
 
 async fn log(db: &Db, alert: &Alert, body: &[u8]) -> Result<(), sqlx::Error> {

@@ -1,23 +1,26 @@
 //! The alert tasks of `fleetcare run`: the real-time critical-fault path
-//! and the periodic jobs.
+//! and the periodic jobs. Both open tickets only for vehicles in the fleet
+//! registry, and alert support once about each vehicle that is not.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use chrono::Utc;
-use fleetcare_ingest::pipeline::Record;
+use fleetcare_ingest::ids::{FleetId, VehicleId};
+use fleetcare_ingest::pipeline::{Record, VehicleKey};
 use tokio::sync::mpsc;
 
 use super::critical;
 use super::findings;
 use super::notify::Notifier;
 use super::{Alert, AlertKind};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, ModelId};
 use crate::config::Config;
 use crate::db::Db;
 use crate::registry::ModelMap;
 use crate::registry::ServiceHistory;
 use crate::report::{self, Context, Registry};
-use crate::runtime::{LiveMetrics, Shutdown};
+use crate::runtime::{LiveMetrics, Shutdown, TicketSkip};
 use crate::store::RecordSink;
 use crate::store::StoreReader;
 use crate::tickets::{NewAlert, Raised, TicketKind, Tickets};
@@ -37,14 +40,49 @@ pub struct AlertContext {
     pub store: Arc<StoreReader>,
 }
 
-/// The writer's record sink for the real-time path: forwards fault starts
-/// (the only records that can be critical) without waiting.
-pub fn fault_start_sink(tx: mpsc::UnboundedSender<Record>) -> RecordSink {
+/// What the real-time path takes from one durable batch of the writer.
+#[derive(Debug, Default)]
+pub struct LiveBatch {
+    /// The fault starts (the only records that can be critical), in order.
+    pub starts: Vec<Record>,
+    /// The vehicles the batch's records are about (a vehicle may repeat):
+    /// the ones not registered are alerted to support.
+    pub vehicles: Vec<Arc<VehicleKey>>,
+}
+
+/// The vehicle a record is about.
+fn vehicle_of(record: &Record) -> Option<&Arc<VehicleKey>> {
+    match record {
+        Record::FaultStarted { vehicle, .. }
+        | Record::FaultEnded { vehicle, .. }
+        | Record::LampsChanged { vehicle, .. }
+        | Record::Meter { vehicle, .. }
+        | Record::MeterReset { vehicle, .. } => Some(vehicle),
+        Record::DeadLetter(d) => d.vehicle.as_ref(),
+    }
+}
+
+/// The writer's record sink for the real-time path: forwards each batch's
+/// fault starts and vehicles without waiting.
+pub fn fault_start_sink(tx: mpsc::UnboundedSender<LiveBatch>) -> RecordSink {
     Box::new(move |records: &[Record]| {
+        let mut batch = LiveBatch::default();
         for r in records {
-            if matches!(r, Record::FaultStarted { .. }) {
-                let _ = tx.send(r.clone());
+            // A message's records are together and share its vehicle's key.
+            if let Some(v) = vehicle_of(r)
+                && !batch
+                    .vehicles
+                    .last()
+                    .is_some_and(|last| Arc::ptr_eq(last, v))
+            {
+                batch.vehicles.push(v.clone());
             }
+            if matches!(r, Record::FaultStarted { .. }) {
+                batch.starts.push(r.clone());
+            }
+        }
+        if !batch.vehicles.is_empty() {
+            let _ = tx.send(batch);
         }
     })
 }
@@ -70,15 +108,178 @@ async fn raise(ctx: &AlertContext, request: NewAlert, kind: AlertKind) {
     }
 }
 
-/// The real-time path: a critical fault start becomes a P1 ticket at once.
-pub async fn critical_faults(ctx: AlertContext, mut rx: mpsc::UnboundedReceiver<Record>) {
-    while let Some(record) = rx.recv().await {
-        let request = {
-            let models = ctx.models.read().unwrap_or_else(|e| e.into_inner());
-            critical::assess(&record, &ctx.catalog, &models)
-        };
-        if let Some(request) = request {
+/// A vehicle in the registry or not, as the real-time path learns it.
+#[derive(Debug, Clone)]
+enum Registration {
+    Registered(ModelId),
+    /// Not in the registry under its fleet; perhaps under another.
+    Unknown {
+        registered_fleet: Option<FleetId>,
+    },
+}
+
+/// Looks `key` up: in the model map the jobs refresh, then (for a vehicle
+/// imported since) in the database, adding it to the map. `None` when the
+/// database cannot be read.
+async fn registration(ctx: &AlertContext, key: &VehicleKey) -> Option<Registration> {
+    let known = {
+        let models = ctx.models.read().unwrap_or_else(|e| e.into_inner());
+        models.get(key).cloned()
+    };
+    if let Some(model) = known {
+        return Some(Registration::Registered(model));
+    }
+    match crate::registry::vehicle(&ctx.db, &key.vehicle).await {
+        Ok(Some(v)) if v.fleet == key.fleet => {
+            let mut models = ctx.models.write().unwrap_or_else(|e| e.into_inner());
+            models.insert(key.clone(), v.model.clone());
+            Some(Registration::Registered(v.model))
+        }
+        Ok(other) => Some(Registration::Unknown {
+            registered_fleet: other.map(|v| v.fleet),
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, fleet = %key.fleet, vehicle = %key.vehicle, "cannot read the fleet registry");
+            None
+        }
+    }
+}
+
+/// Alerts support about `key` unless it was alerted before (recorded in the
+/// database, so once across restarts). False when the database failed.
+async fn alert_unknown(
+    ctx: &AlertContext,
+    key: &VehicleKey,
+    registered_fleet: Option<&FleetId>,
+) -> bool {
+    let now = Utc::now();
+    match crate::registry::first_unknown_alert(&ctx.db, &key.fleet, &key.vehicle, now).await {
+        Ok(true) => {
+            tracing::info!(fleet = %key.fleet, vehicle = %key.vehicle, "A vehicle not in the fleet registry sends data; support is alerted once.");
+            ctx.notifier
+                .send(Alert::unknown_vehicle(key, registered_fleet, now));
+            true
+        }
+        Ok(false) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, fleet = %key.fleet, vehicle = %key.vehicle, "cannot record the unknown-vehicle alert; tried again with its next message");
+            false
+        }
+    }
+}
+
+/// How long the real-time path takes a vehicle for unregistered before it
+/// asks the database again (it may have been imported meanwhile).
+const RECHECK_UNKNOWN: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most unregistered vehicles it remembers; the database keeps the truth,
+/// this only spares it a query per message.
+const REMEMBERED_UNKNOWN: usize = 100_000;
+
+/// The real-time path's view of the registry.
+#[derive(Debug, Default)]
+struct Lookups {
+    /// Vehicles found unregistered (and alerted to support), with when.
+    unknown: HashMap<VehicleKey, (std::time::Instant, Option<FleetId>)>,
+}
+
+impl Lookups {
+    /// Whether `key` is registered; alerts support the first time it is
+    /// found not to be. `None` when the database cannot be read.
+    async fn check(&mut self, ctx: &AlertContext, key: &VehicleKey) -> Option<Registration> {
+        if let Some((at, registered_fleet)) = self.unknown.get(key)
+            && at.elapsed() < RECHECK_UNKNOWN
+            && !ctx
+                .models
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(key)
+        {
+            let registered_fleet = registered_fleet.clone();
+            return Some(Registration::Unknown { registered_fleet });
+        }
+        let found = registration(ctx, key).await;
+        match &found {
+            Some(Registration::Unknown { registered_fleet })
+                if alert_unknown(ctx, key, registered_fleet.as_ref()).await =>
+            {
+                if self.unknown.len() >= REMEMBERED_UNKNOWN {
+                    self.unknown.clear();
+                }
+                let entry = (std::time::Instant::now(), registered_fleet.clone());
+                self.unknown.insert(key.clone(), entry);
+            }
+            Some(Registration::Registered(_)) => {
+                self.unknown.remove(key);
+            }
+            _ => {}
+        }
+        found
+    }
+}
+
+/// The real-time path: a critical fault start of a registered vehicle
+/// becomes a P1 ticket at once, at most `alerts.max_tickets_per_message`
+/// per message; a vehicle not in the registry gets no ticket, and support
+/// one alert.
+pub async fn critical_faults(ctx: AlertContext, mut rx: mpsc::UnboundedReceiver<LiveBatch>) {
+    let max = ctx.config.alerts.max_tickets_per_message.max(1);
+    let mut lookups = Lookups::default();
+    while let Some(batch) = rx.recv().await {
+        // This batch's lookups, each vehicle once.
+        let mut looked_up: HashMap<Arc<VehicleKey>, Option<Registration>> = HashMap::new();
+        for key in &batch.vehicles {
+            if !looked_up.contains_key(key) {
+                let found = lookups.check(&ctx, key).await;
+                looked_up.insert(key.clone(), found);
+            }
+        }
+        // Raises per vehicle in this batch: a batch holds whole messages
+        // and a message is one vehicle's, so this bounds each message.
+        let mut raised: HashMap<Arc<VehicleKey>, usize> = HashMap::new();
+        let mut skipped: HashMap<(Arc<VehicleKey>, TicketSkip), u64> = HashMap::new();
+        for record in &batch.starts {
+            let Some(vehicle) = vehicle_of(record) else {
+                continue;
+            };
+            // Every record's vehicle is among the batch's vehicles. A
+            // vehicle whose registration could not be read (the database
+            // is down, so a raise would fail too) counts as unregistered.
+            let found = looked_up.get(vehicle).cloned().flatten();
+            let model = match &found {
+                Some(Registration::Registered(model)) => Some(model),
+                _ => None,
+            };
+            let Some(request) = critical::assess(record, &ctx.catalog, model) else {
+                continue;
+            };
+            if model.is_none() {
+                *skipped
+                    .entry((vehicle.clone(), TicketSkip::UnregisteredVehicle))
+                    .or_default() += 1;
+                continue;
+            }
+            let n = raised.entry(vehicle.clone()).or_default();
+            if *n >= max {
+                *skipped
+                    .entry((vehicle.clone(), TicketSkip::MessageLimit))
+                    .or_default() += 1;
+                continue;
+            }
+            *n += 1;
             raise(&ctx, request, AlertKind::CriticalFault).await;
+        }
+        for ((vehicle, reason), n) in skipped {
+            ctx.metrics.tickets_skipped(reason, n);
+            match reason {
+                TicketSkip::UnregisteredVehicle => tracing::debug!(
+                    fleet = %vehicle.fleet, vehicle = %vehicle.vehicle, critical = n,
+                    "Critical fault starts of a vehicle not in the registry opened no ticket."
+                ),
+                TicketSkip::MessageLimit => tracing::debug!(
+                    fleet = %vehicle.fleet, vehicle = %vehicle.vehicle, critical = n, limit = max,
+                    "Critical fault starts beyond the limit of one message raised no ticket."
+                ),
+            }
         }
     }
 }
@@ -109,6 +310,12 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
         let map = crate::registry::model_map(&registry.vehicles);
         *ctx.models.write().unwrap_or_else(|e| e.into_inner()) = map;
     }
+    // Each registered vehicle's fleet, to tell findings about others apart.
+    let fleet_of: HashMap<VehicleId, FleetId> = registry
+        .vehicles
+        .iter()
+        .map(|v| (v.id.clone(), v.fleet.clone()))
+        .collect();
     let (catalog, config, reader) = (ctx.catalog.clone(), ctx.config.clone(), ctx.store.clone());
     // polars work is CPU-bound: off the async workers.
     let requests =
@@ -139,8 +346,25 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
         })
         .await??;
     let findings = requests.len();
+    let mut unknown: HashSet<VehicleKey> = HashSet::new();
     for (request, kind) in requests {
+        // A finding about one vehicle opens a ticket only if it is
+        // registered; one about a model (a batch defect) always may.
+        if let (Some(fleet), Some(vehicle)) = (&request.fleet, &request.vehicle)
+            && fleet_of.get(vehicle) != Some(fleet)
+        {
+            ctx.metrics
+                .tickets_skipped(TicketSkip::UnregisteredVehicle, 1);
+            unknown.insert(VehicleKey {
+                fleet: fleet.clone(),
+                vehicle: vehicle.clone(),
+            });
+            continue;
+        }
         raise(ctx, request, kind).await;
+    }
+    for key in &unknown {
+        alert_unknown(ctx, key, fleet_of.get(&key.vehicle)).await;
     }
     for ticket in ctx.tickets.check_slas(Utc::now()).await? {
         let kind = if ticket.kind == TicketKind::Complaint && !ticket.sla.breached {

@@ -19,7 +19,9 @@ pub use types::{
     Depot, DepotError, MAX_DEPOT_LEN, REPAIR_PREFIX, ServiceHistory, ServiceRecord, ServiceSource,
     ServiceTask, StockLevel, TaskSyntaxError, Vehicle, Vin, VinError,
 };
-pub use unknown::{SeenVehicle, UnknownVehicle, unknown_vehicles, unregistered};
+pub use unknown::{
+    SeenVehicle, UnknownVehicle, first_unknown_alert, unknown_vehicles, unregistered,
+};
 
 use std::collections::HashMap;
 

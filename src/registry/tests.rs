@@ -93,7 +93,38 @@ db_tests!(
     stock_is_set_per_part_and_depot,
     bad_stock_rows_are_named_by_line,
     unknown_vehicles_are_those_not_registered_under_their_fleet,
+    an_unknown_vehicle_is_alerted_once,
 );
+
+/// Issue 20: support hears of an unregistered vehicle once, however often
+/// it is asked and by however many connections (a restart opens new ones).
+async fn an_unknown_vehicle_is_alerted_once(db: Db) {
+    let (acme, beta) = (FleetId::new("acme").unwrap(), FleetId::new("beta").unwrap());
+    assert!(
+        first_unknown_alert(&db, &acme, &vid("ZZ-1"), now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !first_unknown_alert(&db, &acme, &vid("ZZ-1"), now())
+            .await
+            .unwrap()
+    );
+    // The same id under another fleet is another vehicle.
+    assert!(
+        first_unknown_alert(&db, &beta, &vid("ZZ-1"), now())
+            .await
+            .unwrap()
+    );
+    let zz2 = vid("ZZ-2");
+    let asks = (0..8).map(|_| first_unknown_alert(&db, &acme, &zz2, now()));
+    let firsts = futures_util::future::join_all(asks)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(firsts, 1);
+}
 
 async fn vehicles_are_imported_and_queried(db: Db) {
     let files = Files::new();

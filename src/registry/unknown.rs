@@ -1,6 +1,7 @@
 //! `fleetcare vehicles unknown`: trucks that send data but are not in the
 //! registry. Their data is stored all the same (C4); the list tells the
-//! operator whom to register.
+//! operator whom to register. No ticket is opened for them (C14); support
+//! is alerted once per vehicle, which [`first_unknown_alert`] records.
 
 use std::collections::HashMap;
 
@@ -52,4 +53,26 @@ pub fn unregistered(seen: &[SeenVehicle], registry: &[Vehicle]) -> Vec<UnknownVe
 /// [`unregistered`] against the registry in `db`.
 pub async fn unknown_vehicles(db: &Db, seen: &[SeenVehicle]) -> Result<Vec<UnknownVehicle>> {
     Ok(unregistered(seen, &queries::vehicles(db.pool()).await?))
+}
+
+/// Records that support is being alerted about `fleet`/`vehicle` sending
+/// data while not registered. True the first time, when the caller sends
+/// the alert; false when it was recorded before, by this process or another
+/// sharing the database, even before a restart.
+pub async fn first_unknown_alert(
+    db: &Db,
+    fleet: &FleetId,
+    vehicle: &VehicleId,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO unknown_vehicle_alerts (fleet_id, vehicle_id, alerted_at) \
+         VALUES ($1, $2, $3) ON CONFLICT (fleet_id, vehicle_id) DO NOTHING",
+    )
+    .bind(fleet.as_str())
+    .bind(vehicle.as_str())
+    .bind(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -7,7 +7,8 @@
 //! one: the end-to-end tests run several services in one process. Labels
 //! are only where users slice, and their values are bounded: dead-letter
 //! reasons (an enum of the pipeline), configured Modbus devices, ticket
-//! kinds and priorities. Never a vehicle or ticket id.
+//! kinds and priorities, why a ticket was not raised. Never a vehicle or
+//! ticket id.
 
 use fleetcare_ingest::pipeline::DeadLetterReason;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -44,12 +45,46 @@ struct TicketLabels {
     priority: &'static str,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SkipLabels {
+    reason: &'static str,
+}
+
+/// Why a ticket an alert asked for was not raised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TicketSkip {
+    /// The vehicle is not in the fleet registry.
+    UnregisteredVehicle,
+    /// Its message had raised `alerts.max_tickets_per_message` already.
+    MessageLimit,
+}
+
+impl TicketSkip {
+    pub const ALL: [Self; 2] = [Self::UnregisteredVehicle, Self::MessageLimit];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::UnregisteredVehicle => "unregistered_vehicle",
+            Self::MessageLimit => "message_limit",
+        }
+    }
+}
+
 // `LiveMetrics::count_dead_letters` indexes by `reason as usize`: this
 // holds `DeadLetterReason::ALL` to the declaration order, at compile time.
 const _: () = {
     let mut i = 0;
     while i < DeadLetterReason::ALL.len() {
         assert!(DeadLetterReason::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
+// The same for `TicketSkip::ALL` and `LiveMetrics::tickets_skipped`.
+const _: () = {
+    let mut i = 0;
+    while i < TicketSkip::ALL.len() {
+        assert!(TicketSkip::ALL[i] as usize == i);
         i += 1;
     }
 };
@@ -85,6 +120,9 @@ pub struct LiveMetrics {
     modbus_polls: Family<PollLabels, Counter>,
     /// Tickets opened by alerts (real-time and periodic), by kind and priority.
     tickets_opened: Family<TicketLabels, Counter>,
+    /// Tickets asked for but not raised, one handle per reason in
+    /// `TicketSkip::ALL` order.
+    tickets_skipped: [Counter; TicketSkip::ALL.len()],
     /// Alerts delivered (logged, published, sent to webhooks).
     pub alerts_sent: Counter,
     /// Webhook deliveries given up: redirected, refused, or failing every
@@ -205,6 +243,17 @@ impl LiveMetrics {
             "Tickets opened by alerts",
             tickets_opened.clone(),
         );
+        let skipped_family = Family::<SkipLabels, Counter>::default();
+        r.register(
+            "fleetcare_tickets_skipped",
+            "Tickets asked for but not raised, by reason",
+            skipped_family.clone(),
+        );
+        let tickets_skipped = TicketSkip::ALL.map(|reason| {
+            skipped_family.get_or_create_owned(&SkipLabels {
+                reason: reason.as_str(),
+            })
+        });
         let alerts_sent = counter(&mut r, "fleetcare_alerts_sent", "Alerts delivered");
         let webhook_failures = counter(
             &mut r,
@@ -264,6 +313,7 @@ impl LiveMetrics {
             mqtt_refused,
             modbus_polls,
             tickets_opened,
+            tickets_skipped,
             alerts_sent,
             webhook_failures,
             influx_lines_written,
@@ -276,13 +326,13 @@ impl LiveMetrics {
         }
     }
 
-    /// Counts a batch's dead letters: one add per reason present, not one
-    /// per letter.
-    pub fn count_dead_letters(&self, reasons: impl IntoIterator<Item = DeadLetterReason>) {
+    /// Counts a batch's dead letters, given as (reason, how many): one add
+    /// per reason present, not one per letter.
+    pub fn count_dead_letters(&self, letters: impl IntoIterator<Item = (DeadLetterReason, u64)>) {
         let mut counts = [0u64; DeadLetterReason::ALL.len()];
-        for reason in reasons {
+        for (reason, k) in letters {
             if let Some(n) = counts.get_mut(reason as usize) {
-                *n += 1;
+                *n += k;
             }
         }
         for (counter, n) in self.dead_letters.iter().zip(counts) {
@@ -329,6 +379,13 @@ impl LiveMetrics {
             .inc();
     }
 
+    /// Counts `n` tickets that were asked for and not raised.
+    pub fn tickets_skipped(&self, reason: TicketSkip, n: u64) {
+        if let Some(c) = self.tickets_skipped.get(reason as usize) {
+            c.inc_by(n);
+        }
+    }
+
     /// Every metric in the OpenMetrics text format ([`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -360,9 +417,10 @@ mod tests {
         m.stored.inc_by(5);
         m.duplicates.inc();
         m.count_dead_letters([
-            DeadLetterReason::Topic,
-            DeadLetterReason::NotUtf8,
-            DeadLetterReason::Topic,
+            (DeadLetterReason::Topic, 1),
+            (DeadLetterReason::NotUtf8, 1),
+            (DeadLetterReason::Topic, 1),
+            (DeadLetterReason::Candump, 99_900),
         ]);
         m.batches.inc_by(2);
         m.mqtt_connected.set(1);
@@ -379,6 +437,7 @@ mod tests {
         m.ticket_opened("fault", "P1");
         m.ticket_opened("maintenance", "P3");
         m.ticket_opened("fault", "P1");
+        m.tickets_skipped(TicketSkip::MessageLimit, 4_992);
         m.alerts_sent.inc_by(2);
         m.webhook_failures.inc();
         m.influx_lines_written.inc_by(100);
@@ -405,12 +464,14 @@ fleetcare_messages_duplicate_total 1
 fleetcare_dead_letters_total{reason=\"topic\"} 2
 fleetcare_dead_letters_total{reason=\"payload_too_large\"} 0
 fleetcare_dead_letters_total{reason=\"not_utf8\"} 1
-fleetcare_dead_letters_total{reason=\"candump\"} 0
+fleetcare_dead_letters_total{reason=\"candump\"} 99900
 fleetcare_dead_letters_total{reason=\"telemetry\"} 0
 fleetcare_dead_letters_total{reason=\"j1939\"} 0
 fleetcare_dead_letters_total{reason=\"transport\"} 0
 fleetcare_dead_letters_total{reason=\"too_many_interfaces\"} 0
 fleetcare_dead_letters_total{reason=\"meter\"} 0
+fleetcare_dead_letters_total{reason=\"too_many_dtcs\"} 0
+fleetcare_dead_letters_total{reason=\"implausible_time\"} 0
 # HELP fleetcare_store_batches Write-ahead log syncs.
 # TYPE fleetcare_store_batches counter
 fleetcare_store_batches_total 2
@@ -443,6 +504,10 @@ fleetcare_modbus_polls_total{device=\"gateway.local:5020\",result=\"failed\"} 0
 # TYPE fleetcare_tickets_opened counter
 fleetcare_tickets_opened_total{kind=\"fault\",priority=\"P1\"} 2
 fleetcare_tickets_opened_total{kind=\"maintenance\",priority=\"P3\"} 1
+# HELP fleetcare_tickets_skipped Tickets asked for but not raised, by reason.
+# TYPE fleetcare_tickets_skipped counter
+fleetcare_tickets_skipped_total{reason=\"unregistered_vehicle\"} 0
+fleetcare_tickets_skipped_total{reason=\"message_limit\"} 4992
 # HELP fleetcare_alerts_sent Alerts delivered.
 # TYPE fleetcare_alerts_sent counter
 fleetcare_alerts_sent_total 2
@@ -485,7 +550,7 @@ fleetcare_influx_failing 1
             .collect();
         assert_eq!(families, expected_families);
         assert!(text.ends_with("\n# EOF\n"), "{text}");
-        assert_eq!(m.dead_letters_total(), 3);
+        assert_eq!(m.dead_letters_total(), 99_903);
     }
 
     /// Each value counts on its own: services in one test process do not

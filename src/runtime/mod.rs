@@ -11,5 +11,5 @@ pub mod shutdown;
 pub mod tls;
 
 pub use backoff::Backoff;
-pub use metrics::LiveMetrics;
+pub use metrics::{LiveMetrics, TicketSkip};
 pub use shutdown::Shutdown;

@@ -598,7 +598,7 @@ mod tests {
                 Message {
                     topic: "fleet/f/T-1/can",
                     payload: payload.as_bytes(),
-                    received: Timestamp::from_micros(0),
+                    received: Timestamp::from_micros(T0),
                 },
                 &mut out,
             );
@@ -658,7 +658,7 @@ mod tests {
                         Message {
                             topic: &valid_topic,
                             payload: valid.as_bytes(),
-                            received: Timestamp::from_micros(0),
+                            received: Timestamp::from_micros(T0),
                         },
                         &mut out,
                     );
@@ -669,7 +669,7 @@ mod tests {
                         Message {
                             topic: &topic,
                             payload: payload.as_bytes(),
-                            received: Timestamp::from_micros(0),
+                            received: Timestamp::from_micros(T0),
                         },
                         &mut out,
                     );

@@ -283,6 +283,8 @@ pub(crate) mod tests {
                 excerpt: String::new(),
                 reason: fleetcare_ingest::pipeline::DeadLetterReason::Candump,
                 detail: String::new(),
+                more: Vec::new(),
+                vehicle: None,
             }),
         ]
     }

@@ -232,10 +232,16 @@ fn write_loop(
             return Err(e);
         }
         batch.clear();
-        metrics.count_dead_letters(records.iter().filter_map(|r| match r {
-            Record::DeadLetter(d) => Some(d.reason),
-            _ => None,
-        }));
+        // A record may stand for more letters of its message than it is.
+        metrics.count_dead_letters(
+            records
+                .iter()
+                .flat_map(|r| match r {
+                    Record::DeadLetter(d) => Some(d.counts()),
+                    _ => None,
+                })
+                .flatten(),
+        );
         if let Some(sink) = sink.as_mut() {
             sink(&records);
         }

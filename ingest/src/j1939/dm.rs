@@ -11,6 +11,12 @@
 //! all-zero block.
 
 use super::dtc::{Dtc, SpnConversion};
+use super::transport::MAX_MESSAGE_SIZE;
+
+/// The most DTCs one DM1 or DM2 can carry: the transport protocol's largest
+/// message (1785 bytes, J1939-21 §5.10) less the 2 lamp bytes, in blocks of
+/// 4 bytes: (1785 − 2) / 4 = 445.
+pub const MAX_DTCS: usize = (MAX_MESSAGE_SIZE - 2) / 4;
 
 /// Which diagnostic message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

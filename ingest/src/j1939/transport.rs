@@ -413,7 +413,9 @@ impl Reassembler {
                     next_seq: 1,
                     mode,
                     deadline,
-                    data: Vec::with_capacity(announcement.size),
+                    // Grown as packets come: an announcement that is never
+                    // followed by data must not hold 1785 bytes.
+                    data: Vec::with_capacity(announcement.size.min(64)),
                 });
             }
             CM_ABORT => {

@@ -6,6 +6,8 @@
 //! DM1 repeats every second while a fault is active; only the changes are
 //! returned, so storage does not grow with repetition.
 
+use std::collections::HashSet;
+
 use crate::j1939::{Address, Dtc, Fmi, Lamps, Spn};
 use crate::timestamp::Timestamp;
 
@@ -86,10 +88,25 @@ pub struct FaultTracker {
     sources: Vec<SourceState>,
 }
 
+/// Fault lists longer than this are matched through a hash set rather
+/// than by scanning: a list may hold hundreds of DTCs (a DM1 up to 445),
+/// and a scan per DTC would cost their square.
+const SCAN_UP_TO: usize = 16;
+
+/// A DTC as an episode knows it.
+fn key(spn: Spn, fmi: Fmi) -> (u32, u8) {
+    (spn.raw(), fmi.raw())
+}
+
 impl FaultTracker {
     /// Faults active now, over all sources.
     pub fn active_count(&self) -> usize {
         self.sources.iter().map(|s| s.active.len()).sum()
+    }
+
+    /// True when no source has reported yet: the state of a vehicle never seen.
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
     }
 
     /// Applies one snapshot, pushing what changed into `out`.
@@ -126,10 +143,14 @@ impl FaultTracker {
                 lamps: snap.lamps,
             });
         }
-        let listed = |f: &ActiveFault| {
-            snap.dtcs
+        let listed_set: Option<HashSet<(u32, u8)>> = (snap.dtcs.len() > SCAN_UP_TO)
+            .then(|| snap.dtcs.iter().map(|(d, _)| key(d.spn, d.fmi)).collect());
+        let listed = |f: &ActiveFault| match &listed_set {
+            Some(set) => set.contains(&key(f.spn, f.fmi)),
+            None => snap
+                .dtcs
                 .iter()
-                .any(|(d, _)| d.spn == f.spn && d.fmi == f.fmi)
+                .any(|(d, _)| d.spn == f.spn && d.fmi == f.fmi),
         };
         state.active.retain(|f| {
             let keep = listed(f);
@@ -144,12 +165,19 @@ impl FaultTracker {
             }
             keep
         });
+        let mut active_set: Option<HashSet<(u32, u8)>> =
+            listed_set.map(|_| state.active.iter().map(|f| key(f.spn, f.fmi)).collect());
         for &(dtc, ecu) in snap.dtcs {
-            if !state
-                .active
-                .iter()
-                .any(|f| f.spn == dtc.spn && f.fmi == dtc.fmi)
-            {
+            let known = match &mut active_set {
+                // `insert` is false when it was there: listed twice in one
+                // snapshot is one episode.
+                Some(set) => !set.insert(key(dtc.spn, dtc.fmi)),
+                None => state
+                    .active
+                    .iter()
+                    .any(|f| f.spn == dtc.spn && f.fmi == dtc.fmi),
+            };
+            if !known {
                 state.active.push(ActiveFault {
                     spn: dtc.spn,
                     fmi: dtc.fmi,
@@ -337,5 +365,96 @@ mod tests {
             matches!(out[0], EpisodeChange::LampsChanged { lamps, .. } if lamps == Lamps::ALL_OFF)
         );
         assert!(matches!(out[1], EpisodeChange::Ended { .. }));
+    }
+
+    /// The matching of long lists through hash sets gives what the plain
+    /// scan gives: a model of the scan, fed the same snapshots.
+    mod long_lists {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A source's latest time and active (spn, fmi, since).
+        type ModelSource = (FaultSource, Timestamp, Vec<(u32, u8, Timestamp)>);
+
+        /// Active faults per source, as the scan keeps them.
+        #[derive(Default)]
+        struct Model {
+            sources: Vec<ModelSource>,
+        }
+
+        impl Model {
+            /// (started?, spn, fmi) of each change, in order; lamps left out.
+            fn apply(
+                &mut self,
+                ts: Timestamp,
+                source: FaultSource,
+                dtcs: &[(Dtc, Address)],
+            ) -> Vec<(bool, u32, u8)> {
+                let i = match self.sources.iter().position(|s| s.0 == source) {
+                    Some(i) => i,
+                    None => {
+                        self.sources.push((source, ts, Vec::new()));
+                        self.sources.len() - 1
+                    }
+                };
+                let state = &mut self.sources[i];
+                if ts < state.1 {
+                    return Vec::new();
+                }
+                state.1 = ts;
+                let mut out = Vec::new();
+                state.2.retain(|&(spn, fmi, _)| {
+                    let keep = dtcs
+                        .iter()
+                        .any(|(d, _)| d.spn.raw() == spn && d.fmi.raw() == fmi);
+                    if !keep {
+                        out.push((false, spn, fmi));
+                    }
+                    keep
+                });
+                for (d, _) in dtcs {
+                    let (spn, fmi) = (d.spn.raw(), d.fmi.raw());
+                    if !state.2.iter().any(|&(s, f, _)| s == spn && f == fmi) {
+                        state.2.push((spn, fmi, ts));
+                        out.push((true, spn, fmi));
+                    }
+                }
+                out
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn long_lists_change_what_the_scan_changes(
+                snaps in prop::collection::vec(
+                    (0i64..50, any::<bool>(), prop::collection::vec((0u32..24, 0u8..2), 0..60)),
+                    1..40,
+                ),
+            ) {
+                let mut tracker = FaultTracker::default();
+                let mut model = Model::default();
+                for (s, ecu, list) in snaps {
+                    let source = if ecu { ECU0 } else { FaultSource::Telemetry };
+                    let list: Vec<(Dtc, Address)> = list
+                        .into_iter()
+                        .map(|(spn, fmi)| dtc(spn + 1, fmi))
+                        .collect();
+                    let mut out = Vec::new();
+                    tracker.apply(
+                        Snapshot { ts: at(s), source, lamps: Lamps::ALL_OFF, dtcs: &list },
+                        &mut out,
+                    );
+                    let got: Vec<(bool, u32, u8)> = out
+                        .iter()
+                        .filter_map(|c| match c {
+                            EpisodeChange::Started { dtc, .. } => Some((true, dtc.spn.raw(), dtc.fmi.raw())),
+                            EpisodeChange::Ended { spn, fmi, .. } => Some((false, spn.raw(), fmi.raw())),
+                            EpisodeChange::LampsChanged { .. } => None,
+                        })
+                        .collect();
+                    prop_assert_eq!(got, model.apply(at(s), source, &list));
+                }
+            }
+        }
     }
 }

@@ -2,6 +2,15 @@
 //! per-vehicle state (J1939 transport sessions, fault episodes, meters) →
 //! records for the store. Sans-IO: a message and its receive time in,
 //! records out; what cannot be used becomes a dead letter with its reason.
+//!
+//! What one message can cost is bounded ([`PipelineConfig`]): a fault list
+//! longer than `max_dtcs` is refused whole; event times outside a plausible
+//! window are refused; at most `max_dead_letters` dead-letter records per
+//! message (one more stands for the rest, which are still counted); and the
+//! J1939 decoders (transport sessions in flight) of at most `max_vehicles`
+//! vehicles are kept, the least recently seen and the idle ones dropped.
+//! Fault episodes and meters are never dropped: they are small, the
+//! checkpoint keeps them, and dropping them would end or repeat episodes.
 
 pub mod episodes;
 pub mod meter_track;
@@ -17,7 +26,7 @@ use crate::j1939::{
     Meter, Spn,
 };
 use crate::telemetry;
-use crate::timestamp::Timestamp;
+use crate::timestamp::{Duration, Timestamp};
 use crate::topic::{self, Channel};
 use episodes::{Applied, EpisodeChange, FaultSource, FaultTracker, Snapshot};
 use meter_track::{MeterLimits, MeterTrack, MeterVerdict};
@@ -50,7 +59,32 @@ pub struct PipelineConfig {
     pub meters: MeterLimits,
     /// candump interfaces per vehicle; more are dead letters.
     pub max_interfaces: usize,
+    /// The most DTCs one fault list may hold (a telemetry `dtcs` list, a
+    /// DM1 or DM2); a longer one is refused whole, as a `too_many_dtcs`
+    /// dead letter: a list is the complete set of active faults, so keeping
+    /// part of it would end episodes that did not end.
+    pub max_dtcs: usize,
+    /// Dead-letter records one message makes at most; one more stands for
+    /// the rest, which are counted (in [`PipelineStats`] and by
+    /// [`DeadLetter::counts`]) but not kept one by one.
+    pub max_dead_letters: usize,
+    /// Vehicles whose J1939 decoders (transport sessions in flight) are
+    /// kept; beyond it, the least recently seen vehicles' decoders are
+    /// dropped. Their episodes and meters stay.
+    pub max_vehicles: usize,
+    /// A vehicle's decoders are dropped after this long without a message
+    /// (receive time).
+    pub vehicle_idle: Duration,
+    /// Event times before this are implausible: dead letters.
+    pub min_event_time: Timestamp,
+    /// Event times more than this after the message was received are
+    /// implausible: dead letters.
+    pub max_future: Duration,
 }
+
+/// 2000-01-01T00:00:00Z: no truck sends data from before it, and clocks
+/// that were never set read 1970 (or 1985, J1939's date origin).
+pub const DEFAULT_MIN_EVENT_TIME: Timestamp = Timestamp::from_micros(946_684_800_000_000);
 
 impl Default for PipelineConfig {
     fn default() -> Self {
@@ -60,6 +94,12 @@ impl Default for PipelineConfig {
             decoder: DecoderConfig::default(),
             meters: MeterLimits::default(),
             max_interfaces: 8,
+            max_dtcs: crate::j1939::dm::MAX_DTCS,
+            max_dead_letters: 100,
+            max_vehicles: 200_000,
+            vehicle_idle: Duration::from_millis(10 * 60 * 1000),
+            min_event_time: DEFAULT_MIN_EVENT_TIME,
+            max_future: Duration::from_millis(24 * 3600 * 1000),
         }
     }
 }
@@ -85,10 +125,14 @@ pub enum DeadLetterReason {
     Transport,
     TooManyInterfaces,
     Meter,
+    /// A fault list longer than [`PipelineConfig::max_dtcs`].
+    TooManyDtcs,
+    /// An event time outside the plausible window.
+    ImplausibleTime,
 }
 
 impl DeadLetterReason {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::Topic,
         Self::PayloadTooLarge,
         Self::NotUtf8,
@@ -98,6 +142,8 @@ impl DeadLetterReason {
         Self::Transport,
         Self::TooManyInterfaces,
         Self::Meter,
+        Self::TooManyDtcs,
+        Self::ImplausibleTime,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -111,6 +157,8 @@ impl DeadLetterReason {
             Self::Transport => "transport",
             Self::TooManyInterfaces => "too_many_interfaces",
             Self::Meter => "meter",
+            Self::TooManyDtcs => "too_many_dtcs",
+            Self::ImplausibleTime => "implausible_time",
         }
     }
 }
@@ -125,6 +173,21 @@ pub struct DeadLetter {
     pub reason: DeadLetterReason,
     /// One sentence: what was wrong (with the line number in a multi-line payload).
     pub detail: String,
+    /// The further dead letters of the same message this record stands for,
+    /// by reason: empty but on the last record of a message that made more
+    /// than [`PipelineConfig::max_dead_letters`].
+    pub more: Vec<(DeadLetterReason, u64)>,
+    /// The vehicle the topic names; `None` when the topic is not a C1
+    /// data topic (a `topic` dead letter).
+    pub vehicle: Option<Arc<VehicleKey>>,
+}
+
+impl DeadLetter {
+    /// The rejected messages and lines this record counts, by reason: itself
+    /// and those it stands for.
+    pub fn counts(&self) -> impl Iterator<Item = (DeadLetterReason, u64)> + '_ {
+        std::iter::once((self.reason, 1)).chain(self.more.iter().copied())
+    }
 }
 
 const EXCERPT_LEN: usize = 200;
@@ -194,9 +257,34 @@ pub struct PipelineStats {
 #[derive(Debug)]
 struct VehicleState {
     key: Arc<VehicleKey>,
+    /// One J1939 decoder per candump interface, the heavy and short-lived
+    /// part (transport sessions last seconds): dropped when the vehicle is
+    /// among the least recently seen beyond `max_vehicles`, or idle.
     networks: Vec<(Box<str>, J1939Decoder)>,
     faults: FaultTracker,
     meters: [Option<MeterTrack>; 3],
+    /// The pipeline's message count when it last sent one (LRU order).
+    seen_tick: u64,
+    /// The receive time of its last message (idleness).
+    seen_at: Timestamp,
+}
+
+impl VehicleState {
+    fn new(key: Arc<VehicleKey>) -> Self {
+        Self {
+            key,
+            networks: Vec::new(),
+            faults: FaultTracker::default(),
+            meters: [None, None, None],
+            seen_tick: 0,
+            seen_at: Timestamp::default(),
+        }
+    }
+
+    /// Nothing to continue from: a fresh state behaves the same.
+    fn is_blank(&self) -> bool {
+        self.faults.is_empty() && self.meters.iter().all(Option::is_none)
+    }
 }
 
 const fn meter_index(m: Meter) -> usize {
@@ -223,16 +311,38 @@ pub struct PipelineCheckpoint {
     pub vehicles: Vec<VehicleCheckpoint>,
 }
 
+/// The dead letters of the message being handled.
+#[derive(Debug, Default)]
+struct LetterTally {
+    /// Records pushed so far.
+    kept: usize,
+    /// The first letter beyond the limit: it becomes the record that
+    /// stands for the rest.
+    summary: Option<DeadLetter>,
+    /// The letters after it, by reason (`DeadLetterReason::ALL` order).
+    more: [u64; DeadLetterReason::ALL.len()],
+}
+
 /// The ingest pipeline: all per-vehicle state of the fleet.
 #[derive(Debug)]
 pub struct Pipeline {
     config: PipelineConfig,
     /// Every vehicle's state, found through `index` once per message (a
-    /// lookup per frame and event cost more than decoding them).
+    /// lookup per frame and event cost more than decoding them). A vehicle
+    /// gets a state only once it has something to keep (a decoder, a fault
+    /// list, a meter reading): a topic whose messages are all dead letters
+    /// leaves nothing behind.
     vehicles: Vec<VehicleState>,
     /// `fleet/vehicle` → position in `vehicles`.
     index: HashMap<Box<str>, usize>,
+    /// Positions of the vehicles that hold decoders.
+    decoding: Vec<usize>,
+    /// Messages handled: the clock of `VehicleState::seen_tick`.
+    tick: u64,
+    /// Receive time of the last sweep for idle decoders.
+    swept_at: Option<Timestamp>,
     stats: PipelineStats,
+    letters: LetterTally,
     events: Vec<J1939Event>,
     changes: Vec<EpisodeChange>,
     dtcs: Vec<(Dtc, Address)>,
@@ -242,6 +352,44 @@ pub struct Pipeline {
 struct Origin<'a> {
     topic: &'a str,
     received: Timestamp,
+    /// The vehicle its topic names, once parsed.
+    vehicle: Option<&'a Arc<VehicleKey>>,
+    /// The latest plausible event time: `received` plus `max_future`.
+    latest: Timestamp,
+}
+
+/// The vehicle a message is for, whose state is made when first needed.
+struct Target<'a> {
+    /// `fleet/vehicle`, the key of `Pipeline::index`.
+    name: &'a str,
+    key: &'a Arc<VehicleKey>,
+    /// Its position in `Pipeline::vehicles`, once it has one.
+    slot: Option<usize>,
+}
+
+/// `n` with thousands separated by commas, as a person reads a count.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A span of time in the largest whole unit: `1 day`, `36 h`, `90 s`.
+fn span(d: Duration) -> String {
+    const S: i64 = 1_000_000;
+    let us = d.as_micros();
+    match us {
+        _ if us % (86_400 * S) == 0 && us / (86_400 * S) == 1 => "1 day".to_owned(),
+        _ if us % (86_400 * S) == 0 => format!("{} days", us / (86_400 * S)),
+        _ if us % (3_600 * S) == 0 => format!("{} h", us / (3_600 * S)),
+        _ => format!("{} s", us / S),
+    }
 }
 
 impl Pipeline {
@@ -250,7 +398,11 @@ impl Pipeline {
             config,
             vehicles: Vec::new(),
             index: HashMap::new(),
+            decoding: Vec::new(),
+            tick: 0,
+            swept_at: None,
             stats: PipelineStats::default(),
+            letters: LetterTally::default(),
             events: Vec::new(),
             changes: Vec::new(),
             dtcs: Vec::new(),
@@ -263,10 +415,9 @@ impl Pipeline {
         for v in checkpoint.vehicles {
             let key = format!("{}/{}", v.vehicle.fleet, v.vehicle.vehicle);
             let state = VehicleState {
-                key: Arc::new(v.vehicle),
-                networks: Vec::new(),
                 faults: v.faults,
                 meters: v.meters,
+                ..VehicleState::new(Arc::new(v.vehicle))
             };
             // A checkpoint names each vehicle once; were one named twice,
             // the later entry wins, as it did when states were keyed by name.
@@ -290,6 +441,7 @@ impl Pipeline {
         let mut vehicles: Vec<VehicleCheckpoint> = self
             .vehicles
             .iter()
+            .filter(|v| !v.is_blank())
             .map(|v| VehicleCheckpoint {
                 vehicle: (*v.key).clone(),
                 faults: v.faults.clone(),
@@ -313,88 +465,254 @@ impl Pipeline {
         &self.stats
     }
 
-    /// Vehicles seen so far.
+    /// Vehicles with state (fault episodes, meters or decoders).
     pub fn vehicle_count(&self) -> usize {
         self.vehicles.len()
+    }
+
+    /// Vehicles whose J1939 decoders are held: at most `max_vehicles`.
+    pub fn decoder_count(&self) -> usize {
+        self.decoding.len()
     }
 
     /// Handles one message, pushing the records it yields into `out`;
     /// returns the vehicle it came from when its topic names one.
     pub fn handle(&mut self, msg: Message<'_>, out: &mut Vec<Record>) -> Option<Arc<VehicleKey>> {
+        // `close_letters` leaves the tally fresh for the next message.
+        let vehicle = self.handle_message(msg, out);
+        self.close_letters(out);
+        vehicle
+    }
+
+    fn handle_message(
+        &mut self,
+        msg: Message<'_>,
+        out: &mut Vec<Record>,
+    ) -> Option<Arc<VehicleKey>> {
         self.stats.messages += 1;
-        let origin = Origin {
-            topic: msg.topic,
-            received: msg.received,
-        };
+        self.tick += 1;
+        self.sweep_idle(msg.received);
         let topic = match topic::parse(&self.config.topic_prefix, msg.topic) {
             Ok(t) => t,
             Err(e) => {
-                let detail = format!("topic {e}");
+                let origin = Origin {
+                    topic: msg.topic,
+                    received: msg.received,
+                    vehicle: None,
+                    latest: msg.received,
+                };
+                let detail = || format!("topic {e}");
                 self.dead(out, &origin, msg.payload, DeadLetterReason::Topic, detail);
                 return None;
             }
         };
-        let v = match self.index.get(topic.vehicle_key) {
-            Some(&v) => v,
-            None => {
-                let key = Arc::new(VehicleKey {
-                    fleet: topic.fleet_id(),
-                    vehicle: topic.vehicle_id(),
-                });
-                let state = VehicleState {
-                    key,
-                    networks: Vec::new(),
-                    faults: FaultTracker::default(),
-                    meters: [None, None, None],
-                };
-                let v = self.vehicles.len();
-                self.index.insert(topic.vehicle_key.into(), v);
-                self.vehicles.push(state);
-                v
+        let slot = self.index.get(topic.vehicle_key).copied();
+        let key = match slot.and_then(|v| self.vehicles.get_mut(v)) {
+            Some(state) => {
+                state.seen_tick = self.tick;
+                state.seen_at = msg.received;
+                state.key.clone()
             }
+            None => Arc::new(VehicleKey {
+                fleet: topic.fleet_id(),
+                vehicle: topic.vehicle_id(),
+            }),
         };
-        let key = self.vehicles.get(v).map(|state| state.key.clone())?;
+        let origin = Origin {
+            topic: msg.topic,
+            received: msg.received,
+            vehicle: Some(&key),
+            latest: msg.received.saturating_add(self.config.max_future),
+        };
+        let mut target = Target {
+            name: topic.vehicle_key,
+            key: &key,
+            slot,
+        };
         if msg.payload.len() > self.config.max_payload {
-            let detail = format!(
-                "payload of {} bytes exceeds {}",
-                msg.payload.len(),
-                self.config.max_payload
-            );
+            let max = self.config.max_payload;
+            let detail = || format!("payload of {} bytes exceeds {max}", msg.payload.len());
             let reason = DeadLetterReason::PayloadTooLarge;
             self.dead(out, &origin, msg.payload, reason, detail);
             return Some(key);
         }
         let Ok(text) = std::str::from_utf8(msg.payload) else {
-            let detail = "payload is not UTF-8 text".to_owned();
+            let detail = || "payload is not UTF-8 text".to_owned();
             self.dead(out, &origin, msg.payload, DeadLetterReason::NotUtf8, detail);
             return Some(key);
         };
         match topic.channel {
-            Channel::Can => self.handle_can(v, &origin, text, out),
-            Channel::Telemetry => self.handle_telemetry(v, &origin, text, out),
+            Channel::Can => self.handle_can(&mut target, &origin, text, out),
+            Channel::Telemetry => self.handle_telemetry(&mut target, &origin, text, out),
         }
         Some(key)
     }
 
+    /// The vehicle's state, made now if it has none yet.
+    #[inline]
+    fn state_of(&mut self, target: &mut Target<'_>, received: Timestamp) -> usize {
+        match target.slot {
+            Some(v) => v,
+            None => self.new_state(target, received),
+        }
+    }
+
+    #[cold]
+    fn new_state(&mut self, target: &mut Target<'_>, received: Timestamp) -> usize {
+        let v = self.vehicles.len();
+        self.vehicles.push(VehicleState {
+            seen_tick: self.tick,
+            seen_at: received,
+            ..VehicleState::new(target.key.clone())
+        });
+        self.index.insert(target.name.into(), v);
+        target.slot = Some(v);
+        v
+    }
+
+    /// Drops the decoders of vehicles without a message for
+    /// `vehicle_idle`; looks at most four times per idle period (and when
+    /// the receive time went backwards).
+    fn sweep_idle(&mut self, now: Timestamp) {
+        let idle = self.config.vehicle_idle.as_micros().max(0);
+        let every = (idle / 4).max(1_000_000);
+        if let Some(last) = self.swept_at
+            && now.as_micros() >= last.as_micros()
+            && now.as_micros() - last.as_micros() < every
+        {
+            return;
+        }
+        self.swept_at = Some(now);
+        let cutoff = now.as_micros().saturating_sub(idle);
+        let vehicles = &mut self.vehicles;
+        self.decoding.retain(|&v| match vehicles.get_mut(v) {
+            Some(state) if state.seen_at.as_micros() < cutoff => {
+                state.networks = Vec::new();
+                false
+            }
+            Some(state) => !state.networks.is_empty(),
+            None => false,
+        });
+    }
+
+    /// Keeps at most `max_vehicles` vehicles' decoders: when there are more,
+    /// the least recently seen are dropped, down to 7/8 of the limit so
+    /// that the selection runs once per eighth of it, not per vehicle.
+    /// The newest (the one being handled) always keeps its decoders.
+    fn limit_decoders(&mut self) {
+        let max = self.config.max_vehicles.max(1);
+        if self.decoding.len() <= max {
+            return;
+        }
+        let keep = (max - max / 8).max(1);
+        let drop = self.decoding.len() - keep;
+        let vehicles = &mut self.vehicles;
+        let tick = |v: &usize| vehicles.get(*v).map_or(0, |s| s.seen_tick);
+        if drop < self.decoding.len() {
+            self.decoding.select_nth_unstable_by_key(drop, tick);
+        }
+        for v in self.decoding.drain(..drop) {
+            if let Some(state) = vehicles.get_mut(v) {
+                state.networks = Vec::new();
+            }
+        }
+    }
+
+    /// Writes the record that stands for the message's dead letters beyond
+    /// the limit, if it made that many.
+    fn close_letters(&mut self, out: &mut Vec<Record>) {
+        let kept = std::mem::take(&mut self.letters.kept);
+        let Some(mut summary) = self.letters.summary.take() else {
+            return;
+        };
+        let more: Vec<(DeadLetterReason, u64)> = DeadLetterReason::ALL
+            .into_iter()
+            .zip(std::mem::take(&mut self.letters.more))
+            .filter(|&(_, n)| n > 0)
+            .collect();
+        let total: u64 = more.iter().map(|&(_, n)| n).sum();
+        if total > 0 {
+            let by_reason: Vec<String> = more
+                .iter()
+                .map(|&(r, n)| format!("{} {}", grouped(n), r.as_str()))
+                .collect();
+            summary.detail = format!(
+                "{}; and {} more dead letters of this message, counted but not kept one by one ({}): the first {} are kept",
+                summary.detail,
+                grouped(total),
+                by_reason.join(", "),
+                grouped(kept as u64 + 1),
+            );
+        }
+        summary.more = more;
+        out.push(Record::DeadLetter(summary));
+    }
+
+    /// A dead letter of the message being handled: counted always, kept as
+    /// a record while the message has made fewer than `max_dead_letters`
+    /// (`detail` is only written for those).
     fn dead(
         &mut self,
         out: &mut Vec<Record>,
         origin: &Origin<'_>,
         bytes: &[u8],
         reason: DeadLetterReason,
-        detail: String,
+        detail: impl FnOnce() -> String,
     ) {
         *self.stats.dead_letters.entry(reason).or_default() += 1;
-        out.push(Record::DeadLetter(DeadLetter {
+        let tally = &mut self.letters;
+        let letter = || DeadLetter {
             received: origin.received,
             topic: origin.topic.chars().take(256).collect(),
             excerpt: excerpt(bytes),
             reason,
-            detail,
-        }));
+            detail: detail(),
+            more: Vec::new(),
+            vehicle: origin.vehicle.cloned(),
+        };
+        if tally.kept < self.config.max_dead_letters {
+            tally.kept += 1;
+            out.push(Record::DeadLetter(letter()));
+        } else if tally.summary.is_none() {
+            tally.summary = Some(letter());
+        } else if let Some(n) = tally.more.get_mut(reason as usize) {
+            *n += 1;
+        }
     }
 
-    fn handle_can(&mut self, v: usize, origin: &Origin<'_>, text: &str, out: &mut Vec<Record>) {
+    /// Whether `ts` can be an event time of the message of `origin`
+    /// (checked for every frame: kept cheap).
+    #[inline]
+    fn plausible(&self, ts: Timestamp, origin: &Origin<'_>) -> bool {
+        ts >= self.config.min_event_time && ts <= origin.latest
+    }
+
+    /// Why `ts` cannot be an event time of a message received at
+    /// `received`, if it cannot.
+    #[cold]
+    fn implausible(&self, ts: Timestamp, received: Timestamp) -> Option<String> {
+        if ts < self.config.min_event_time {
+            Some(format!(
+                "event time {ts} is before {}, the earliest plausible",
+                self.config.min_event_time
+            ))
+        } else if ts > received.saturating_add(self.config.max_future) {
+            Some(format!(
+                "event time {ts} is more than {} after the message was received ({received})",
+                span(self.config.max_future)
+            ))
+        } else {
+            None
+        }
+    }
+
+    fn handle_can(
+        &mut self,
+        target: &mut Target<'_>,
+        origin: &Origin<'_>,
+        text: &str,
+        out: &mut Vec<Record>,
+    ) {
         for (n, line) in text.lines().enumerate() {
             let n = n + 1;
             let record = match candump::parse_line(line) {
@@ -403,24 +721,15 @@ impl Pipeline {
                 // frame would otherwise vanish without a trace.
                 Ok(None) if line.trim().is_empty() || line.starts_with("DROPCOUNT") => continue,
                 Ok(None) => {
-                    let detail = format!("line {n}: not a candump -L line (no '(timestamp)')");
-                    self.dead(
-                        out,
-                        origin,
-                        line.as_bytes(),
-                        DeadLetterReason::Candump,
-                        detail,
-                    );
+                    let detail = || format!("line {n}: not a candump -L line (no '(timestamp)')");
+                    let reason = DeadLetterReason::Candump;
+                    self.dead(out, origin, line.as_bytes(), reason, detail);
                     continue;
                 }
                 Err(e) => {
-                    self.dead(
-                        out,
-                        origin,
-                        line.as_bytes(),
-                        DeadLetterReason::Candump,
-                        format!("line {n}: {e}"),
-                    );
+                    let detail = || format!("line {n}: {e}");
+                    let reason = DeadLetterReason::Candump;
+                    self.dead(out, origin, line.as_bytes(), reason, detail);
                     continue;
                 }
             };
@@ -429,9 +738,18 @@ impl Pipeline {
                 self.stats.standard_frames += 1;
                 continue;
             }
+            if !self.plausible(record.frame.ts, origin) {
+                let why = self.implausible(record.frame.ts, origin.received);
+                let detail = || format!("line {n}: {}", why.unwrap_or_default());
+                let reason = DeadLetterReason::ImplausibleTime;
+                self.dead(out, origin, line.as_bytes(), reason, detail);
+                continue;
+            }
+            let v = self.state_of(target, origin.received);
             let Some(vehicle) = self.vehicles.get_mut(v) else {
                 return;
             };
+            let mut first_decoder = false;
             let network = match vehicle
                 .networks
                 .iter()
@@ -439,28 +757,27 @@ impl Pipeline {
             {
                 Some(i) => i,
                 None if vehicle.networks.len() < self.config.max_interfaces => {
+                    first_decoder = vehicle.networks.is_empty();
                     let decoder = J1939Decoder::new(&self.config.decoder);
                     vehicle.networks.push((record.interface.into(), decoder));
                     vehicle.networks.len() - 1
                 }
                 None => {
-                    let detail = format!(
-                        "line {n}: more than {} interfaces",
-                        self.config.max_interfaces
-                    );
-                    self.dead(
-                        out,
-                        origin,
-                        line.as_bytes(),
-                        DeadLetterReason::TooManyInterfaces,
-                        detail,
-                    );
+                    let max = self.config.max_interfaces;
+                    let detail = || format!("line {n}: more than {max} interfaces");
+                    let reason = DeadLetterReason::TooManyInterfaces;
+                    self.dead(out, origin, line.as_bytes(), reason, detail);
                     continue;
                 }
             };
             let mut events = std::mem::take(&mut self.events);
             if let Some((_, decoder)) = vehicle.networks.get_mut(network) {
                 decoder.handle(&record.frame, &mut events);
+            }
+            if first_decoder {
+                // The vehicle being handled is the newest: it keeps its decoders.
+                self.decoding.push(v);
+                self.limit_decoders();
             }
             for e in events.drain(..) {
                 self.apply_event(v, origin, line, n, e, out);
@@ -483,27 +800,39 @@ impl Pipeline {
                 ts,
                 source,
                 message,
-            } => self.apply_dm(v, ts, source, &message, out),
+            } => {
+                let max = self.config.max_dtcs;
+                if message.dtcs.len() > max {
+                    let detail = || {
+                        format!(
+                            "line {n}: {:?} from SA {source} lists {} DTCs, more than the {max} a fault list may hold",
+                            message.kind,
+                            message.dtcs.len(),
+                        )
+                    };
+                    let reason = DeadLetterReason::TooManyDtcs;
+                    self.dead(out, origin, line.as_bytes(), reason, detail);
+                    return;
+                }
+                self.apply_dm(v, ts, source, &message, out);
+            }
             J1939Event::Meter {
                 ts, meter, value, ..
             } => self.apply_meter(v, origin, line, ts, meter, value, out),
             J1939Event::TransportFailed(f) => {
-                let detail = format!(
-                    "line {n}: transport from SA {} to {}: {}",
-                    f.source, f.destination, f.reason
-                );
-                self.dead(
-                    out,
-                    origin,
-                    line.as_bytes(),
-                    DeadLetterReason::Transport,
-                    detail,
-                );
+                let detail = || {
+                    format!(
+                        "line {n}: transport from SA {} to {}: {}",
+                        f.source, f.destination, f.reason
+                    )
+                };
+                let reason = DeadLetterReason::Transport;
+                self.dead(out, origin, line.as_bytes(), reason, detail);
             }
             J1939Event::Invalid {
                 source, pgn, error, ..
             } => {
-                let detail = format!("line {n}: PGN {pgn} from SA {source}: {error}");
+                let detail = || format!("line {n}: PGN {pgn} from SA {source}: {error}");
                 self.dead(
                     out,
                     origin,
@@ -657,7 +986,7 @@ impl Pipeline {
             }
             MeterVerdict::Skip => {}
             MeterVerdict::Refuse(anomaly) => {
-                let detail = format!("{anomaly} at {ts}");
+                let detail = || format!("{anomaly} at {ts}");
                 self.dead(
                     out,
                     origin,
@@ -671,28 +1000,42 @@ impl Pipeline {
 
     fn handle_telemetry(
         &mut self,
-        v: usize,
+        target: &mut Target<'_>,
         origin: &Origin<'_>,
         text: &str,
         out: &mut Vec<Record>,
     ) {
-        let t = match telemetry::parse(text.as_bytes()) {
+        let bytes = text.as_bytes();
+        let t = match telemetry::parse(bytes) {
             Ok(t) => t,
             Err(e) => {
-                return self.dead(
-                    out,
-                    origin,
-                    text.as_bytes(),
-                    DeadLetterReason::Telemetry,
-                    e.to_string(),
-                );
+                let detail = || e.to_string();
+                return self.dead(out, origin, bytes, DeadLetterReason::Telemetry, detail);
             }
         };
-        for (meter, value) in [
+        if !self.plausible(t.ts, origin) {
+            let why = self.implausible(t.ts, origin.received);
+            let reason = DeadLetterReason::ImplausibleTime;
+            return self.dead(out, origin, bytes, reason, || why.unwrap_or_default());
+        }
+        if let Some(list) = t.dtcs.as_ref().filter(|l| l.len() > self.config.max_dtcs) {
+            let detail = format!(
+                "`dtcs` lists {} DTCs, more than the {} a fault list may hold; the whole message is refused",
+                list.len(),
+                self.config.max_dtcs
+            );
+            return self.dead(out, origin, bytes, DeadLetterReason::TooManyDtcs, || detail);
+        }
+        let readings = [
             (Meter::EngineHours, t.engine_hours),
             (Meter::PtoHours, t.pto_hours),
             (Meter::OdometerKm, t.odometer_km),
-        ] {
+        ];
+        if t.dtcs.is_none() && readings.iter().all(|(_, value)| value.is_none()) {
+            return;
+        }
+        let v = self.state_of(target, origin.received);
+        for (meter, value) in readings {
             if let Some(value) = value {
                 self.apply_meter(v, origin, text, t.ts, meter, value, out);
             }
