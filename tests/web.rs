@@ -701,6 +701,13 @@ async fn check_health(user: &User<'_>, api: &Api, token: &str, devices: usize) {
         .read("return document.querySelectorAll('#modbus-devices tr[data-device]').length")
         .await;
     assert_eq!(shown, devices);
+    // The embedded broker shows who is connected (no gateway is, here),
+    // not the counters of a client it does not have; only to those who see
+    // every fleet (and so both fleets' devices).
+    let gateways = user
+        .read("const g = document.querySelector('#broker [data-field=gateways]'); return g && g.textContent")
+        .await;
+    assert_eq!(gateways, if devices > 1 { json!("0") } else { Value::Null });
 }
 
 /// Moves a ticket through the board's and the ticket page's forms.

@@ -367,6 +367,7 @@ texts! {
     connections: "Connections", "连接次数";
     connection_errors: "Connection errors", "连接错误";
     subscriptions: "Subscriptions", "订阅";
+    gateways_connected: "Gateways connected now", "当前已连接网关";
     address: "Address", "地址";
     modbus_devices: "Modbus devices", "Modbus 设备";
     no_devices: "No Modbus devices are configured.", "未配置 Modbus 设备。";
