@@ -199,7 +199,10 @@ impl Client {
             .unwrap();
         let status = r.status();
         let bytes = r.bytes().await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     pub(crate) async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
@@ -214,7 +217,10 @@ impl Client {
             .unwrap();
         let status = r.status();
         let bytes = r.bytes().await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// Moves ticket `id` through `moves` (each a transition body); every
@@ -758,12 +764,19 @@ fn outlets_import_refuses_bad_rows_whole() {
     let err = String::from_utf8(out.stderr).unwrap();
     let b = bad.display();
     assert!(
-        err.contains(&format!("{b}:3: kind \"shop\" is not own or partner; use one of those")),
+        err.contains(&format!(
+            "{b}:3: kind \"shop\" is not own or partner; use one of those"
+        )),
         "{err}"
     );
-    assert!(err.contains(&format!("{b}:4: depots is empty; fill it in")), "{err}");
     assert!(
-        err.contains(&format!("{b}:5: outlet \"OUT-N\" is already on line 2; list each outlet once")),
+        err.contains(&format!("{b}:4: depots is empty; fill it in")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{b}:5: outlet \"OUT-N\" is already on line 2; list each outlet once"
+        )),
         "{err}"
     );
     assert!(err.contains("nothing was imported"), "{err}");
@@ -777,11 +790,22 @@ fn outlets_import_refuses_bad_rows_whole() {
     )
     .unwrap();
     let out = run(&good);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8(out.stdout).unwrap().trim(),
-        format!("imported 2 outlets (2 new, 0 updated, 0 unchanged) from {}", good.display())
+        format!(
+            "imported 2 outlets (2 new, 0 updated, 0 unchanged) from {}",
+            good.display()
+        )
     );
     let out = run(&good);
-    assert!(String::from_utf8(out.stdout).unwrap().contains("(0 new, 0 updated, 2 unchanged)"));
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("(0 new, 0 updated, 2 unchanged)")
+    );
 }
