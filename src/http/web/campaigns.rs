@@ -182,3 +182,100 @@ pub async fn create(
     );
     Ok(see_other(&format!("/ui/campaigns/{}", c.id)))
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use crate::db::Db;
+    use crate::http::api::Role;
+    use crate::http::testing::{
+        call, csrf_of, json, page, post_form, post_json, register, sign_in, state, text, token,
+    };
+
+    /// Issue 21: the recall form opens a campaign whose page shows the
+    /// progress; the ticket page shows the warranty, links the campaign
+    /// and, once outlets are registered, offers them with the depot's
+    /// proposed; operators get neither.
+    async fn campaign_pages_and_dispatch_form(db: Db) {
+        let dir = tempfile::tempdir().unwrap();
+        register(&db, &[("fa", "A1"), ("fa", "A2")]).await;
+        let app = crate::http::app(state(db.clone(), dir.path()));
+        let support = token(&db, Role::Support, &[]).await;
+        let operator = token(&db, Role::Operator, &["fa"]).await;
+        let session = sign_in(&app, &support).await;
+        let html = text(call(&app, page("/ui/campaigns", &session)).await).await;
+        assert!(html.contains("No recall campaign yet"), "{html}");
+        let csrf = csrf_of(&text(call(&app, page("/ui/tickets", &session)).await).await);
+        let r = call(
+            &app,
+            post_form(
+                "/ui/campaigns",
+                &format!("csrf={csrf}&model=compactor-c12&spn=110&fmi=0&title=Thermostat+housing"),
+                Some(&session),
+            ),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers()["location"], "/ui/campaigns/1");
+        let html = text(call(&app, page("/ui/campaigns/1", &session)).await).await;
+        assert!(
+            html.contains(r#"data-campaign="1" data-vehicles="2" data-closed="0" data-open="2""#),
+            "{html}"
+        );
+        let list = text(call(&app, page("/ui/campaigns", &session)).await).await;
+        assert!(list.contains("Thermostat housing"), "{list}");
+
+        // The recall ticket: warranty (no meters in this store: unknown),
+        // its campaign, and a free-text outlet while the register is empty.
+        let r = call(
+            &app,
+            crate::http::testing::get("/api/v1/tickets?kind=recall", Some(&support)),
+        )
+        .await;
+        let first = json(r).await[0]["id"].as_i64().unwrap();
+        let html = text(call(&app, page(&format!("/ui/tickets/{first}"), &session)).await).await;
+        assert!(html.contains(r#"data-warranty="unknown""#), "{html}");
+        assert!(html.contains(r#"href="/ui/campaigns/1""#), "{html}");
+        assert!(html.contains(r#"<input name="outlet""#), "{html}");
+        sqlx::query(
+            "INSERT INTO outlets (outlet_id, name, kind, zone, phone) VALUES \
+             ('OUT-P', 'Partner north', 'partner', 'rural', NULL), ('OUT-N', 'North', 'own', 'city', NULL)",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO outlet_depots (outlet_id, depot) VALUES ('OUT-P', 'north'), ('OUT-N', 'north')",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let html = text(call(&app, page(&format!("/ui/tickets/{first}"), &session)).await).await;
+        assert!(html.contains(r#"<select name="outlet">"#), "{html}");
+        assert!(
+            html.contains(r#"<option value="OUT-N" selected>"#),
+            "{html}"
+        );
+
+        // Operators: no campaigns (403), no recall form.
+        let op = sign_in(&app, &operator).await;
+        let r = call(&app, page("/ui/campaigns/1", &op)).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let r = call(
+            &app,
+            post_json(
+                "/api/v1/campaigns",
+                &operator,
+                &serde_json::json!({"model": "compactor-c12", "spn": 110, "fmi": 0, "title": "x"}),
+            ),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn campaign_pages_on_sqlite() {
+        crate::db::testing::on_sqlite(campaign_pages_and_dispatch_form);
+    }
+}
