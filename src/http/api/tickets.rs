@@ -138,7 +138,15 @@ pub(crate) async fn visible_ticket(
         .map_err(error)?
         .ok_or_else(not_found)?;
     scope.check_fleet(ticket.fleet.as_ref(), "ticket")?;
-    Ok(TicketWithEvents { ticket, events })
+    let outlet_proposed = match (&ticket.outlet, &ticket.vehicle) {
+        (None, Some(v)) => crate::registry::outlets::outlet_for_vehicle(&state.db, v).await?,
+        _ => None,
+    };
+    Ok(TicketWithEvents {
+        ticket,
+        events,
+        outlet_proposed,
+    })
 }
 
 async fn show(
