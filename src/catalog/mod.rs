@@ -29,7 +29,7 @@ pub use model::{
     DEFAULT_DUE_SOON_PERCENT, FaultEntry, Interval, IntervalMeter, MaintenanceTask, PartQty,
     Severity, TruckKind, TruckModel, default_due_soon,
 };
-pub use part::Part;
+pub use part::{DEFAULT_SAFETY_STOCK_WEEKS, Part};
 
 use file::Source;
 

@@ -48,7 +48,7 @@ enum Which {
         #[command(flatten)]
         common: Common,
     },
-    /// Weekly spare-part demand (planned and corrective) against stock.
+    /// Weekly spare-part demand (planned and corrective) against stock; --reorder: what to order.
     Parts {
         /// Weeks to forecast [default: parts_weeks of the config, 12].
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=520))]
@@ -56,6 +56,9 @@ enum Which {
         /// One row per part and depot (the vehicles' depots).
         #[arg(long)]
         by_depot: bool,
+        /// Per part and depot: on_hand, on_order, weekly_demand, lead time, reorder_point, order_qty, order_by.
+        #[arg(long, conflicts_with = "by_depot")]
+        reorder: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -180,12 +183,30 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
             }
         }
         Which::Parts {
-            weeks, by_depot, ..
+            weeks,
+            by_depot,
+            reorder,
+            ..
         } => {
             let (registry, meters) =
                 registry_and_meters(&runtime, &db, &store, &catalog, config, as_of)?;
             let ctx = context(&catalog, config, &registry, as_of);
             let tasks = report::due::assess_with(&ctx, &meters);
+            if *reorder {
+                let balances = runtime
+                    .block_on(crate::parts::balances(&db))
+                    .context(UNREADABLE)?;
+                return finish(
+                    &runtime,
+                    &db,
+                    started,
+                    print(
+                        &report::reorder::reorder_of(&store, &ctx, &tasks, &balances, *weeks)
+                            .context(FAILED)?,
+                        common.format,
+                    ),
+                );
+            }
             print(
                 &report::parts::parts_demand_of(&store, &ctx, &tasks, *weeks, *by_depot)
                     .context(FAILED)?,
@@ -213,6 +234,16 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
             )
         }
     };
+    finish(&runtime, &db, started, rows)
+}
+
+/// Closes the database and logs the time a report took.
+fn finish(
+    runtime: &tokio::runtime::Runtime,
+    db: &Db,
+    started: std::time::Instant,
+    rows: anyhow::Result<()>,
+) -> anyhow::Result<()> {
     runtime.block_on(db.close());
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,

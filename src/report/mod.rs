@@ -17,6 +17,7 @@ mod history;
 pub mod output;
 pub mod parts;
 pub mod recurring;
+pub mod reorder;
 pub mod status;
 pub mod trends;
 mod usage;
@@ -35,6 +36,7 @@ use crate::store::StoreError;
 pub use due::{DueRow, MeterValue, NextServiceRow};
 pub use parts::PartsRow;
 pub use recurring::{RecurringKind, RecurringRow};
+pub use reorder::ReorderRow;
 pub use trends::TrendRow;
 
 /// Microseconds in a day.
@@ -81,7 +83,7 @@ impl Registry {
         Ok(Self {
             vehicles: crate::registry::vehicles(db).await?,
             services: crate::registry::services_for_reports(db, as_of, services).await?,
-            stock: crate::registry::stock(db).await?,
+            stock: crate::parts::levels(db).await?,
         })
     }
 }

@@ -16,6 +16,7 @@ mod meters;
 mod raise;
 mod sla;
 mod state;
+mod stock;
 mod store;
 mod transition;
 mod types;

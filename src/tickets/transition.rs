@@ -166,7 +166,8 @@ fn invalid(field: &'static str, value: &str, reason: String) -> TicketError {
 }
 
 /// Applies `t` to ticket `id` in one transaction: the ticket row, its
-/// history, and (closing maintenance or a fault) the service record.
+/// history, (closing maintenance or a fault) the service record, and
+/// (closing) the issue of its parts from the vehicle's depot (C11).
 pub(super) async fn apply(
     db: &Db,
     id: TicketId,
@@ -246,6 +247,11 @@ pub(super) async fn apply(
     }
     if t.to == TicketState::Closed
         && let Some(said) = record_service(&mut tx, &ticket, at, readings).await?
+    {
+        note.push(said);
+    }
+    if t.to == TicketState::Closed
+        && let Some(said) = super::stock::issue_parts(&mut tx, &ticket, &parts, actor, at).await?
     {
         note.push(said);
     }

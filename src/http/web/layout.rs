@@ -37,15 +37,17 @@ pub enum Nav {
     Tickets,
     Trends,
     Parts,
+    Stock,
     Health,
 }
 
 impl Nav {
-    const ALL: [Nav; 5] = [
+    const ALL: [Nav; 6] = [
         Self::Overview,
         Self::Tickets,
         Self::Trends,
         Self::Parts,
+        Self::Stock,
         Self::Health,
     ];
 
@@ -55,6 +57,7 @@ impl Nav {
             Self::Tickets => "/ui/tickets",
             Self::Trends => "/ui/trends",
             Self::Parts => "/ui/parts",
+            Self::Stock => "/ui/stock",
             Self::Health => "/ui/health",
         }
     }
@@ -67,6 +70,7 @@ impl Nav {
             Self::Tickets => Resource::Tickets,
             Self::Trends => Resource::Reports,
             Self::Parts => Resource::PartsReport,
+            Self::Stock => Resource::Stock,
             Self::Health => Resource::DeadLetters,
         }
     }
@@ -78,6 +82,7 @@ impl Nav {
             Self::Tickets => t.nav_tickets,
             Self::Trends => t.nav_trends,
             Self::Parts => t.nav_parts,
+            Self::Stock => t.nav_stock,
             Self::Health => t.nav_health,
         }
     }
