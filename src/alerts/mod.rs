@@ -33,6 +33,8 @@ pub mod service;
 pub mod webhook;
 
 #[cfg(test)]
+mod parts_tests;
+#[cfg(test)]
 mod tests;
 
 use chrono::{DateTime, Utc};

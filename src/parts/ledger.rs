@@ -229,31 +229,26 @@ pub async fn balances_page(
     }
     let mut filters: Vec<String> = Vec::new();
     let mut args = AnyArguments::default();
-    let mut n = 0;
-    let mut bind = |args: &mut AnyArguments, value: String| {
-        n += 1;
-        args.add(value)
-            .map(|()| n)
-            .map_err(|e| DbError::Sql(sqlx::Error::Encode(e)))
-    };
+    let enc = |e| DbError::Sql(sqlx::Error::Encode(e));
     if let Some(p) = part {
-        let i = bind(&mut args, p.as_str().to_owned())?;
-        filters.push(format!("part = ${i}"));
+        args.add(p.as_str().to_owned()).map_err(enc)?;
+        filters.push(format!("part = ${}", args.len()));
     }
     if let Some(d) = depot {
-        let i = bind(&mut args, d.as_str().to_owned())?;
-        filters.push(format!("depot = ${i}"));
+        args.add(d.as_str().to_owned()).map_err(enc)?;
+        filters.push(format!("depot = ${}", args.len()));
     }
     if let Some(list) = depots {
-        let first = n + 1;
+        filters.push(depot_list(args.len() + 1, list));
         for d in list {
-            bind(&mut args, d.as_str().to_owned())?;
+            args.add(d.as_str().to_owned()).map_err(enc)?;
         }
-        filters.push(depot_list(first, list));
     }
     if let Some((p, d)) = after {
-        let i = bind(&mut args, p.as_str().to_owned())?;
-        let j = bind(&mut args, d.as_str().to_owned())?;
+        args.add(p.as_str().to_owned()).map_err(enc)?;
+        let i = args.len();
+        args.add(d.as_str().to_owned()).map_err(enc)?;
+        let j = args.len();
         filters.push(format!("(part > ${i} OR (part = ${i} AND depot > ${j}))"));
     }
     let filter = if filters.is_empty() {
@@ -261,16 +256,15 @@ pub async fn balances_page(
     } else {
         format!("WHERE {}", filters.join(" AND "))
     };
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    args.add(limit)
-        .map_err(|e| DbError::Sql(sqlx::Error::Encode(e)))?;
+    args.add(i64::try_from(limit).unwrap_or(i64::MAX))
+        .map_err(enc)?;
+    let n = args.len();
     let sql = format!(
         "SELECT part, depot, CAST(SUM(on_hand) AS BIGINT), CAST(SUM(on_order) AS BIGINT) FROM ( \
            SELECT part, depot, qty AS on_hand, 0 AS on_order FROM stock_movements \
            UNION ALL \
            SELECT part, depot, 0 AS on_hand, qty AS on_order FROM stock_orders WHERE received_at IS NULL \
-         ) AS ledger {filter} GROUP BY part, depot ORDER BY part, depot LIMIT ${}",
-        n + 1
+         ) AS ledger {filter} GROUP BY part, depot ORDER BY part, depot LIMIT ${n}"
     );
     // Only placeholders and fixed text are formatted into the statement.
     let rows: Vec<(String, String, i64, i64)> = sqlx::query_as_with(AssertSqlSafe(sql), args)

@@ -215,3 +215,112 @@ pub async fn page(
     };
     Ok(frame(&session, Some(Nav::Stock), t.stock_title, body).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use fleetcare_ingest::ids::{FleetId, VehicleId};
+
+    use crate::catalog::{ModelId, PartId};
+    use crate::db::Db;
+    use crate::db::testing::db_tests;
+    use crate::http::api::Role;
+    use crate::http::testing::{call, page, register, sign_in, state, text, token};
+    use crate::parts::{MovementKind, NewMovement};
+    use crate::registry::Depot;
+    use crate::tickets::{NewAlert, Priority, TicketKind, TicketState, Transition};
+
+    fn receipt(part: &str, depot: &str, qty: i64) -> NewMovement {
+        NewMovement {
+            part: PartId::new(part).unwrap(),
+            depot: Depot::new(depot).unwrap(),
+            kind: MovementKind::Receipt,
+            qty,
+            at: chrono::Utc::now(),
+            reference: "order:PO-7".to_owned(),
+            actor: "cli".to_owned(),
+        }
+    }
+
+    db_tests!(the_stock_page_and_the_parts_at_diagnosis);
+
+    /// Issue 22: the ledger page shows stock by depot (an operator only its
+    /// vehicles' depots, without reorder suggestions), a part's movements,
+    /// and a ticket at diagnosis the depot's stock of its fault's parts.
+    async fn the_stock_page_and_the_parts_at_diagnosis(db: Db) {
+        let dir = tempfile::tempdir().unwrap();
+        register(&db, &[("fa", "A1")]).await;
+        sqlx::query(
+            "INSERT INTO vehicles (vehicle_id, fleet_id, model_id, vin, commissioned_on, depot) \
+             VALUES ('B1', 'fb', 'compactor-c12', NULL, '2024-01-01', 'south')",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
+        crate::parts::record(
+            &db,
+            &[
+                receipt("THERMO-01", "north", 3),
+                receipt("THERMO-01", "south", 9),
+            ],
+        )
+        .await
+        .unwrap();
+        let web = state(db.clone(), dir.path());
+        let tickets = web.api.tickets.clone();
+        let app = crate::http::app(web);
+
+        let support = sign_in(&app, &token(&db, Role::Support, &[]).await).await;
+        let r = call(&app, page("/ui/stock?part=THERMO-01", &support)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let html = text(r).await;
+        assert!(html.contains(r#"data-part="THERMO-01" data-depot="north""#), "{html}");
+        assert!(html.contains(r#"data-part="THERMO-01" data-depot="south""#));
+        assert_eq!(html.matches(r#"<tr data-kind="receipt">"#).count(), 2);
+        assert!(html.contains(r#"<section id="reorder">"#));
+
+        let operator = sign_in(&app, &token(&db, Role::Operator, &["fa"]).await).await;
+        let html = text(call(&app, page("/ui/stock?part=THERMO-01", &operator)).await).await;
+        assert!(html.contains(r#"data-depot="north""#));
+        assert!(!html.contains("south"), "another fleet's depot: {html}");
+        assert_eq!(html.matches(r#"<tr data-kind="receipt">"#).count(), 1);
+        assert!(!html.contains(r#"<section id="reorder">"#));
+
+        let ticket = tickets
+            .raise(NewAlert {
+                kind: TicketKind::Fault,
+                fleet: Some(FleetId::new("fa").unwrap()),
+                vehicle: Some(VehicleId::new("A1").unwrap()),
+                model: Some(ModelId::new("compactor-c12").unwrap()),
+                key: "110:0".to_owned(),
+                priority: Priority::P1,
+                title: "coolant".to_owned(),
+                details: String::new(),
+                at: chrono::Utc::now(),
+            })
+            .await
+            .unwrap()
+            .into_ticket();
+        let path = format!("/ui/tickets/{}", ticket.id);
+        let html = text(call(&app, page(&path, &support)).await).await;
+        assert!(!html.contains("parts-check"), "not before diagnosing");
+        for to in [TicketState::Dispatched, TicketState::Diagnosing] {
+            let t = Transition {
+                assignee: Some("Li Na".to_owned()),
+                outlet: Some("north".to_owned()),
+                ..Transition::to(to)
+            };
+            tickets
+                .transition(ticket.id, t, "support:1", chrono::Utc::now())
+                .await
+                .unwrap();
+        }
+        let html = text(call(&app, page(&path, &support)).await).await;
+        assert!(
+            html.contains(r#"<section id="parts-check" data-depot="north" data-all-on-hand="false">"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-part="THERMO-01" data-enough="true""#));
+        assert!(html.contains(r#"data-part="COOLANT-L" data-enough="false""#));
+    }
+}

@@ -372,7 +372,7 @@ async fn ticket_page(
             section { h2 { (t.details) } p.pre { (ticket.details) } }
         }
         @if let Some(check) = &parts_check {
-            section #parts-check data-depot=(check.depot) data-all-on-hand=(check.all_on_hand) {
+            section #parts-check data-depot=(check.depot) data-all-on-hand=(check.all_on_hand.to_string()) {
                 h2 { (t.parts_check) ": " (check.depot) }
                 p.bad[!check.all_on_hand] {
                     strong { (if check.all_on_hand { t.all_on_hand } else { t.not_all_on_hand }) }
@@ -384,7 +384,7 @@ async fn ticket_page(
                         } }
                         tbody {
                             @for p in &check.parts {
-                                tr.short[!p.enough] data-part=(p.part.as_str()) data-enough=(p.enough) {
+                                tr.short[!p.enough] data-part=(p.part.as_str()) data-enough=(p.enough.to_string()) {
                                     td data-label=(t.part) {
                                         a href=(format!("/ui/stock?part={}#movements", percent_encode(p.part.as_str()))) { (lang.part_name(&state.api.catalog, &p.part)) }
                                         " " small.muted { (p.part.as_str()) }
