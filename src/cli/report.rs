@@ -196,22 +196,18 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
                 let balances = runtime
                     .block_on(crate::parts::balances(&db))
                     .context(UNREADABLE)?;
-                return finish(
-                    &runtime,
-                    &db,
-                    started,
-                    print(
-                        &report::reorder::reorder_of(&store, &ctx, &tasks, &balances, *weeks)
-                            .context(FAILED)?,
-                        common.format,
-                    ),
-                );
+                print(
+                    &report::reorder::reorder_of(&store, &ctx, &tasks, &balances, *weeks)
+                        .context(FAILED)?,
+                    common.format,
+                )
+            } else {
+                print(
+                    &report::parts::parts_demand_of(&store, &ctx, &tasks, *weeks, *by_depot)
+                        .context(FAILED)?,
+                    common.format,
+                )
             }
-            print(
-                &report::parts::parts_demand_of(&store, &ctx, &tasks, *weeks, *by_depot)
-                    .context(FAILED)?,
-                common.format,
-            )
         }
         Which::Recurring { .. } => {
             let registry = load(ServiceHistory::Repairs)?;
@@ -234,16 +230,6 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
             )
         }
     };
-    finish(&runtime, &db, started, rows)
-}
-
-/// Closes the database and logs the time a report took.
-fn finish(
-    runtime: &tokio::runtime::Runtime,
-    db: &Db,
-    started: std::time::Instant,
-    rows: anyhow::Result<()>,
-) -> anyhow::Result<()> {
     runtime.block_on(db.close());
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
