@@ -90,7 +90,11 @@ fn main() -> anyhow::Result<()> {
     for (d, depot) in depots.iter().enumerate() {
         for v in 0..args.vehicles_per_depot {
             let model = &model_ids[(d + v) % model_ids.len()];
-            writeln!(vehicles, "T-{d:02}-{v},fleet-{},{model},,2025-01-01,{depot}", d % 5)?;
+            writeln!(
+                vehicles,
+                "T-{d:02}-{v},fleet-{},{model},,2025-01-01,{depot}",
+                d % 5
+            )?;
         }
     }
     let vehicles_csv = dir.path().join("vehicles.csv");
@@ -109,7 +113,11 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let db = rt.block_on(Db::connect(&config))?;
-    rt.block_on(fleetcare::registry::import_vehicles(&db, &catalog, &vehicles_csv))?;
+    rt.block_on(fleetcare::registry::import_vehicles(
+        &db,
+        &catalog,
+        &vehicles_csv,
+    ))?;
 
     // A year of movements: a count first, then receipts and issues in
     // turn, a day apart per (part, depot) so the year is covered.

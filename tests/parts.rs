@@ -82,7 +82,10 @@ fn load_fixture(data: &Path) {
         &["vehicles", "import", vehicles.to_str().unwrap()],
     ));
     let stock = fixture("stock.csv");
-    let out = ok(&fleetcare(data, &["stock", "import", stock.to_str().unwrap()]));
+    let out = ok(&fleetcare(
+        data,
+        &["stock", "import", stock.to_str().unwrap()],
+    ));
     assert_eq!(
         out,
         format!(
@@ -91,7 +94,10 @@ fn load_fixture(data: &Path) {
         )
     );
     let orders = fixture("orders.csv");
-    let out = ok(&fleetcare(data, &["stock", "order", orders.to_str().unwrap()]));
+    let out = ok(&fleetcare(
+        data,
+        &["stock", "order", orders.to_str().unwrap()],
+    ));
     assert_eq!(
         out,
         format!(
@@ -109,7 +115,13 @@ fn the_reorder_fixture_through_the_cli() {
     let out = ok(&fleetcare(
         &data,
         &[
-            "report", "parts", "--reorder", "--as-of", "2026-03-01", "--format", "json",
+            "report",
+            "parts",
+            "--reorder",
+            "--as-of",
+            "2026-03-01",
+            "--format",
+            "json",
         ],
     ));
     let rows: Value = serde_json::from_str(&out).unwrap();
@@ -117,7 +129,13 @@ fn the_reorder_fixture_through_the_cli() {
     let csv = ok(&fleetcare(
         &data,
         &[
-            "report", "parts", "--reorder", "--as-of", "2026-03-01", "--format", "csv",
+            "report",
+            "parts",
+            "--reorder",
+            "--as-of",
+            "2026-03-01",
+            "--format",
+            "csv",
         ],
     ));
     assert_eq!(
@@ -133,8 +151,18 @@ fn the_reorder_fixture_through_the_cli() {
     let out = ok(&fleetcare(
         &data,
         &[
-            "stock", "transfer", "--part", "FLT-X", "--from", "south", "--to", "north", "--qty",
-            "5", "--reference", "T-1",
+            "stock",
+            "transfer",
+            "--part",
+            "FLT-X",
+            "--from",
+            "south",
+            "--to",
+            "north",
+            "--qty",
+            "5",
+            "--reference",
+            "T-1",
         ],
     ));
     assert_eq!(
@@ -142,27 +170,50 @@ fn the_reorder_fixture_through_the_cli() {
         "moved 5 × FLT-X from south to north (reference transfer:T-1); 95 left at south\n"
     );
     let count = dir.path().join("count.csv");
-    std::fs::write(&count, "part,depot,on_hand\nFLT-X,north,28\nFLT-X,south,95\n").unwrap();
-    let out = ok(&fleetcare(&data, &["stock", "import", count.to_str().unwrap()]));
-    assert!(out.starts_with("imported 2 stock levels (0 new, 1 updated, 1 unchanged)"), "{out}");
+    std::fs::write(
+        &count,
+        "part,depot,on_hand\nFLT-X,north,28\nFLT-X,south,95\n",
+    )
+    .unwrap();
+    let out = ok(&fleetcare(
+        &data,
+        &["stock", "import", count.to_str().unwrap()],
+    ));
+    assert!(
+        out.starts_with("imported 2 stock levels (0 new, 1 updated, 1 unchanged)"),
+        "{out}"
+    );
     let receipts = dir.path().join("receipts.csv");
     std::fs::write(
         &receipts,
         "part,depot,qty,reference,received_on\nFLT-X,north,10,PO-1,2026-02-28\n",
     )
     .unwrap();
-    ok(&fleetcare(&data, &["stock", "receive", receipts.to_str().unwrap()]));
+    ok(&fleetcare(
+        &data,
+        &["stock", "receive", receipts.to_str().unwrap()],
+    ));
     let out = ok(&fleetcare(
         &data,
         &[
-            "report", "parts", "--reorder", "--as-of", "2026-03-01", "--format", "json",
+            "report",
+            "parts",
+            "--reorder",
+            "--as-of",
+            "2026-03-01",
+            "--format",
+            "json",
         ],
     ));
     let rows: Value = serde_json::from_str(&out).unwrap();
     // north: 28 counted (30 before: an adjust of −2), then 10 received
     // and the order closed: 38 on hand, none on order.
     assert_eq!(
-        (&rows[0]["on_hand"], &rows[0]["on_order"], &rows[0]["order_qty"]),
+        (
+            &rows[0]["on_hand"],
+            &rows[0]["on_order"],
+            &rows[0]["order_qty"]
+        ),
         (&json!(38), &json!(0), &json!(2))
     );
 }
@@ -236,7 +287,11 @@ async fn get(base: &str, path: &str, token: &str) -> (u16, Option<String>, Value
         .get("x-next-cursor")
         .map(|v| v.to_str().unwrap().to_owned());
     let text = r.text().await.unwrap();
-    (status, next, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        next,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 #[test]
@@ -425,7 +480,13 @@ async fn concurrent_closes(db: Db) {
     for id in ids.clone() {
         let tickets = tickets.clone();
         closing.spawn(async move {
-            move_to(&tickets, id, TicketState::Closed, vec![("FLT-X".to_owned(), 1)]).await
+            move_to(
+                &tickets,
+                id,
+                TicketState::Closed,
+                vec![("FLT-X".to_owned(), 1)],
+            )
+            .await
         });
     }
     let mut closed = 0;
@@ -485,7 +546,9 @@ fn fifty_concurrent_closes_on_sqlite() {
 #[test]
 fn fifty_concurrent_closes_on_postgres() {
     let Ok(server) = std::env::var("FLEETCARE_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: FLEETCARE_TEST_POSTGRES_URL is not set, so this test did not run on PostgreSQL");
+        eprintln!(
+            "skipped: FLEETCARE_TEST_POSTGRES_URL is not set, so this test did not run on PostgreSQL"
+        );
         return;
     };
     let name = format!("fleetcare_parts_{}", std::process::id());
@@ -502,7 +565,9 @@ fn fifty_concurrent_closes_on_postgres() {
             conn.close().await.unwrap();
         }
     };
-    rt.block_on(admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
+    rt.block_on(admin(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )));
     rt.block_on(admin(format!("CREATE DATABASE {name}")));
     let (base, _) = server.rsplit_once('/').unwrap();
     let url = format!("{base}/{name}");

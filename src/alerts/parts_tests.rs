@@ -61,7 +61,10 @@ async fn a_long_wait_for_parts_is_alerted_to_support_once(db: Db) {
             outlet: (to == TicketState::Dispatched).then(|| "north".to_owned()),
             ..Transition::to(to)
         };
-        tickets.transition(ticket.id, t, "support:1", t0()).await.unwrap();
+        tickets
+            .transition(ticket.id, t, "support:1", t0())
+            .await
+            .unwrap();
     }
     let metrics = Arc::new(LiveMetrics::default());
     let (notifier, delivered) = spawn_notifier(
@@ -118,7 +121,9 @@ async fn a_long_wait_for_parts_is_alerted_to_support_once(db: Db) {
     assert_eq!(alerts[0].0.as_deref(), Some("TRK-1"));
     assert_eq!(alerts[0].1, Some(ticket.id.0));
     assert!(
-        alerts[0].2.starts_with(&format!("#{} waiting for parts for 14 days", ticket.id)),
+        alerts[0]
+            .2
+            .starts_with(&format!("#{} waiting for parts for 14 days", ticket.id)),
         "{alerts:?}"
     );
 }

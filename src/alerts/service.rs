@@ -314,8 +314,7 @@ pub async fn alert_parts_waits(
     for (ticket, since) in ctx.tickets.waiting_for_parts(moved_by).await? {
         if crate::parts::first_wait_alert(&ctx.db, ticket.id.0, now).await? {
             tracing::info!(ticket = %ticket.id, "A ticket waits for parts too long; support is alerted once.");
-            ctx.notifier
-                .send(Alert::parts_overdue(&ticket, since, now));
+            ctx.notifier.send(Alert::parts_overdue(&ticket, since, now));
             sent += 1;
         }
     }

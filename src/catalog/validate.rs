@@ -38,7 +38,9 @@ pub(super) fn parts(source: &Source) -> Result<BTreeMap<PartId, Part>> {
         let owner = Owner::new(PartId::WHAT, id.as_str());
         let safety_stock_weeks = match &entry.safety_stock_weeks {
             None => super::DEFAULT_SAFETY_STOCK_WEEKS,
-            Some(w) if w.get_ref().is_finite() && (0.0..=52.0).contains(w.get_ref()) => *w.get_ref(),
+            Some(w) if w.get_ref().is_finite() && (0.0..=52.0).contains(w.get_ref()) => {
+                *w.get_ref()
+            }
             Some(w) => {
                 return Err(source.error_at(
                     &w.span(),

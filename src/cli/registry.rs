@@ -102,7 +102,10 @@ pub(super) fn transfer(config: &Config, args: &TransferArgs) -> anyhow::Result<(
         crate::registry::Depot::new(name).with_context(|| format!("depot {name:?} is not valid"))
     };
     let (from, to) = (depot(&args.from)?, depot(&args.to)?);
-    anyhow::ensure!(from != to, "--from and --to name the same depot; name two depots");
+    anyhow::ensure!(
+        from != to,
+        "--from and --to name the same depot; name two depots"
+    );
     anyhow::ensure!(args.qty > 0, "--qty is 0; move at least one");
     let reference = args
         .reference

@@ -37,9 +37,10 @@ fn summary(kind: Kind, path: &Path) -> ImportSummary {
 
 /// The name a file's movements are referenced by: `count:stock.csv`.
 fn file_reference(path: &Path) -> String {
-    let name = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     name.chars().take(super::MAX_REFERENCE_LEN).collect()
 }
 

@@ -89,9 +89,8 @@ pub fn plan(input: &ReorderInput<'_>) -> ReorderPlan {
     let d = weekly_demand(input.weekly);
     let rop = reorder_point(d, input.lead_time_days, input.safety_stock_weeks);
     let position = input.on_hand.saturating_add(input.on_order);
-    let order_by = first_short_week(input.weekly, position).map(|k| {
-        input.as_of + TimeDelta::days(7 * k as i64 - i64::from(input.lead_time_days))
-    });
+    let order_by = first_short_week(input.weekly, position)
+        .map(|k| input.as_of + TimeDelta::days(7 * k as i64 - i64::from(input.lead_time_days)));
     ReorderPlan {
         weekly_demand: d,
         reorder_point: rop,
@@ -191,7 +190,10 @@ mod tests {
             safety_stock_weeks: 2.0,
             as_of: day("2026-03-01"),
         });
-        assert_eq!((none.weekly_demand, none.order_qty, none.order_by), (0.0, 0, None));
+        assert_eq!(
+            (none.weekly_demand, none.order_qty, none.order_by),
+            (0.0, 0, None)
+        );
     }
 
     proptest! {

@@ -50,7 +50,14 @@ async fn stock(db: &Db) -> Vec<(String, String, i64, i64)> {
         .await
         .unwrap()
         .into_iter()
-        .map(|b| (b.part.to_string(), b.depot.to_string(), b.on_hand, b.on_order))
+        .map(|b| {
+            (
+                b.part.to_string(),
+                b.depot.to_string(),
+                b.on_hand,
+                b.on_order,
+            )
+        })
         .collect()
 }
 
@@ -66,7 +73,9 @@ async fn moves(db: &Db, p: &str) -> Vec<(MovementKind, i64, String)> {
 
 fn refused<T: std::fmt::Debug>(r: Result<T, ImportError>) -> Vec<(u64, RowProblem)> {
     match r {
-        Err(ImportError::Rows { rows, .. }) => rows.into_iter().map(|r| (r.line, r.problem)).collect(),
+        Err(ImportError::Rows { rows, .. }) => {
+            rows.into_iter().map(|r| (r.line, r.problem)).collect()
+        }
         other => panic!("expected refused rows, got {other:?}"),
     }
 }
@@ -101,9 +110,16 @@ async fn counts_are_booked_as_adjustments(db: Db) {
     );
     // Four fitted, then the shelf counted at 7: an adjustment of -1.
     let mut conn = db.pool().acquire().await.unwrap();
-    issue_for_ticket_in(&mut conn, 9, &depot("north"), &[(part("FLT-OIL-01"), 4)], "t", now())
-        .await
-        .unwrap();
+    issue_for_ticket_in(
+        &mut conn,
+        9,
+        &depot("north"),
+        &[(part("FLT-OIL-01"), 4)],
+        "t",
+        now(),
+    )
+    .await
+    .unwrap();
     drop(conn);
     let path = files.write(
         "count.csv",
@@ -128,9 +144,19 @@ async fn counts_are_booked_as_adjustments(db: Db) {
             ("OIL-15W40-L".into(), "north".into(), 200, 0),
         ]
     );
-    assert_eq!(on_hand(&db, &part("FLT-OIL-01"), &depot("north")).await.unwrap(), 7);
+    assert_eq!(
+        on_hand(&db, &part("FLT-OIL-01"), &depot("north"))
+            .await
+            .unwrap(),
+        7
+    );
     // The parts forecast reads the same stock.
-    let levels: Vec<u64> = levels(&db).await.unwrap().iter().map(|l| l.on_hand).collect();
+    let levels: Vec<u64> = levels(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.on_hand)
+        .collect();
     assert_eq!(levels, [7, 0, 200]);
 }
 
@@ -145,7 +171,9 @@ async fn receipts_close_their_orders(db: Db) {
          FLT-OIL-01,north,10,PO-1,2026-02-20\n\
          FLT-OIL-01,south,5,PO-1,2026-02-20\n",
     );
-    let s = import_orders(&db, &cat, &orders, "cli", now()).await.unwrap();
+    let s = import_orders(&db, &cat, &orders, "cli", now())
+        .await
+        .unwrap();
     assert_eq!(
         s.to_string(),
         format!(
@@ -153,7 +181,9 @@ async fn receipts_close_their_orders(db: Db) {
             orders.display()
         )
     );
-    let s = import_orders(&db, &cat, &orders, "cli", now()).await.unwrap();
+    let s = import_orders(&db, &cat, &orders, "cli", now())
+        .await
+        .unwrap();
     assert_eq!((s.new, s.updated, s.unchanged), (0, 0, 2));
     assert_eq!(
         stock(&db).await,
@@ -166,7 +196,9 @@ async fn receipts_close_their_orders(db: Db) {
         "receipts.csv",
         "part,depot,qty,reference,received_on\nFLT-OIL-01,north,10,PO-1,2026-02-27\n",
     );
-    let s = import_receipts(&db, &cat, &receipts, "cli", now()).await.unwrap();
+    let s = import_receipts(&db, &cat, &receipts, "cli", now())
+        .await
+        .unwrap();
     assert_eq!(
         s.to_string(),
         format!(
@@ -186,7 +218,9 @@ async fn receipts_close_their_orders(db: Db) {
         .unwrap();
     assert_eq!(m[0].reference, "order:PO-1");
     assert_eq!(m[0].at.to_rfc3339(), "2026-02-27T00:00:00+00:00");
-    let s = import_receipts(&db, &cat, &receipts, "cli", now()).await.unwrap();
+    let s = import_receipts(&db, &cat, &receipts, "cli", now())
+        .await
+        .unwrap();
     assert_eq!((s.new, s.unchanged), (0, 1));
     let other = files.write(
         "again.csv",
@@ -219,7 +253,10 @@ async fn receipts_close_their_orders(db: Db) {
             }
         )]
     );
-    assert_eq!(stock(&db).await[0], ("FLT-OIL-01".into(), "north".into(), 10, 0));
+    assert_eq!(
+        stock(&db).await[0],
+        ("FLT-OIL-01".into(), "north".into(), 10, 0)
+    );
 }
 
 /// Issue 22: bad rows are refused whole, each named by its line.
@@ -252,10 +289,25 @@ async fn bad_rows_refuse_the_whole_file(db: Db) {
     assert_eq!(
         refused(Err::<(), _>(e)),
         [
-            (3, RowProblem::UnknownPart { part: "FLT-NOPE".into() }),
+            (
+                3,
+                RowProblem::UnknownPart {
+                    part: "FLT-NOPE".into()
+                }
+            ),
             (4, RowProblem::BadQty { value: "0".into() }),
-            (5, RowProblem::BadQty { value: "2.5".into() }),
-            (6, RowProblem::Empty { column: "reference" }),
+            (
+                5,
+                RowProblem::BadQty {
+                    value: "2.5".into()
+                }
+            ),
+            (
+                6,
+                RowProblem::Empty {
+                    column: "reference"
+                }
+            ),
             (
                 7,
                 RowProblem::BadDate {
@@ -411,10 +463,12 @@ async fn pages_of_stock_and_movements(db: Db) {
         .await
         .unwrap();
     assert_eq!(only_b.len(), 2);
-    assert!(balances_page(&db, Some(&[]), None, None, None, 100)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        balances_page(&db, Some(&[]), None, None, None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let first = movements_page(&db, &part("THERMO-01"), None, None, None, 2)
         .await
         .unwrap();

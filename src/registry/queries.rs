@@ -7,8 +7,8 @@ use fleetcare_ingest::ids::{FleetId, VehicleId};
 use sqlx::{Any, Executor};
 
 use super::types::{
-    Depot, ServiceHistory, ServiceRecord, ServiceSource, ServiceTask, Vehicle, Vin,
-    date_text, time_text,
+    Depot, ServiceHistory, ServiceRecord, ServiceSource, ServiceTask, Vehicle, Vin, date_text,
+    time_text,
 };
 use crate::catalog::ModelId;
 use crate::db::{DbError, Result};

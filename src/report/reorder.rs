@@ -18,8 +18,8 @@ use super::output::{Row, opt_date};
 use super::parts::parts_demand_of;
 use super::{Context, Result, round_to};
 use crate::catalog::PartId;
-use crate::parts::reorder::{ReorderInput, plan};
 use crate::parts::Balance;
+use crate::parts::reorder::{ReorderInput, plan};
 use crate::registry::Depot;
 use crate::store::Snapshot;
 

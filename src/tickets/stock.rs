@@ -4,11 +4,11 @@
 
 use chrono::{DateTime, Utc};
 
+use super::Tickets;
 use super::error::Result;
 use super::state::TicketState;
 use super::store;
 use super::types::{PartUsed, Ticket, TicketId};
-use super::Tickets;
 use crate::catalog::PartId;
 use crate::registry;
 
@@ -32,7 +32,9 @@ pub(super) async fn issue_parts(
         return Ok(None);
     }
     let Some(vehicle) = &ticket.vehicle else {
-        return Ok(Some("no parts issued: the ticket names no vehicle".to_owned()));
+        return Ok(Some(
+            "no parts issued: the ticket names no vehicle".to_owned(),
+        ));
     };
     let Some(registered) = registry::vehicle_in(&mut *conn, vehicle).await? else {
         return Ok(Some(format!(
@@ -181,17 +183,34 @@ mod tests {
         let t = Tickets::new(db.clone(), SlaConfig::default());
         let id = fault_ticket(&t, "TRK-1").await;
         use TicketState::*;
-        walk(&t, id, &[Dispatched, Diagnosing, InRepair, QualityCheck, Delivered], t0()).await;
+        walk(
+            &t,
+            id,
+            &[Dispatched, Diagnosing, InRepair, QualityCheck, Delivered],
+            t0(),
+        )
+        .await;
         // Nothing is issued before the close.
-        assert_eq!(crate::parts::on_hand(&db, &thermo, &north).await.unwrap(), 1);
+        assert_eq!(
+            crate::parts::on_hand(&db, &thermo, &north).await.unwrap(),
+            1
+        );
         walk(&t, id, &[Closed], t0() + TimeDelta::hours(5)).await;
-        assert_eq!(crate::parts::on_hand(&db, &thermo, &north).await.unwrap(), -1);
+        assert_eq!(
+            crate::parts::on_hand(&db, &thermo, &north).await.unwrap(),
+            -1
+        );
         let m = crate::parts::movements_page(&db, &thermo, Some(&north), None, None, 10)
             .await
             .unwrap();
         assert_eq!(m.len(), 2);
         assert_eq!(
-            (m[0].kind, m[0].qty, m[0].reference.as_str(), m[0].actor.as_str()),
+            (
+                m[0].kind,
+                m[0].qty,
+                m[0].reference.as_str(),
+                m[0].actor.as_str()
+            ),
             (
                 crate::parts::MovementKind::Issue,
                 -2,

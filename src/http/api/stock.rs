@@ -7,10 +7,10 @@
 //! no vehicle names belongs to the manufacturer's planners). Planners,
 //! support and admin see every depot.
 
+use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 
 use super::error::ApiError;

@@ -178,12 +178,10 @@ pub(crate) async fn parts_check(
     {
         return Ok(None);
     }
-    let code = ticket.key.split_once(':').and_then(|(spn, fmi)| {
-        Some((
-            Spn::new(spn.parse().ok()?)?,
-            Fmi::new(fmi.parse().ok()?)?,
-        ))
-    });
+    let code = ticket
+        .key
+        .split_once(':')
+        .and_then(|(spn, fmi)| Some((Spn::new(spn.parse().ok()?)?, Fmi::new(fmi.parse().ok()?)?)));
     let (Some((spn, fmi)), Some(model), Some(vehicle)) = (code, &ticket.model, &ticket.vehicle)
     else {
         return Ok(None);

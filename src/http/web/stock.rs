@@ -87,8 +87,12 @@ pub async fn page(
         let mut rows = reports::reorder_rows(&state.api, &scope, Utc::now()).await?;
         rows.retain(|r| r.order_qty > 0 || r.order_by.is_some());
         rows.sort_by(|a, b| {
-            (a.order_by.is_none(), a.order_by, &a.part, &a.depot)
-                .cmp(&(b.order_by.is_none(), b.order_by, &b.part, &b.depot))
+            (a.order_by.is_none(), a.order_by, &a.part, &a.depot).cmp(&(
+                b.order_by.is_none(),
+                b.order_by,
+                &b.part,
+                &b.depot,
+            ))
         });
         rows.truncate(SUGGESTIONS);
         Some(rows)
@@ -97,7 +101,10 @@ pub async fn page(
     };
     let unit = |p: &PartId| catalog.part(p).map_or_else(String::new, |p| p.unit.clone());
     let link = |part: &PartId| {
-        let mut query = vec![format!("part={}", super::error::percent_encode(part.as_str()))];
+        let mut query = vec![format!(
+            "part={}",
+            super::error::percent_encode(part.as_str())
+        )];
         if let Some(d) = &depot {
             query.push(format!("depot={}", super::error::percent_encode(d)));
         }
@@ -274,7 +281,10 @@ mod tests {
         let r = call(&app, page("/ui/stock?part=THERMO-01", &support)).await;
         assert_eq!(r.status(), StatusCode::OK);
         let html = text(r).await;
-        assert!(html.contains(r#"data-part="THERMO-01" data-depot="north""#), "{html}");
+        assert!(
+            html.contains(r#"data-part="THERMO-01" data-depot="north""#),
+            "{html}"
+        );
         assert!(html.contains(r#"data-part="THERMO-01" data-depot="south""#));
         assert_eq!(html.matches(r#"<tr data-kind="receipt">"#).count(), 2);
         assert!(html.contains(r#"<section id="reorder">"#));
@@ -317,7 +327,9 @@ mod tests {
         }
         let html = text(call(&app, page(&path, &support)).await).await;
         assert!(
-            html.contains(r#"<section id="parts-check" data-depot="north" data-all-on-hand="false">"#),
+            html.contains(
+                r#"<section id="parts-check" data-depot="north" data-all-on-hand="false">"#
+            ),
             "{html}"
         );
         assert!(html.contains(r#"data-part="THERMO-01" data-enough="true""#));

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::table::{self, Problems, Row};
 use super::required;
+use super::table::{self, Problems, Row};
 use crate::catalog::{Catalog, PartId};
 use crate::registry::error::{Result, RowProblem};
 use crate::registry::types::{Depot, StockLevel};
