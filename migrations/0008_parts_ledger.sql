@@ -27,8 +27,10 @@ CREATE TABLE stock_movements (
     reference   TEXT NOT NULL,
     actor       TEXT NOT NULL
 );
-CREATE INDEX stock_movements_by_part ON stock_movements (part, depot, movement_id);
-CREATE INDEX stock_movements_by_depot ON stock_movements (depot, part);
+-- Sums per (part, depot) read this index alone (it covers qty), in its
+-- order; a part's movements, newest first, come from the second.
+CREATE INDEX stock_movements_by_pair ON stock_movements (part, depot, qty);
+CREATE INDEX stock_movements_by_part ON stock_movements (part, movement_id);
 CREATE INDEX stock_movements_by_reference ON stock_movements (reference, part, depot);
 
 -- The counts imported before the ledger become its first movements; when

@@ -114,10 +114,22 @@ fn registry_and_meters(
     catalog: &Catalog,
     config: &Config,
     as_of: DateTime<Utc>,
-) -> anyhow::Result<(Registry, report::due::Meters)> {
-    let mut registry = runtime
-        .block_on(Registry::load(db, as_of, ServiceHistory::Nothing))
-        .context(UNREADABLE)?;
+    with_balances: bool,
+) -> anyhow::Result<(Registry, report::due::Meters, Vec<crate::parts::Balance>)> {
+    // With the balances, the ledger is summed once for the registry's
+    // stock and the reorder rows.
+    let (mut registry, balances) = if with_balances {
+        runtime.block_on(Registry::load_with_balances(
+            db,
+            as_of,
+            ServiceHistory::Nothing,
+        ))
+    } else {
+        runtime
+            .block_on(Registry::load(db, as_of, ServiceHistory::Nothing))
+            .map(|r| (r, Vec::new()))
+    }
+    .context(UNREADABLE)?;
     let (meters, services) = std::thread::scope(|scope| {
         let ctx = context(catalog, config, &registry, as_of);
         let meters = scope.spawn(move || report::due::read_meters(store, &ctx));
@@ -133,7 +145,7 @@ fn registry_and_meters(
         Err(panic) => std::panic::resume_unwind(panic),
     };
     registry.services = services.context(UNREADABLE)?;
-    Ok((registry, meters))
+    Ok((registry, meters, balances))
 }
 
 fn print<R: Row>(rows: &[R], format: Format) -> anyhow::Result<()> {
@@ -166,8 +178,8 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
     };
     let rows = match &args.report {
         Which::Due { all, next, .. } => {
-            let (registry, meters) =
-                registry_and_meters(&runtime, &db, &store, &catalog, config, as_of)?;
+            let (registry, meters, _) =
+                registry_and_meters(&runtime, &db, &store, &catalog, config, as_of, false)?;
             let ctx = context(&catalog, config, &registry, as_of);
             let tasks = report::due::assess_with(&ctx, &meters);
             if *next {
@@ -188,14 +200,11 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
             reorder,
             ..
         } => {
-            let (registry, meters) =
-                registry_and_meters(&runtime, &db, &store, &catalog, config, as_of)?;
+            let (registry, meters, balances) =
+                registry_and_meters(&runtime, &db, &store, &catalog, config, as_of, *reorder)?;
             let ctx = context(&catalog, config, &registry, as_of);
             let tasks = report::due::assess_with(&ctx, &meters);
             if *reorder {
-                let balances = runtime
-                    .block_on(crate::parts::balances(&db))
-                    .context(UNREADABLE)?;
                 print(
                     &report::reorder::reorder_of(&store, &ctx, &tasks, &balances, *weeks)
                         .context(FAILED)?,

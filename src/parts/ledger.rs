@@ -260,24 +260,27 @@ pub async fn balances_page(
         .map_err(enc)?;
     let n = args.len();
     let sql = format!(
-        "SELECT part, depot, CAST(SUM(on_hand) AS BIGINT), CAST(SUM(on_order) AS BIGINT) FROM ( \
-           SELECT part, depot, qty AS on_hand, 0 AS on_order FROM stock_movements \
+        "SELECT part, depot, CAST(SUM(on_hand) AS BIGINT), CAST(SUM(on_order) AS BIGINT), \
+                CAST(SUM(moves) AS BIGINT) FROM ( \
+           SELECT part, depot, qty AS on_hand, 0 AS on_order, 1 AS moves FROM stock_movements \
            UNION ALL \
-           SELECT part, depot, 0 AS on_hand, qty AS on_order FROM stock_orders WHERE received_at IS NULL \
+           SELECT part, depot, 0 AS on_hand, qty AS on_order, 0 AS moves FROM stock_orders \
+           WHERE received_at IS NULL \
          ) AS ledger {filter} GROUP BY part, depot ORDER BY part, depot LIMIT ${n}"
     );
     // Only placeholders and fixed text are formatted into the statement.
-    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as_with(AssertSqlSafe(sql), args)
+    let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as_with(AssertSqlSafe(sql), args)
         .fetch_all(db.pool())
         .await?;
     rows.into_iter()
-        .map(|(part, depot, on_hand, on_order)| {
+        .map(|(part, depot, on_hand, on_order, moves)| {
             Ok(Balance {
                 part: part_of(&part)?,
                 depot: depot_of(&depot)?,
                 on_hand,
                 on_order,
                 below_zero: on_hand < 0,
+                has_movements: moves > 0,
             })
         })
         .collect()
@@ -305,6 +308,20 @@ pub async fn levels(db: &Db) -> Result<Vec<StockLevel>> {
                 depot: depot_of(&depot)?,
                 on_hand: u64::try_from(on_hand).unwrap_or(0),
             })
+        })
+        .collect()
+}
+
+/// [`levels`] from balances already read: the pairs with movements, stock
+/// below zero counted as none.
+pub fn levels_of(balances: &[Balance]) -> Vec<StockLevel> {
+    balances
+        .iter()
+        .filter(|b| b.has_movements)
+        .map(|b| StockLevel {
+            part: b.part.clone(),
+            depot: b.depot.clone(),
+            on_hand: u64::try_from(b.on_hand).unwrap_or(0),
         })
         .collect()
 }

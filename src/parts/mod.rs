@@ -34,7 +34,7 @@ use serde::{Serialize, Serializer};
 pub use import::{ORDER_COLUMNS, RECEIPT_COLUMNS, import_counts, import_orders, import_receipts};
 pub use ledger::{
     availability, balances, balances_page, first_wait_alert, issue_for_ticket_in, levels,
-    movements_page, on_hand, record, transfer,
+    levels_of, movements_page, on_hand, record, transfer,
 };
 
 use crate::catalog::PartId;
@@ -130,6 +130,10 @@ pub struct Balance {
     pub on_order: i64,
     /// `on_hand < 0`: the warning the ledger gives instead of refusing.
     pub below_zero: bool,
+    /// Whether the ledger has a movement of it (else only an open order):
+    /// the parts forecast counts a depot with movements as stocked.
+    #[serde(skip)]
+    pub has_movements: bool,
 }
 
 /// A part a fault's repair needs, against the depot's stock (C11: shown

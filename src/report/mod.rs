@@ -86,6 +86,22 @@ impl Registry {
             stock: crate::parts::levels(db).await?,
         })
     }
+
+    /// [`Registry::load`] and the parts ledger's stock and open orders
+    /// (for the reorder report), the ledger summed once for both.
+    pub async fn load_with_balances(
+        db: &crate::db::Db,
+        as_of: DateTime<Utc>,
+        services: ServiceHistory,
+    ) -> Result<(Self, Vec<crate::parts::Balance>), crate::db::DbError> {
+        let balances = crate::parts::balances(db).await?;
+        let registry = Self {
+            vehicles: crate::registry::vehicles(db).await?,
+            services: crate::registry::services_for_reports(db, as_of, services).await?,
+            stock: crate::parts::levels_of(&balances),
+        };
+        Ok((registry, balances))
+    }
 }
 
 /// Everything a job needs besides the store.

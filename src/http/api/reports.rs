@@ -185,15 +185,14 @@ pub(crate) async fn reorder_rows(
     scope: &Scope,
     as_of: DateTime<Utc>,
 ) -> Result<Vec<ReorderRow>, ApiError> {
-    let registry = load(
-        state,
-        scope,
-        true,
+    // The ledger summed once, for the forecast's stock and the rows'.
+    let (mut registry, balances) = report::Registry::load_with_balances(
+        &state.db,
         as_of,
         ServiceHistory::LastServicesAndRepairs,
     )
     .await?;
-    let balances = crate::parts::balances(&state.db).await?;
+    registry.vehicles = scope.filter(registry.vehicles, |v| Some(&v.fleet));
     compute(state.clone(), registry, as_of, move |s, c| {
         report::reorder::reorder(s, c, &balances, None)
     })
