@@ -530,3 +530,63 @@ async fn a_long_wait_for_parts_is_alerted_once(db: Db) {
     assert!(!first_wait_alert(&db, 7, now()).await.unwrap());
     assert!(first_wait_alert(&db, 8, now()).await.unwrap());
 }
+
+/// Migration 0008 turns the counts of the old `stock` table into the
+/// ledger's first movements, numbered after them.
+#[test]
+fn old_counts_become_the_first_movements() {
+    crate::db::testing::runtime().block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let run = |sql: &'static str| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
+        run(include_str!("../../migrations/0001_registry.sql"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        run("INSERT INTO stock (part, depot, on_hand) VALUES \
+             ('THERMO-01', 'north', 4), ('FLT-OIL-01', 'south', 0), ('FLT-OIL-01', 'north', 12)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        run(include_str!("../../migrations/0008_parts_ledger.sql"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let rows: Vec<(i64, String, String, String, i64, String)> = sqlx::query_as(
+            "SELECT movement_id, part, depot, kind, qty, reference FROM stock_movements \
+             ORDER BY movement_id",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let row = |id: i64, part: &str, depot: &str, qty: i64| {
+            (
+                id,
+                part.to_owned(),
+                depot.to_owned(),
+                "adjust".to_owned(),
+                qty,
+                "count:before-ledger".to_owned(),
+            )
+        };
+        assert_eq!(
+            rows,
+            [
+                row(1, "FLT-OIL-01", "north", 12),
+                row(2, "FLT-OIL-01", "south", 0),
+                row(3, "THERMO-01", "north", 4),
+            ]
+        );
+        let (last,): (i64,) =
+            sqlx::query_as("SELECT last_id FROM stock_movement_numbers WHERE name = 'movements'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(last, 3);
+        let gone = sqlx::query("SELECT * FROM stock").execute(&mut conn).await;
+        assert!(gone.is_err(), "the snapshot table is dropped");
+    });
+}
