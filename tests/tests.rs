@@ -18,6 +18,7 @@ mod layering;
 mod limits;
 mod modbus;
 mod mqtt;
+mod parts;
 mod reports;
 mod simulate;
 mod web;

@@ -301,6 +301,26 @@ pub async fn periodic_jobs(ctx: AlertContext, mut shutdown: Shutdown) {
     }
 }
 
+/// Alerts support about every ticket that has waited in `awaiting_parts`
+/// more than `parts::WAIT_ALERT_DAYS` by `now`, once per ticket (recorded
+/// in the database, so across restarts and processes). Returns how many
+/// were alerted.
+pub async fn alert_parts_waits(
+    ctx: &AlertContext,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    let moved_by = now - chrono::TimeDelta::days(crate::parts::WAIT_ALERT_DAYS);
+    let mut sent = 0;
+    for (ticket, since) in ctx.tickets.waiting_for_parts(moved_by).await? {
+        if crate::parts::first_wait_alert(&ctx.db, ticket.id.0, now).await? {
+            tracing::info!(ticket = %ticket.id, "A ticket waits for parts too long; support is alerted once.");
+            ctx.notifier.send(Alert::parts_overdue(&ticket, since, now));
+            sent += 1;
+        }
+    }
+    Ok(sent)
+}
+
 /// One run of the periodic jobs.
 pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -375,6 +395,7 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
         ctx.notifier
             .send(Alert::for_ticket(kind, &ticket, Utc::now()));
     }
+    alert_parts_waits(ctx, Utc::now()).await?;
     tracing::info!(
         findings,
         elapsed_ms = started.elapsed().as_millis() as u64,

@@ -147,6 +147,10 @@ pub enum Problem {
         "part \"{part}\" is listed twice in the same parts list; give it once with the total qty"
     )]
     RepeatedPartQty { part: String },
+    #[error(
+        "part \"{part}\" has safety_stock_weeks = {weeks}; give a finite number of weeks from 0 to 52"
+    )]
+    BadSafetyStock { part: String, weeks: f64 },
     #[error("[modbus] {0}")]
     RegisterMap(RegisterMapError),
     #[error("{section} has no limit; give months, engine_hours or km")]

@@ -79,6 +79,7 @@ pub(super) struct PartEntry {
     pub(super) name_zh: Option<Spanned<String>>,
     pub(super) unit: Spanned<String>,
     pub(super) lead_time_days: u32,
+    pub(super) safety_stock_weeks: Option<Spanned<f64>>,
 }
 
 /// One `models/<model>.toml`.

@@ -30,7 +30,7 @@ pub use model::{
     DEFAULT_DUE_SOON_PERCENT, FaultEntry, Interval, IntervalMeter, MaintenanceTask, PartQty,
     Severity, TruckKind, TruckModel, default_due_soon,
 };
-pub use part::Part;
+pub use part::{DEFAULT_SAFETY_STOCK_WEEKS, Part};
 pub use warranty::{
     Component, ComponentCover, Cover, Limits, Warranty, WarrantyBasis, WarrantyDecision,
     WarrantyFacts, WarrantyStatus,

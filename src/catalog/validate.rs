@@ -38,7 +38,23 @@ pub(super) fn parts(source: &Source) -> Result<BTreeMap<PartId, Part>> {
         }
         first_lines.insert(id.clone(), source.line_of(&entry.id.span()));
         let owner = Owner::new(PartId::WHAT, id.as_str());
+        let safety_stock_weeks = match &entry.safety_stock_weeks {
+            None => super::DEFAULT_SAFETY_STOCK_WEEKS,
+            Some(w) if w.get_ref().is_finite() && (0.0..=52.0).contains(w.get_ref()) => {
+                *w.get_ref()
+            }
+            Some(w) => {
+                return Err(source.error_at(
+                    &w.span(),
+                    Problem::BadSafetyStock {
+                        part: id.to_string(),
+                        weeks: *w.get_ref(),
+                    },
+                ));
+            }
+        };
         let part = Part {
+            safety_stock_weeks,
             name: owner.text(source, &entry.name, "name")?,
             name_zh: owner.optional_text(source, entry.name_zh.as_ref(), "name_zh")?,
             unit: owner.text(source, &entry.unit, "unit")?,

@@ -70,7 +70,7 @@ enum Command {
         #[command(subcommand)]
         command: ServicesCommand,
     },
-    /// Spare parts on hand per depot: import counts (CSV).
+    /// The parts ledger: counts, receipts, orders (CSV), transfers between depots.
     Stock {
         #[command(subcommand)]
         command: StockCommand,
@@ -152,11 +152,23 @@ enum OutletsCommand {
 
 #[derive(Debug, Subcommand)]
 enum StockCommand {
-    /// Set parts on hand: part,depot,on_hand.
+    /// Count parts on hand (part,depot,on_hand): the difference to the ledger is booked as an adjustment.
     Import {
         /// The CSV file, with that header row.
         file: PathBuf,
     },
+    /// Book parts received: part,depot,qty,reference,received_on; closes the open order with that reference.
+    Receive {
+        /// The CSV file, with that header row.
+        file: PathBuf,
+    },
+    /// Record order lines placed: part,depot,qty,reference,ordered_on; counted as on_order until received.
+    Order {
+        /// The CSV file, with that header row.
+        file: PathBuf,
+    },
+    /// Move parts from one depot to another.
+    Transfer(registry::TransferArgs),
 }
 
 /// Logs go to stderr; `RUST_LOG` sets the level (default: warn).
@@ -185,9 +197,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Services {
             command: ServicesCommand::Import { file },
         } => registry::import(&cli.global.config()?, registry::ImportFile::Services, &file),
-        Command::Stock {
-            command: StockCommand::Import { file },
-        } => registry::import(&cli.global.config()?, registry::ImportFile::Stock, &file),
+        Command::Stock { command } => {
+            let config = cli.global.config()?;
+            match command {
+                StockCommand::Import { file } => {
+                    registry::import(&config, registry::ImportFile::Stock, &file)
+                }
+                StockCommand::Receive { file } => {
+                    registry::import(&config, registry::ImportFile::Receipts, &file)
+                }
+                StockCommand::Order { file } => {
+                    registry::import(&config, registry::ImportFile::Orders, &file)
+                }
+                StockCommand::Transfer(args) => registry::transfer(&config, &args),
+            }
+        }
         Command::Outlets {
             command: OutletsCommand::Import { file },
         } => registry::import(&cli.global.config()?, registry::ImportFile::Outlets, &file),

@@ -48,7 +48,7 @@ enum Which {
         #[command(flatten)]
         common: Common,
     },
-    /// Weekly spare-part demand (planned and corrective) against stock.
+    /// Weekly spare-part demand (planned and corrective) against stock; --reorder: what to order.
     Parts {
         /// Weeks to forecast [default: parts_weeks of the config, 12].
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=520))]
@@ -56,6 +56,9 @@ enum Which {
         /// One row per part and depot (the vehicles' depots).
         #[arg(long)]
         by_depot: bool,
+        /// Per part and depot: on_hand, on_order, weekly_demand, lead time, reorder_point, order_qty, order_by.
+        #[arg(long, conflicts_with = "by_depot")]
+        reorder: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -155,10 +158,22 @@ fn registry_and_meters(
     catalog: &Catalog,
     config: &Config,
     as_of: DateTime<Utc>,
-) -> anyhow::Result<(Registry, report::due::Meters)> {
-    let mut registry = runtime
-        .block_on(Registry::load(db, as_of, ServiceHistory::Nothing))
-        .context(UNREADABLE)?;
+    with_balances: bool,
+) -> anyhow::Result<(Registry, report::due::Meters, Vec<crate::parts::Balance>)> {
+    // With the balances, the ledger is summed once for the registry's
+    // stock and the reorder rows.
+    let (mut registry, balances) = if with_balances {
+        runtime.block_on(Registry::load_with_balances(
+            db,
+            as_of,
+            ServiceHistory::Nothing,
+        ))
+    } else {
+        runtime
+            .block_on(Registry::load(db, as_of, ServiceHistory::Nothing))
+            .map(|r| (r, Vec::new()))
+    }
+    .context(UNREADABLE)?;
     let (meters, services) = std::thread::scope(|scope| {
         let ctx = context(catalog, config, &registry, as_of);
         let meters = scope.spawn(move || report::due::read_meters(store, &ctx));
@@ -174,7 +189,7 @@ fn registry_and_meters(
         Err(panic) => std::panic::resume_unwind(panic),
     };
     registry.services = services.context(UNREADABLE)?;
-    Ok((registry, meters))
+    Ok((registry, meters, balances))
 }
 
 fn print<R: Row>(rows: &[R], format: Format) -> anyhow::Result<()> {
@@ -241,8 +256,8 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
     };
     let rows = match &args.report {
         Which::Due { all, next, .. } => {
-            let (registry, meters) =
-                registry_and_meters(&runtime, &db, &store, &catalog, config, as_of)?;
+            let (registry, meters, _) =
+                registry_and_meters(&runtime, &db, &store, &catalog, config, as_of, false)?;
             let ctx = context(&catalog, config, &registry, as_of);
             let tasks = report::due::assess_with(&ctx, &meters);
             if *next {
@@ -258,17 +273,28 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
             }
         }
         Which::Parts {
-            weeks, by_depot, ..
+            weeks,
+            by_depot,
+            reorder,
+            ..
         } => {
-            let (registry, meters) =
-                registry_and_meters(&runtime, &db, &store, &catalog, config, as_of)?;
+            let (registry, meters, balances) =
+                registry_and_meters(&runtime, &db, &store, &catalog, config, as_of, *reorder)?;
             let ctx = context(&catalog, config, &registry, as_of);
             let tasks = report::due::assess_with(&ctx, &meters);
-            print(
-                &report::parts::parts_demand_of(&store, &ctx, &tasks, *weeks, *by_depot)
-                    .context(FAILED)?,
-                common.format,
-            )
+            if *reorder {
+                print(
+                    &report::reorder::reorder_of(&store, &ctx, &tasks, &balances, *weeks)
+                        .context(FAILED)?,
+                    common.format,
+                )
+            } else {
+                print(
+                    &report::parts::parts_demand_of(&store, &ctx, &tasks, *weeks, *by_depot)
+                        .context(FAILED)?,
+                    common.format,
+                )
+            }
         }
         Which::Recurring { .. } => {
             let registry = load(ServiceHistory::Repairs)?;

@@ -67,7 +67,7 @@ impl Role {
         use Resource as R;
         match self {
             Self::Admin | Self::Support => true,
-            Self::Planner => matches!(resource, R::Reports | R::PartsReport),
+            Self::Planner => matches!(resource, R::Reports | R::PartsReport | R::Stock),
             // Parts demand sums every fleet's vehicles against depot stock
             // the manufacturer owns; it has no per-fleet rows to filter.
             Self::Operator => !matches!(resource, R::PartsReport),
@@ -119,8 +119,11 @@ pub enum Resource {
     Tickets,
     /// `due`, `recurring`, `trends`: rows (or inputs) per fleet.
     Reports,
-    /// `parts`: fleet-wide demand against stock.
+    /// `parts` and `parts/reorder`: fleet-wide demand against stock.
     PartsReport,
+    /// The parts ledger: stock per depot, movements (C11). Operators see
+    /// the depots of their fleets' vehicles only.
+    Stock,
     Alerts,
     DeadLetters,
 }
@@ -331,6 +334,7 @@ mod tests {
             R::Tickets,
             R::Reports,
             R::PartsReport,
+            R::Stock,
             R::Alerts,
             R::DeadLetters,
         ];
@@ -338,7 +342,7 @@ mod tests {
             assert!(Role::Admin.may_use(r) && Role::Support.may_use(r));
             assert_eq!(
                 Role::Planner.may_use(r),
-                matches!(r, R::Reports | R::PartsReport)
+                matches!(r, R::Reports | R::PartsReport | R::Stock)
             );
             assert_eq!(Role::Operator.may_use(r), r != R::PartsReport);
         }

@@ -17,6 +17,7 @@ mod meters;
 mod raise;
 mod sla;
 mod state;
+mod stock;
 mod store;
 mod transition;
 mod types;

@@ -1044,7 +1044,7 @@ async fn warranty_is_decided_at_intake_and_claimed_at_closing(db: Db) {
             let (_, events) = t.get(ticket.id).await.unwrap().unwrap();
             let note = events.last().unwrap().note.clone().unwrap();
             assert!(
-                note.ends_with("warranty: THERMO-01 and labour claimed"),
+                note.contains("; warranty: THERMO-01 and labour claimed;"),
                 "{note}"
             );
         } else {

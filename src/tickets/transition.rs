@@ -172,7 +172,8 @@ fn invalid(field: &'static str, value: &str, reason: String) -> TicketError {
 }
 
 /// Applies `t` to ticket `id` in one transaction: the ticket row, its
-/// history, and (closing maintenance or a fault) the service record.
+/// history, (closing maintenance or a fault) the service record, and
+/// (closing) the issue of its parts from the vehicle's depot (C11).
 pub(super) async fn apply(
     db: &Db,
     id: TicketId,
@@ -295,6 +296,9 @@ pub(super) async fn apply(
                 claimed.join(", "),
                 if labour { " and labour" } else { "" }
             ));
+        }
+        if let Some(said) = super::stock::issue_parts(&mut tx, &ticket, &parts, actor, at).await? {
+            note.push(said);
         }
     }
     let note = (!note.is_empty()).then(|| note.join("; "));

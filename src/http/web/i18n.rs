@@ -231,6 +231,7 @@ texts! {
     nav_tickets: "Tickets", "工单";
     nav_trends: "Trends", "故障趋势";
     nav_parts: "Parts", "备件";
+    nav_stock: "Stock", "库存";
     nav_health: "Ingest health", "接入状态";
     logout: "Log out", "退出";
     language: "Language", "语言";
@@ -410,6 +411,26 @@ texts! {
     on_hand: "On hand", "库存";
     shortfall: "Shortfall", "缺口";
     shortfalls: "parts short", "种零件缺货";
+    // Parts ledger.
+    stock_title: "Parts ledger", "备件台账";
+    stock_by_depot: "Stock by depot", "各站点库存";
+    on_order: "On order", "在途";
+    below_zero: "below zero: count it or book the receipt", "低于零：请盘点或补录入库";
+    movements: "Movements", "出入库记录";
+    movements_of: "Movements of", "出入库记录：";
+    reference: "Reference", "单据";
+    reorder_title: "Reorder suggestions", "补货建议";
+    lead_time: "Lead time (days)", "采购周期（天）";
+    safety_weeks: "Safety stock (weeks)", "安全库存（周）";
+    reorder_point: "Reorder point", "再订货点";
+    order_qty: "Order qty", "建议订货量";
+    order_by: "Order by", "最迟下单日";
+    nothing_to_order: "Nothing to order.", "暂无需补货的零件。";
+    more_rows: "More", "更多";
+    parts_check: "Parts for this fault at the depot", "本故障所需零件（站点库存）";
+    needed: "Needed", "所需";
+    all_on_hand: "All on hand", "全部有货";
+    not_all_on_hand: "Not all on hand", "部分缺货";
     // Ingest health.
     health_title: "Ingest health", "接入状态";
     message_rates: "Message rates", "消息速率";

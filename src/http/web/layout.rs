@@ -38,16 +38,18 @@ pub enum Nav {
     Trends,
     Kpis,
     Parts,
+    Stock,
     Health,
 }
 
 impl Nav {
-    const ALL: [Nav; 6] = [
+    const ALL: [Nav; 7] = [
         Self::Overview,
         Self::Tickets,
         Self::Trends,
         Self::Kpis,
         Self::Parts,
+        Self::Stock,
         Self::Health,
     ];
 
@@ -58,6 +60,7 @@ impl Nav {
             Self::Trends => "/ui/trends",
             Self::Kpis => "/ui/kpis",
             Self::Parts => "/ui/parts",
+            Self::Stock => "/ui/stock",
             Self::Health => "/ui/health",
         }
     }
@@ -71,6 +74,7 @@ impl Nav {
             Self::Trends => Resource::Reports,
             Self::Kpis => Resource::Reports,
             Self::Parts => Resource::PartsReport,
+            Self::Stock => Resource::Stock,
             Self::Health => Resource::DeadLetters,
         }
     }
@@ -83,6 +87,7 @@ impl Nav {
             Self::Trends => t.nav_trends,
             Self::Kpis => t.nav_kpis,
             Self::Parts => t.nav_parts,
+            Self::Stock => t.nav_stock,
             Self::Health => t.nav_health,
         }
     }

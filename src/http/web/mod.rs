@@ -13,7 +13,8 @@
 //!
 //! Pages: [`overview`] (`/ui/`), [`vehicle`] (`/ui/vehicles/{id}`),
 //! [`tickets`] (`/ui/tickets`, `/ui/tickets/{id}`), [`trends`]
-//! (`/ui/trends`), [`parts`] (`/ui/parts`), [`health`] (`/ui/health`),
+//! (`/ui/trends`), [`parts`] (`/ui/parts`), [`stock`] (`/ui/stock`, the
+//! parts ledger), [`health`] (`/ui/health`),
 //! and [`login`]. Choices where the issue is silent: docs/decisions.md,
 //! "Web UI".
 
@@ -29,6 +30,7 @@ pub mod overview;
 pub mod parts;
 pub mod session;
 pub mod sessions;
+pub mod stock;
 pub mod tickets;
 pub mod trends;
 pub mod vehicle;
@@ -119,6 +121,7 @@ pub fn router(state: WebState) -> Router {
         .route("/ui/campaigns/{id}", get(campaigns::page))
         .route("/ui/kpis", get(kpis::page))
         .route("/ui/parts", get(parts::page))
+        .route("/ui/stock", get(stock::page))
         .route("/ui/health", get(health::page))
         .route("/ui/{*rest}", any(not_found))
         .layer(axum::middleware::from_fn(session::refuse_cross_site))

@@ -392,6 +392,7 @@ async fn ticket_page(
     let dash = || "–".to_owned();
     let dispatch = Dispatch::load(&state.api, session).await?;
     let back = format!("/ui/tickets/{}", ticket.id);
+    let parts_check = tickets::parts_check(&state.api, ticket).await?;
     let body = html! {
         dl.facts #ticket-facts data-ticket=(ticket.id) data-state=(ticket.state.as_str()) {
             div { dt { (t.state) } dd data-field="state" { strong { (lang.state(ticket.state)) } } }
@@ -439,6 +440,34 @@ async fn ticket_page(
         }
         @if !ticket.details.is_empty() {
             section { h2 { (t.details) } p.pre { (ticket.details) } }
+        }
+        @if let Some(check) = &parts_check {
+            section #parts-check data-depot=(check.depot) data-all-on-hand=(check.all_on_hand.to_string()) {
+                h2 { (t.parts_check) ": " (check.depot) }
+                p.bad[!check.all_on_hand] {
+                    strong { (if check.all_on_hand { t.all_on_hand } else { t.not_all_on_hand }) }
+                }
+                (scroll(html! {
+                    table.stack {
+                        thead { tr {
+                            th { (t.part) } th.num { (t.needed) } th.num { (t.on_hand) } th.num { (t.on_order) }
+                        } }
+                        tbody {
+                            @for p in &check.parts {
+                                tr.short[!p.enough] data-part=(p.part.as_str()) data-enough=(p.enough.to_string()) {
+                                    td data-label=(t.part) {
+                                        a href=(format!("/ui/stock?part={}#movements", percent_encode(p.part.as_str()))) { (lang.part_name(&state.api.catalog, &p.part)) }
+                                        " " small.muted { (p.part.as_str()) }
+                                    }
+                                    td.num data-label=(t.needed) { (number(p.needed, 2)) }
+                                    td.num data-label=(t.on_hand) data-col="on-hand" { (p.on_hand) }
+                                    td.num data-label=(t.on_order) { (p.on_order) }
+                                }
+                            }
+                        }
+                    }
+                }))
+            }
         }
         @if session.may(Action::MoveTicket) {
             section #move {
