@@ -16,6 +16,8 @@
 //! - `webhook`: HMAC-SHA256 signing and delivery with back-off.
 //! - `notify`: the alert log, the MQTT alerts topic and the webhooks, off
 //!   the ingest path.
+//! - `visits`: maintenance due as one service visit per vehicle.
+//! - `support`: the support team's channel (MQTT topic and webhooks).
 //! - `service`: the tasks that tie these together in `fleetcare run`.
 //!
 //! Only a newly opened ticket (and an SLA breach or escalation) is alerted:
@@ -30,10 +32,14 @@ pub mod findings;
 pub mod limit;
 pub mod notify;
 pub mod service;
+pub mod support;
+pub mod visits;
 pub mod webhook;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod visit_tests;
 
 use chrono::{DateTime, Utc};
 use fleetcare_ingest::ids::{FleetId, VehicleId};
@@ -60,6 +66,9 @@ pub enum AlertKind {
     /// To support: a vehicle sends data but is not in the fleet registry,
     /// so no ticket is opened for it. Once per vehicle.
     UnknownVehicle,
+    /// To support: a delivered ticket's follow-up call is overdue. Once
+    /// per ticket.
+    FollowUpOverdue,
 }
 
 impl AlertKind {
@@ -75,14 +84,26 @@ impl AlertKind {
             Self::ComplaintEscalated => "complaint_escalated",
             Self::Digest => "digest",
             Self::UnknownVehicle => "unknown_vehicle",
+            Self::FollowUpOverdue => "follow_up_overdue",
         }
     }
 
     /// Alerts for support alone: not published on the fleet's topic nor
-    /// sent to its webhooks (the fleet is only what a topic claimed), and
-    /// not held by the per-vehicle limit (there is one per vehicle).
+    /// sent to its webhooks (an unknown vehicle's fleet is only what a
+    /// topic claimed; a follow-up is support's own call), and not held by
+    /// the per-vehicle limit (there is one per vehicle or ticket).
     pub const fn for_support(self) -> bool {
-        matches!(self, Self::UnknownVehicle)
+        matches!(self, Self::UnknownVehicle | Self::FollowUpOverdue)
+    }
+
+    /// Alerts that reach the support channel (C10): escalations, SLA
+    /// breaches, batch defects and the support-only ones; at once, never
+    /// held by the per-vehicle limit.
+    pub const fn to_support(self) -> bool {
+        matches!(
+            self,
+            Self::SlaBreach | Self::ComplaintEscalated | Self::BatchDefect
+        ) || self.for_support()
     }
 }
 

@@ -23,6 +23,7 @@ use super::session::{Session, is_ui_path};
 use crate::http::api::{Action, ApiError, Resource, page, tickets};
 use crate::tickets::{
     Outcome, Priority, Ticket, TicketFilter, TicketId, TicketKind, TicketState, Transition,
+    VisitTask,
 };
 
 /// Cards a column shows at most; the count in its heading is the total,
@@ -141,9 +142,23 @@ pub async fn board(
         });
         columns.push((s, cards, more));
     }
+    let overdue = state
+        .api
+        .tickets
+        .overdue_follow_ups(&tickets::scoped(&scope, filter.clone()), chrono::Utc::now())
+        .await
+        .map_err(tickets::error)?;
+    let overdue = scope.filter(overdue, |t| t.fleet.as_ref());
     let lang = session.lang;
     let t = lang.text();
     let body = html! {
+        p.actions { a #file-complaint href="/ui/complaints/new" { (t.complaint_title) } }
+        @if !overdue.is_empty() {
+            section #follow-ups data-count=(overdue.len()) {
+                h2 { (t.follow_ups_overdue) " " span.count { (overdue.len()) } }
+                (follow_up_table(&overdue, lang))
+            }
+        }
         form.filters method="get" action="/ui/tickets" {
             label { (t.kind) " "
                 select name="kind" {
@@ -220,6 +235,17 @@ fn card(session: &Session, ticket: &Ticket) -> Markup {
 /// The form that moves `ticket`: only the moves its state allows, with
 /// the fields those moves need (C8). Returns to `back` when done.
 pub fn move_form(session: &Session, ticket: &Ticket, back: &str) -> Markup {
+    move_form_with_tasks(session, ticket, back, &[])
+}
+
+/// [`move_form`] of a service visit: closing it names the tasks done
+/// (all of them unless edited).
+fn move_form_with_tasks(
+    session: &Session,
+    ticket: &Ticket,
+    back: &str,
+    tasks: &[VisitTask],
+) -> Markup {
     let lang = session.lang;
     let t = lang.text();
     let moves = ticket.state.allowed_moves();
@@ -245,6 +271,18 @@ pub fn move_form(session: &Session, ticket: &Ticket, back: &str) -> Markup {
                     input name="assignee" maxlength="200" value=(ticket.assignee.as_deref().unwrap_or_default()); }
                 label { (t.outlet) " " small.muted { "(" (t.needed_to_dispatch) ")" }
                     input name="outlet" maxlength="200" value=(ticket.outlet.as_deref().unwrap_or_default()); }
+                @if ticket.sla.on_site_by.is_some() {
+                    label { (t.zone)
+                        select name="zone" {
+                            option value="" { "–" }
+                            option value="city" { (t.zone_city) }
+                            option value="rural" { (t.zone_rural) }
+                        }
+                    }
+                }
+            }
+            @if ticket.sla.on_site_by.is_some() && ticket.sla.on_site_at.is_none() {
+                label.check { input type="checkbox" name="on_site" value="yes"; " " (t.on_site_at) }
             }
             @if close {
                 label { (t.satisfaction) " " small.muted { "(" (t.needed_to_close) ")" }
@@ -258,6 +296,11 @@ pub fn move_form(session: &Session, ticket: &Ticket, back: &str) -> Markup {
                         option value="" { "–" }
                         @for o in Outcome::ALL { option value=(o.as_str()) { (lang.outcome(*o)) } }
                     }
+                }
+                @if !tasks.is_empty() {
+                    @let all: Vec<&str> = tasks.iter().map(|v| v.task.as_str()).collect();
+                    label { (t.tasks_done) " " small.muted { "TASK, …" }
+                        input name="tasks_done" value=(all.join(", ")); }
                 }
                 label { (t.labour_hours) input name="labour_hours" type="number" min="0" step="0.1" inputmode="decimal"; }
                 label { (t.parts_used) " " small.muted { "PART:QTY, …" } input name="parts_used" placeholder="FLT-OIL-01:1"; }
@@ -274,6 +317,31 @@ pub fn move_form(session: &Session, ticket: &Ticket, back: &str) -> Markup {
             button type="submit" { (t.move_action) }
         }
     }
+}
+
+/// Delivered tickets whose follow-up call is overdue (the board's section).
+fn follow_up_table(list: &[Ticket], lang: Lang) -> Markup {
+    let t = lang.text();
+    scroll(html! {
+        table.stack {
+            thead { tr {
+                th { (t.ticket) } th { (t.follow_up_by) } th { (t.fleet) } th { (t.vehicle) } th { (t.title) }
+            } }
+            tbody {
+                @for ticket in list {
+                    tr data-ticket=(ticket.id) {
+                        td data-label=(t.ticket) { a href=(format!("/ui/tickets/{}", ticket.id)) { "#" (ticket.id) } }
+                        td data-label=(t.follow_up_by) {
+                            @if let Some(by) = ticket.sla.follow_up_by { (time(by)) }
+                        }
+                        td data-label=(t.fleet) { (ticket.fleet.as_ref().map_or("–", |f| f.as_str())) }
+                        td data-label=(t.vehicle) { (ticket.vehicle.as_ref().map_or("–", |v| v.as_str())) }
+                        td data-label=(t.title) { (ticket.title) }
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// A list of tickets as a table (the vehicle page's).
@@ -353,7 +421,22 @@ async fn ticket_page(
             div { dt { (t.updated) } dd { (time(ticket.updated_at)) } }
             div { dt { (t.respond_by) } dd { (time(ticket.sla.respond_by)) } }
             div { dt { (t.resolve_by) } dd { (time(ticket.sla.resolve_by)) } }
+            @if let Some(by) = ticket.sla.on_site_by {
+                div { dt { (t.on_site_by) } dd data-field="on_site_by" { (time(by)) } }
+                div { dt { (t.on_site_at) } dd { (ticket.sla.on_site_at.map_or_else(|| html! { "–" }, time)) } }
+            }
+            @if let Some(by) = ticket.sla.follow_up_by {
+                div { dt { (t.follow_up_by) } dd data-field="follow_up_by" { (time(by)) } }
+            }
             div { dt { (t.sla_breached) } dd { (if ticket.sla.breached { t.yes } else { t.no }) } }
+            @if let Some(c) = &ticket.complainant {
+                div { dt { (t.complainant) } dd data-field="complainant" {
+                    (c.name)
+                    @if let Some(p) = &c.phone { " · " (p) }
+                    @if let Some(e) = &c.email { " · " (e) }
+                } }
+            }
+            @if let Some(ch) = ticket.channel { div { dt { (t.channel) } dd data-field="channel" { (ch.as_str()) } } }
             div { dt { (t.escalated) } dd { (if ticket.escalated { t.yes } else { t.no }) } }
             div { dt { (t.assignee) } dd data-field="assignee" { (ticket.assignee.clone().unwrap_or_else(dash)) } }
             div { dt { (t.outlet) } dd data-field="outlet" { (ticket.outlet.clone().unwrap_or_else(dash)) } }
@@ -370,13 +453,30 @@ async fn ticket_page(
         @if !ticket.details.is_empty() {
             section { h2 { (t.details) } p.pre { (ticket.details) } }
         }
+        @if !current.tasks.is_empty() {
+            section #visit-tasks {
+                h2 { (t.visit_tasks) }
+                ul {
+                    @for task in &current.tasks {
+                        li data-task=(task.task.as_str()) data-status=(task.status.as_str()) {
+                            @match &ticket.model {
+                                Some(m) => (lang.task_name(&state.api.catalog, m, task.task.as_str())),
+                                None => (task.task.as_str()),
+                            }
+                            " · " (task.status.as_str().replace('_', " "))
+                            @if task.done == Some(true) { " · " (t.task_done) }
+                        }
+                    }
+                }
+            }
+        }
         @if session.may(Action::MoveTicket) {
             section #move {
                 h2 { (t.move_action) }
                 @if let Some((status, message)) = &problem {
                     p.error role="alert" data-status=(status.as_u16()) { (message) }
                 }
-                (move_form(session, ticket, &back))
+                (move_form_with_tasks(session, ticket, &back, &current.tasks))
             }
         }
         section #history {
@@ -420,6 +520,12 @@ pub struct MoveForm {
     labour_hours: Option<String>,
     parts_used: Option<String>,
     warranty: Option<String>,
+    #[serde(default)]
+    on_site: Option<String>,
+    #[serde(default)]
+    zone: Option<String>,
+    #[serde(default)]
+    tasks_done: Option<String>,
 }
 
 /// `PART:QTY, PART:QTY` (a missing quantity is 1).
@@ -463,6 +569,17 @@ impl MoveForm {
             .transpose()?;
         t.parts_used = given(&self.parts_used).map_or(Ok(Vec::new()), parse_parts)?;
         t.warranty = given(&self.warranty).map(|w| w == "yes");
+        t.on_site = given(&self.on_site).map(|v| v == "yes");
+        t.zone = given(&self.zone)
+            .map(|z| z.parse::<crate::tickets::Zone>())
+            .transpose()?;
+        t.tasks_done = given(&self.tasks_done).map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect()
+        });
         Ok(t)
     }
 }
@@ -605,6 +722,9 @@ mod tests {
             labour_hours: None,
             parts_used: None,
             warranty: Some("".into()),
+            on_site: None,
+            zone: Some(" ".into()),
+            tasks_done: None,
         };
         let t = form.transition().unwrap();
         assert_eq!(t.to, TicketState::Dispatched);
