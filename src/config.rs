@@ -1012,9 +1012,9 @@ impl Config {
             );
         }
         let v = &self.visits;
-        if !(v.pull_in_days.is_finite() && (0.0..=365.0).contains(&v.pull_in_days))
-            || !(0.0..=1.0).contains(&v.pull_in_share)
-        {
+        let days_ok = (0.0..=365.0).contains(&v.pull_in_days);
+        let share_ok = (0.0..=1.0).contains(&v.pull_in_share);
+        if !(days_ok && share_ok) {
             return Err(
                 "visits.pull_in_days must be 0 to 365 and visits.pull_in_share a share from 0 to 1"
                     .into(),

@@ -199,7 +199,8 @@ pub(super) fn spawn_webhooks(
     alert_id: &str,
     metrics: &Arc<LiveMetrics>,
 ) {
-    for target in targets.iter().cloned() {
+    for target in targets {
+        let target = target.clone();
         let http = http.clone();
         let body = body.to_vec();
         let id = alert_id.to_owned();
