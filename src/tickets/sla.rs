@@ -176,7 +176,7 @@ pub(super) async fn check(
     Ok(tickets)
 }
 
-/// What [`check`] found about a ticket.
+/// What [`super::Tickets::check_slas_found`] found about a ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlaFinding {
     /// A deadline was missed.
