@@ -246,6 +246,32 @@ async fn calendar_deadlines(db: Db, dir: &Path) {
             .unwrap()
             .is_empty()
     );
+
+    // With a register of outlets, the zone is the outlet's: the one
+    // serving the vehicle's depot at intake, the one dispatched to after.
+    let csv = dir.join("outlets.csv");
+    std::fs::write(
+        &csv,
+        "outlet_id,name,kind,zone,depots,phone
+         O-RURAL,Fengxian partner,partner,rural,north,
+         O-CITY,Pudong workshop,own,city,south,
+",
+    )
+    .unwrap();
+    fleetcare::registry::import_outlets(&db, &csv)
+        .await
+        .unwrap();
+    let t = tickets
+        .file_report(complaint(None), "support", friday)
+        .await
+        .unwrap();
+    assert_eq!(t.zone, Some(Zone::Rural));
+    assert_eq!(wall(t.sla.on_site_by.unwrap()), "Tue 2026-10-13 18:00");
+    let mut m = dispatch(None);
+    m.outlet = Some("O-CITY".into());
+    let t = move_to(&tickets, &t, m, local("2026-10-12 08:15")).await;
+    assert_eq!(t.zone, Some(Zone::City));
+    assert_eq!(wall(t.sla.on_site_by.unwrap()), "Mon 2026-10-12 18:00");
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 // A panic in a test is a failed test, not a crash.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod after_sales;
 mod after_sales_calendar;
 mod alerts;
 mod api;

@@ -149,4 +149,20 @@ pub enum Problem {
     RepeatedPartQty { part: String },
     #[error("[modbus] {0}")]
     RegisterMap(RegisterMapError),
+    #[error("{section} has no limit; give months, engine_hours or km")]
+    WarrantyWithoutLimit { section: &'static str },
+    #[error(
+        "{section} has {key} = {value}; a warranty limit must be a number greater than zero (months: a whole number)"
+    )]
+    BadWarrantyLimit {
+        section: &'static str,
+        key: &'static str,
+        value: f64,
+    },
+    #[error("[[warranty.components]] has no parts; list the parts it covers")]
+    ComponentWithoutParts,
+    #[error(
+        "part \"{part}\" is already named in [warranty] on line {first_line}; a part is excluded or in one component, once"
+    )]
+    RepeatedWarrantyPart { part: String, first_line: usize },
 }

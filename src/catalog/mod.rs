@@ -13,6 +13,7 @@ mod file;
 mod model;
 mod part;
 mod validate;
+mod warranty;
 
 #[cfg(test)]
 mod tests;
@@ -30,6 +31,10 @@ pub use model::{
     Severity, TruckKind, TruckModel, default_due_soon,
 };
 pub use part::Part;
+pub use warranty::{
+    Component, ComponentCover, Cover, Limits, Warranty, WarrantyBasis, WarrantyDecision,
+    WarrantyFacts, WarrantyStatus,
+};
 
 use file::Source;
 

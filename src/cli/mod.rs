@@ -75,6 +75,11 @@ enum Command {
         #[command(subcommand)]
         command: StockCommand,
     },
+    /// Service outlets (own workshops, partners): import the register (CSV).
+    Outlets {
+        #[command(subcommand)]
+        command: OutletsCommand,
+    },
     /// Decode candump -L or telemetry JSON lines into JSON events; stores nothing.
     Decode {
         /// The log to read; `-` or nothing reads standard input.
@@ -137,6 +142,15 @@ enum ServicesCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum OutletsCommand {
+    /// Add or update outlets: outlet_id,name,kind,zone,depots,phone (kind own|partner, zone city|rural, depots space-separated).
+    Import {
+        /// The CSV file, with that header row.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum StockCommand {
     /// Set parts on hand: part,depot,on_hand.
     Import {
@@ -174,6 +188,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stock {
             command: StockCommand::Import { file },
         } => registry::import(&cli.global.config()?, registry::ImportFile::Stock, &file),
+        Command::Outlets {
+            command: OutletsCommand::Import { file },
+        } => registry::import(&cli.global.config()?, registry::ImportFile::Outlets, &file),
         Command::Simulate(args) => simulate::run(&cli.global.config()?, &args),
         Command::Report(args) => report::run(&cli.global.config()?, &args),
         Command::Tickets { command } => tickets::run(&cli.global.config()?, command),

@@ -21,6 +21,7 @@ pub(super) enum ImportFile {
     Vehicles,
     Services,
     Stock,
+    Outlets,
 }
 
 /// Imports `file`, printing the summary on stdout; refused rows go to
@@ -35,6 +36,7 @@ pub(super) fn import(config: &Config, what: ImportFile, file: &Path) -> anyhow::
                 registry::import_services(&db, &catalog, file, Utc::now()).await
             }
             ImportFile::Stock => registry::import_stock(&db, &catalog, file).await,
+            ImportFile::Outlets => registry::import_outlets(&db, file).await,
         };
         db.close().await;
         result

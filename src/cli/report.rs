@@ -1,4 +1,4 @@
-//! `fleetcare report due|recurring|trends|parts` (contract C6): the jobs of
+//! `fleetcare report due|recurring|trends|parts|claims|kpis` (contracts C6, C10): the jobs of
 //! [`crate::report`] over the store and the registry, printed as a table,
 //! JSON or CSV on stdout.
 
@@ -59,6 +59,50 @@ enum Which {
         #[command(flatten)]
         common: Common,
     },
+    /// Warranty claims: covered parts and labour of tickets closed in a period.
+    Claims {
+        #[command(flatten)]
+        period: PeriodArgs,
+        /// How rows are printed.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Service KPIs of tickets closed in a period: first-time fixes, response, on-site and delivery times, downtime, SLA, satisfaction.
+    Kpis {
+        #[command(flatten)]
+        period: PeriodArgs,
+        /// One row per outlet, technician or model [default: one row for all].
+        #[arg(long, value_enum)]
+        by: Option<report::KpiBy>,
+        /// How rows are printed.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+/// `--from D --to D`: days closed tickets count in, both included.
+#[derive(Debug, Args)]
+pub(super) struct PeriodArgs {
+    /// The first day (YYYY-MM-DD, UTC) [default: the first ticket's].
+    #[arg(long, value_name = "DATE")]
+    from: Option<NaiveDate>,
+    /// The last day (YYYY-MM-DD, UTC) [default: today].
+    #[arg(long, value_name = "DATE")]
+    to: Option<NaiveDate>,
+}
+
+impl PeriodArgs {
+    pub(super) fn period(&self) -> anyhow::Result<report::Period> {
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from > to
+        {
+            anyhow::bail!("--from {from} is after --to {to}; give the earlier day first");
+        }
+        Ok(report::Period {
+            from: self.from,
+            to: self.to,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +184,37 @@ fn print<R: Row>(rows: &[R], format: Format) -> anyhow::Result<()> {
         .context("cannot write to stdout")
 }
 
+/// The reports over tickets: the database only.
+fn ticket_report(config: &Config, which: &Which) -> anyhow::Result<()> {
+    let runtime = super::registry::runtime()?;
+    let db = runtime.block_on(Db::connect(config)).context(UNREADABLE)?;
+    let tickets = crate::tickets::Tickets::new(db.clone(), config.sla.clone());
+    let result = match which {
+        Which::Claims { period, format } => {
+            let period = period.period()?;
+            let rows = runtime
+                .block_on(report::claims::claims(&tickets, period, None))
+                .context("cannot read the tickets from the database")?;
+            print(&rows, *format)
+        }
+        Which::Kpis { period, by, format } => {
+            let period = period.period()?;
+            let rows = runtime
+                .block_on(report::kpis::load_kpis(
+                    &tickets,
+                    period,
+                    by.unwrap_or_default(),
+                    None,
+                ))
+                .context("cannot read the tickets from the database")?;
+            print(&rows, *format)
+        }
+        _ => Ok(()),
+    };
+    runtime.block_on(db.close());
+    result
+}
+
 pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let common = match &args.report {
@@ -147,6 +222,9 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
         | Which::Recurring { common }
         | Which::Trends { common, .. }
         | Which::Parts { common, .. } => common,
+        which @ (Which::Claims { .. } | Which::Kpis { .. }) => {
+            return ticket_report(config, which);
+        }
     };
     let catalog = Catalog::load(&config.models_dir)
         .context("fix the truck-model catalogue or point --models at another")?;
@@ -200,6 +278,7 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
                 common.format,
             )
         }
+        Which::Claims { .. } | Which::Kpis { .. } => Ok(()),
         Which::Trends { weeks, .. } => {
             let registry = load(ServiceHistory::Nothing)?;
             print(

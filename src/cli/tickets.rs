@@ -71,7 +71,7 @@ pub(super) struct MoveArgs {
     /// A part used, as PART=QTY (repeat for several).
     #[arg(long = "part", value_name = "PART=QTY", value_parser = part_used)]
     parts: Vec<(String, u32)>,
-    /// Whether the repair is under warranty (true or false).
+    /// At closing: false declines every warranty claim; true accepts a warranty that was unknown at intake (papers checked).
     #[arg(long)]
     warranty: Option<bool>,
     /// A technician is on site with the customer (meets the on-site deadline).
@@ -138,7 +138,7 @@ async fn list(tickets: &Tickets, args: ListArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let dash = || "-".to_owned();
-    let rows: Vec<[String; 10]> = found
+    let rows: Vec<[String; 11]> = found
         .iter()
         .map(|t| {
             [
@@ -154,6 +154,7 @@ async fn list(tickets: &Tickets, args: ListArgs) -> anyhow::Result<()> {
                     .unwrap_or_else(dash),
                 t.key.clone(),
                 t.occurrences.to_string(),
+                t.warranty.status.as_str().to_owned(),
                 if t.sla.breached {
                     "breached".to_owned()
                 } else {
@@ -172,6 +173,7 @@ async fn list(tickets: &Tickets, args: ListArgs) -> anyhow::Result<()> {
         "vehicle",
         "key",
         "seen",
+        "warranty",
         "resolve_by",
         "title",
     ]
@@ -188,9 +190,14 @@ async fn show(tickets: &Tickets, id: TicketId) -> anyhow::Result<()> {
         format!("there is no ticket {id}; list tickets with fleetcare tickets list")
     })?;
     let tasks = tickets.visit_tasks(id).await?;
+    let outlet_proposed = match (&ticket.outlet, &ticket.vehicle) {
+        (None, Some(v)) => crate::registry::outlets::outlet_for_vehicle(tickets.db(), v).await?,
+        _ => None,
+    };
     let json = serde_json::to_string_pretty(&TicketWithEvents {
         ticket,
         events,
+        outlet_proposed,
         tasks,
     })?;
     writeln!(io::stdout().lock(), "{json}")?;

@@ -84,6 +84,8 @@ impl Role {
             // report problems (complaints, manual reports) and follow
             // them, support runs the repair.
             Action::MoveTicket => matches!(self, Self::Admin | Self::Support),
+            // A recall spans fleets: the maker's after-sales runs it.
+            Action::RunCampaigns => matches!(self, Self::Admin | Self::Support),
         }
     }
 }
@@ -129,6 +131,8 @@ pub enum Resource {
 pub enum Action {
     /// `POST /tickets/{id}/transitions`, the web UI's move forms.
     MoveTicket,
+    /// `POST /campaigns`, `GET /campaigns…` and the web UI's campaign pages.
+    RunCampaigns,
 }
 
 impl Action {
@@ -136,6 +140,7 @@ impl Action {
     pub const fn describe(self) -> &'static str {
         match self {
             Self::MoveTicket => "move tickets; support and admin do",
+            Self::RunCampaigns => "run recall campaigns; support and admin do",
         }
     }
 }

@@ -189,6 +189,16 @@ pub enum RowProblem {
         depot: String,
         first_line: u64,
     },
+    #[error("outlet \"{outlet}\" is already on line {first_line}; list each outlet once")]
+    DuplicateOutlet { outlet: String, first_line: u64 },
+    #[error("{column} \"{value}\" is not {expected}; use one of those")]
+    BadChoice {
+        column: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{column} is longer than {max} characters or holds a control character; shorten it")]
+    BadText { column: &'static str, max: usize },
 }
 
 fn at_line(line: Option<u64>) -> String {

@@ -4,6 +4,7 @@
 
 mod error;
 pub mod import;
+pub mod outlets;
 mod queries;
 mod types;
 mod unknown;
@@ -14,7 +15,8 @@ mod tests;
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 
 pub use error::{HeaderProblem, ImportError, MAX_REPORTED_ROWS, RowError, RowProblem};
-pub use import::{ImportSummary, import_services, import_stock, import_vehicles};
+pub use import::{ImportSummary, import_outlets, import_services, import_stock, import_vehicles};
+pub use outlets::{Outlet, OutletId, OutletKind, Zone, outlet_zone};
 pub use types::{
     Depot, DepotError, MAX_DEPOT_LEN, REPAIR_PREFIX, ServiceHistory, ServiceRecord, ServiceSource,
     ServiceTask, StockLevel, TaskSyntaxError, Vehicle, Vin, VinError,

@@ -12,8 +12,10 @@
 //! [`output`] prints them as a table, JSON or CSV. Decisions where the
 //! contract is silent: `docs/reports.md`.
 
+pub mod claims;
 pub mod due;
 mod history;
+pub mod kpis;
 pub mod output;
 pub mod parts;
 pub mod recurring;
@@ -32,7 +34,9 @@ use crate::config::DetectConfig;
 use crate::registry::{ServiceHistory, ServiceRecord, StockLevel, Vehicle};
 use crate::store::StoreError;
 
+pub use claims::{ClaimRow, Period};
 pub use due::{DueRow, MeterValue, NextServiceRow};
+pub use kpis::{KpiBy, KpiRow};
 pub use parts::PartsRow;
 pub use recurring::{RecurringKind, RecurringRow};
 pub use trends::TrendRow;

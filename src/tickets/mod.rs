@@ -12,6 +12,7 @@
 //! complaint once. Every change is an event in the ticket's history.
 
 pub mod calendar;
+mod campaign;
 mod error;
 mod follow_up;
 mod meters;
@@ -22,6 +23,7 @@ mod store;
 mod transition;
 mod types;
 mod visit;
+mod warranty;
 
 #[cfg(test)]
 mod tests;
@@ -32,6 +34,7 @@ use chrono::{DateTime, Utc};
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 
 pub use calendar::ServiceCalendar;
+pub use campaign::{Campaign, CampaignTicket, NewCampaign, RECALL_PRIORITY};
 pub use error::{Result, TicketError};
 pub use meters::StoreMeters;
 pub use sla::{SlaConfig, SlaFinding};
@@ -44,7 +47,7 @@ pub use types::{
 };
 pub use visit::VISIT_KEY;
 
-use crate::catalog::{ModelId, TaskId};
+use crate::catalog::{Catalog, ModelId, TaskId};
 use crate::db::Db;
 
 /// A vehicle's meters when a maintenance ticket closes: the service record
@@ -69,6 +72,7 @@ pub struct Tickets {
     sla: Arc<SlaConfig>,
     calendar: Arc<ServiceCalendar>,
     meters: Option<Arc<dyn MeterSource>>,
+    catalog: Option<Arc<Catalog>>,
 }
 
 /// The on-site deadline of a customer report opened at `opened` for an
@@ -92,12 +96,33 @@ impl Tickets {
             calendar: Arc::new(ServiceCalendar::new(&sla)),
             sla: Arc::new(sla),
             meters: None,
+            catalog: None,
         }
     }
 
     /// The service calendar of `[sla]`.
     pub fn calendar(&self) -> &ServiceCalendar {
         &self.calendar
+    }
+
+    /// New tickets get their warranty from this catalogue's terms (C10);
+    /// without one, every warranty is `unknown`.
+    pub fn with_catalog(mut self, catalog: Arc<Catalog>) -> Self {
+        self.catalog = Some(catalog);
+        self
+    }
+
+    fn warranty(&self) -> warranty::Lookup<'_> {
+        warranty::Lookup {
+            db: &self.db,
+            catalog: self.catalog.as_ref(),
+            meters: self.meters.as_ref(),
+        }
+    }
+
+    /// The database the tickets live in, for reports over them.
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     /// Closing a maintenance ticket records the meters `source` gives;
@@ -115,7 +140,20 @@ impl Tickets {
     /// to the one already active for its key. Alerts are by `fleetcare`
     /// in the history.
     pub async fn raise(&self, alert: NewAlert) -> Result<Raised> {
-        raise::raise(&self.db, &self.sla, alert).await
+        raise::raise(&self.db, &self.sla, alert, self.warranty(), None).await
+    }
+
+    /// A vehicle's `recall` ticket of campaign `campaign` (kind `recall`,
+    /// key `SPN:FMI`), de-duplicated like an alert: a vehicle with a
+    /// recall for the code still open counts an occurrence on it.
+    pub async fn raise_recall(&self, alert: NewAlert, campaign: i64) -> Result<Raised> {
+        if alert.kind != TicketKind::Recall {
+            return Err(TicketError::InvalidAlert {
+                kind: alert.kind,
+                problem: "must be a recall to join a campaign",
+            });
+        }
+        raise::raise(&self.db, &self.sla, alert, self.warranty(), Some(campaign)).await
     }
 
     /// Opens the vehicle's service visit (a maintenance ticket, key
@@ -131,7 +169,7 @@ impl Tickets {
             key: VISIT_KEY.to_owned(),
             ..alert
         };
-        raise::raise_with_tasks(&self.db, &self.sla, alert, tasks).await
+        raise::raise_with_tasks(&self.db, &self.sla, alert, self.warranty(), None, tasks).await
     }
 
     /// A service visit's tasks (none for other tickets).
@@ -143,11 +181,26 @@ impl Tickets {
     /// zone; deadlines on the service calendar (C10).
     pub async fn file_report(
         &self,
-        report: CustomerReport,
+        mut report: CustomerReport,
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<Ticket> {
-        raise::create(&self.db, &self.sla, &self.calendar, report, actor, at).await
+        // Not said: the zone of the registered outlet serving the
+        // vehicle's depot, if the register has one.
+        if report.zone.is_none() && report.vehicle.is_some() {
+            report.zone =
+                crate::registry::outlet_zone(&self.db, None, report.vehicle.as_ref()).await?;
+        }
+        raise::create(
+            &self.db,
+            &self.sla,
+            &self.calendar,
+            report,
+            actor,
+            at,
+            self.warranty(),
+        )
+        .await
     }
 
     /// A complaint or manual report (`kind` must be one of those): its own
@@ -184,10 +237,17 @@ impl Tickets {
     pub async fn transition(
         &self,
         id: TicketId,
-        t: Transition,
+        mut t: Transition,
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<Ticket> {
+        // A dispatch to a registered outlet counts the on-site deadline
+        // with the outlet's zone, unless the move names one.
+        if t.zone.is_none()
+            && let Some(outlet) = t.outlet.as_deref().map(str::trim).filter(|o| !o.is_empty())
+        {
+            t.zone = crate::registry::outlet_zone(&self.db, Some(outlet), None).await?;
+        }
         let readings = match (&self.meters, t.to) {
             (Some(source), TicketState::Closed) => self.readings_for(source, id).await?,
             _ => MeterReadings::default(),
@@ -227,6 +287,19 @@ impl Tickets {
         )
     }
 
+    /// The zone (city or rural) of the outlet a ticket's on-site
+    /// commitment depends on (C10): its registered outlet once dispatched,
+    /// before that the one serving the vehicle's depot; `None` when the
+    /// register has neither. For the service calendar's `sla.on_site_by`.
+    pub async fn outlet_zone(&self, ticket: &Ticket) -> Result<Option<crate::registry::Zone>> {
+        Ok(crate::registry::outlet_zone(
+            &self.db,
+            ticket.outlet.as_deref(),
+            ticket.vehicle.as_ref(),
+        )
+        .await?)
+    }
+
     /// One ticket and its history, oldest event first.
     pub async fn get(&self, id: TicketId) -> Result<Option<(Ticket, Vec<TicketEvent>)>> {
         let Some(ticket) = store::load(self.db.pool(), id).await? else {
@@ -234,6 +307,14 @@ impl Tickets {
         };
         let events = store::events(self.db.pool(), id).await?;
         Ok(Some((ticket, events)))
+    }
+
+    /// The history of every closed ticket, oldest event first (for the
+    /// KPI report).
+    pub async fn events_of_closed(
+        &self,
+    ) -> Result<std::collections::HashMap<TicketId, Vec<TicketEvent>>> {
+        store::events_of_closed(&self.db).await
     }
 
     /// The tickets `filter` lets through, newest first.

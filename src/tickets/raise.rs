@@ -15,7 +15,8 @@ use super::types::{
     VisitReason, Zone,
 };
 use super::visit;
-use crate::catalog::{ModelId, TaskId};
+use super::warranty::Lookup;
+use crate::catalog::{Cover, ModelId, TaskId};
 use crate::db::Db;
 use crate::registry::{REPAIR_PREFIX, ServiceTask};
 
@@ -38,8 +39,19 @@ const CREATED_PRIORITY: Priority = Priority::P3;
 /// Concurrent alerts for one key race to insert; the partial unique index
 /// lets one win, the others roll back (returning their ticket number) and
 /// try again, now finding the winner's ticket to count on.
-pub(super) async fn raise(db: &Db, sla: &SlaConfig, alert: NewAlert) -> Result<Raised> {
-    raise_with_tasks(db, sla, alert, &[]).await
+///
+/// The warranty of a new ticket is looked up (registry, meters) outside
+/// the write transaction, only once an attempt found no active ticket to
+/// count on: an occurrence never pays for it, and the database is never
+/// locked while the store is read.
+pub(super) async fn raise(
+    db: &Db,
+    sla: &SlaConfig,
+    alert: NewAlert,
+    warranty: Lookup<'_>,
+    campaign: Option<i64>,
+) -> Result<Raised> {
+    raise_with_tasks(db, sla, alert, warranty, campaign, &[]).await
 }
 
 /// [`raise`], adding `tasks` to the ticket's service visit in the same
@@ -48,9 +60,12 @@ pub(super) async fn raise_with_tasks(
     db: &Db,
     sla: &SlaConfig,
     alert: NewAlert,
+    warranty: Lookup<'_>,
+    campaign: Option<i64>,
     tasks: &[(TaskId, VisitReason)],
 ) -> Result<Raised> {
     let (dedupe_on, key) = checked_subject(&alert)?;
+    let mut cover: Option<Cover> = None;
     for _ in 0..MAX_ATTEMPTS {
         let mut tx = store::begin_write(db).await?;
         if let Some(id) = add_occurrence(&mut tx, &alert, &dedupe_on, &key).await? {
@@ -70,6 +85,18 @@ pub(super) async fn raise_with_tasks(
             tx.commit().await?;
             return Ok(Raised::Occurrence(ticket));
         }
+        if cover.is_none() {
+            tx.rollback().await?;
+            cover = Some(
+                warranty
+                    .cover(alert.fleet.as_ref(), alert.vehicle.as_ref(), alert.at)
+                    .await,
+            );
+            continue;
+        }
+        let Some(cover) = cover.as_ref() else {
+            continue;
+        };
         let id = store::next_id(&mut tx).await?;
         let (respond_by, resolve_by) = sla.deadlines(alert.priority, alert.at);
         let row = Insert {
@@ -90,6 +117,8 @@ pub(super) async fn raise_with_tasks(
             zone: None,
             complainant: None,
             channel: None,
+            cover,
+            campaign,
         };
         match insert(&mut tx, &row).await {
             Ok(()) => {}
@@ -132,6 +161,7 @@ pub(super) async fn create(
     report: CustomerReport,
     actor: &str,
     at: DateTime<Utc>,
+    warranty: Lookup<'_>,
 ) -> Result<Ticket> {
     let kind = report.kind;
     if !matches!(kind, TicketKind::Complaint | TicketKind::Manual) {
@@ -162,6 +192,9 @@ pub(super) async fn create(
     let (_, resolve_by) = sla.deadlines(CREATED_PRIORITY, at);
     let respond_by = calendar.add_service_time(at, sla.customer_respond);
     let on_site_by = calendar.end_of_service_days(at, sla.on_site_days(zone));
+    let cover = warranty
+        .cover(Some(&report.fleet), report.vehicle.as_ref(), at)
+        .await;
     let mut tx = store::begin_write(db).await?;
     let id = store::next_id(&mut tx).await?;
     let key = id.to_string();
@@ -187,6 +220,8 @@ pub(super) async fn create(
         zone: Some(zone),
         complainant: complainant.as_ref(),
         channel: report.channel,
+        cover: &cover,
+        campaign: None,
     };
     insert(&mut tx, &row).await?;
     let note = report.channel.map(|c| match &complainant {
@@ -315,7 +350,8 @@ pub(super) fn canonical_key(kind: TicketKind, key: &str) -> Result<String> {
         TicketKind::Fault
         | TicketKind::Recurring
         | TicketKind::RepeatRepair
-        | TicketKind::BatchDefect => match ServiceTask::parse(&format!("{REPAIR_PREFIX}{key}")) {
+        | TicketKind::BatchDefect
+        | TicketKind::Recall => match ServiceTask::parse(&format!("{REPAIR_PREFIX}{key}")) {
             Ok(ServiceTask::Repair { spn, fmi }) => Ok(format!("{spn}:{fmi}")),
             _ => Err(invalid("SPN:FMI, e.g. 110:0")),
         },
@@ -371,6 +407,8 @@ struct Insert<'a> {
     zone: Option<Zone>,
     complainant: Option<&'a Complainant>,
     channel: Option<Channel>,
+    cover: &'a Cover,
+    campaign: Option<i64>,
 }
 
 /// Inserts an open ticket with its deadlines. The raw sqlx error comes
@@ -380,13 +418,17 @@ async fn insert(
     row: &Insert<'_>,
 ) -> std::result::Result<(), sqlx::Error> {
     let at = store::time_text(row.at);
+    let decision = row.cover.decision;
+    // A Cover is plain data: it always serializes.
+    let cover_json = serde_json::to_string(row.cover).unwrap_or_default();
     sqlx::query(
         "INSERT INTO tickets (ticket_id, fleet_id, vehicle_id, model_id, kind, ticket_key, \
          dedupe_on, state, priority, title, details, created_at, updated_at, occurrences, \
-         respond_by, resolve_by, parts_used, on_site_by, zone, complainant_name, \
+         respond_by, resolve_by, parts_used, warranty_status, warranty_until, warranty_basis, \
+         warranty_cover, campaign_id, on_site_by, zone, complainant_name, \
          complainant_phone, complainant_email, channel) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $11, $12, 1, $13, $14, '[]', \
-         $15, $16, $17, $18, $19, $20)",
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
     )
     .bind(row.id.0)
     .bind(row.fleet.map(FleetId::as_str))
@@ -402,6 +444,11 @@ async fn insert(
     .bind(&at)
     .bind(store::time_text(row.respond_by))
     .bind(store::time_text(row.resolve_by))
+    .bind(decision.status.as_str())
+    .bind(decision.until.map(|d| d.format("%Y-%m-%d").to_string()))
+    .bind(decision.basis.map(|b| b.as_str()))
+    .bind(cover_json)
+    .bind(row.campaign)
     .bind(row.on_site_by.map(store::time_text))
     .bind(row.zone.map(Zone::as_str))
     .bind(row.complainant.map(|c| c.name.as_str()))

@@ -9,7 +9,7 @@ use fleetcare_ingest::ids::{FleetId, VehicleId};
 use serde::{Deserialize, Serialize};
 
 use super::state::TicketState;
-use crate::catalog::{ModelId, TaskId};
+use crate::catalog::{ModelId, TaskId, WarrantyDecision};
 pub use crate::config::Zone;
 
 /// A ticket number: small and readable (1, 2, 3…), given in order of
@@ -112,6 +112,8 @@ pub enum TicketKind {
     Complaint,
     /// A report entered by staff.
     Manual,
+    /// One vehicle's share of a recall campaign (C10); key `SPN:FMI`.
+    Recall,
 }
 
 named_enum!(TicketKind, "kind", {
@@ -122,6 +124,7 @@ named_enum!(TicketKind, "kind", {
     BatchDefect => "batch_defect",
     Complaint => "complaint",
     Manual => "manual",
+    Recall => "recall",
 });
 
 /// Urgency, P1 the most urgent (C8: P1 for a red stop lamp or a critical
@@ -265,6 +268,10 @@ pub struct VisitTask {
 pub struct PartUsed {
     pub part: String,
     pub qty: u32,
+    /// Claimed under warranty; decided when the ticket closes (C10),
+    /// null before.
+    #[serde(default)]
+    pub covered: Option<bool>,
 }
 
 /// A ticket as the API shows it (C7 field names).
@@ -298,7 +305,16 @@ pub struct Ticket {
     pub satisfaction: Option<u8>,
     pub labour_hours: Option<f64>,
     pub parts_used: Vec<PartUsed>,
-    pub warranty: Option<bool>,
+    /// Decided when the ticket opened (C10): `{status, until, basis}`.
+    pub warranty: WarrantyDecision,
+    /// What support said at closing: false declines every claim, true
+    /// accepts an `unknown` warranty (papers checked by hand); null: not
+    /// said.
+    pub warranty_claim: Option<bool>,
+    /// Whether the labour was claimed; decided when the ticket closes.
+    pub labour_covered: Option<bool>,
+    /// The recall campaign of a `recall` ticket.
+    pub campaign: Option<i64>,
     /// Complaints: who complained.
     pub complainant: Option<Complainant>,
     /// Complaints: how the complaint came in.
@@ -327,6 +343,10 @@ pub struct TicketWithEvents {
     #[serde(flatten)]
     pub ticket: Ticket,
     pub events: Vec<TicketEvent>,
+    /// Before dispatch: the registered outlet serving the vehicle's depot,
+    /// proposed for the dispatch (C10); absent when none is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outlet_proposed: Option<crate::registry::Outlet>,
     /// A service visit's tasks (maintenance tickets only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<VisitTask>,
@@ -407,7 +427,7 @@ mod tests {
         let e = "warranty".parse::<TicketKind>().unwrap_err().to_string();
         assert_eq!(
             e,
-            "kind \"warranty\" is not known; use fault, maintenance, recurring, repeat_repair, batch_defect, complaint, manual"
+            "kind \"warranty\" is not known; use fault, maintenance, recurring, repeat_repair, batch_defect, complaint, manual, recall"
         );
     }
 

@@ -7,11 +7,14 @@
 //! nowhere else. `/healthz`, `/metrics` and the OpenAPI document need no
 //! token. Choices where the contract is silent: docs/decisions.md, "HTTP API".
 
+pub(crate) mod campaigns;
 pub mod error;
 pub(crate) mod logs;
 mod openapi;
+pub(crate) mod outlets;
 pub(crate) mod page;
 pub(crate) mod reports;
+pub(crate) mod ticket_reports;
 pub(crate) mod tickets;
 pub(crate) mod vehicles;
 
@@ -99,6 +102,8 @@ pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .merge(guarded(Resource::Vehicles, vehicles::routes()))
         .merge(guarded(Resource::Tickets, tickets::routes()))
+        .merge(guarded(Resource::Tickets, outlets::routes()))
+        .merge(guarded(Resource::Tickets, campaigns::routes()))
         .merge(guarded(Resource::Reports, reports.per_fleet))
         .merge(guarded(Resource::PartsReport, reports.parts))
         .merge(guarded(Resource::Alerts, logs::alert_routes()))

@@ -36,7 +36,8 @@ pub(super) fn routes() -> ReportRoutes {
         per_fleet: Router::new()
             .route("/reports/due", get(due))
             .route("/reports/recurring", get(recurring))
-            .route("/reports/trends", get(trends)),
+            .route("/reports/trends", get(trends))
+            .merge(super::ticket_reports::routes()),
         parts: Router::new().route("/reports/parts", get(parts)),
     }
 }

@@ -139,9 +139,14 @@ pub(crate) async fn visible_ticket(
         .ok_or_else(not_found)?;
     scope.check_fleet(ticket.fleet.as_ref(), "ticket")?;
     let tasks = state.tickets.visit_tasks(id).await.map_err(error)?;
+    let outlet_proposed = match (&ticket.outlet, &ticket.vehicle) {
+        (None, Some(v)) => crate::registry::outlets::outlet_for_vehicle(&state.db, v).await?,
+        _ => None,
+    };
     Ok(TicketWithEvents {
         ticket,
         events,
+        outlet_proposed,
         tasks,
     })
 }

@@ -36,15 +36,17 @@ pub enum Nav {
     Overview,
     Tickets,
     Trends,
+    Kpis,
     Parts,
     Health,
 }
 
 impl Nav {
-    const ALL: [Nav; 5] = [
+    const ALL: [Nav; 6] = [
         Self::Overview,
         Self::Tickets,
         Self::Trends,
+        Self::Kpis,
         Self::Parts,
         Self::Health,
     ];
@@ -54,6 +56,7 @@ impl Nav {
             Self::Overview => "/ui/",
             Self::Tickets => "/ui/tickets",
             Self::Trends => "/ui/trends",
+            Self::Kpis => "/ui/kpis",
             Self::Parts => "/ui/parts",
             Self::Health => "/ui/health",
         }
@@ -66,6 +69,7 @@ impl Nav {
             Self::Overview => Resource::Vehicles,
             Self::Tickets => Resource::Tickets,
             Self::Trends => Resource::Reports,
+            Self::Kpis => Resource::Reports,
             Self::Parts => Resource::PartsReport,
             Self::Health => Resource::DeadLetters,
         }
@@ -77,6 +81,7 @@ impl Nav {
             Self::Overview => t.nav_overview,
             Self::Tickets => t.nav_tickets,
             Self::Trends => t.nav_trends,
+            Self::Kpis => t.nav_kpis,
             Self::Parts => t.nav_parts,
             Self::Health => t.nav_health,
         }

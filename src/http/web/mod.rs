@@ -17,11 +17,13 @@
 //! and [`login`]. Choices where the issue is silent: docs/decisions.md,
 //! "Web UI".
 
+pub mod campaigns;
 pub mod chart;
 pub mod complaints;
 pub mod error;
 pub mod health;
 pub mod i18n;
+pub mod kpis;
 pub mod layout;
 pub mod login;
 pub mod overview;
@@ -113,6 +115,12 @@ pub fn router(state: WebState) -> Router {
         .route("/ui/tickets/{id}", get(tickets::page))
         .route("/ui/tickets/{id}/move", post(tickets::move_ticket))
         .route("/ui/trends", get(trends::page))
+        .route(
+            "/ui/campaigns",
+            get(campaigns::list).post(campaigns::create),
+        )
+        .route("/ui/campaigns/{id}", get(campaigns::page))
+        .route("/ui/kpis", get(kpis::page))
         .route("/ui/parts", get(parts::page))
         .route("/ui/health", get(health::page))
         .route("/ui/{*rest}", any(not_found))

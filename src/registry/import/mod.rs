@@ -6,6 +6,7 @@
 //! nothing: rows are keyed (vehicle; vehicle, task and time; part and
 //! depot) and a row already stored as it is counts as unchanged.
 
+mod outlets;
 mod services;
 mod stock;
 mod table;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 
 use chrono::{Datelike, NaiveDate};
 
+pub use outlets::{COLUMNS as OUTLET_COLUMNS, import_outlets};
 pub use services::{COLUMNS as SERVICE_COLUMNS, import_services};
 pub use stock::{COLUMNS as STOCK_COLUMNS, import_stock};
 pub use vehicles::{COLUMNS as VEHICLE_COLUMNS, import_vehicles};
@@ -28,6 +30,7 @@ pub enum Kind {
     Vehicles,
     Services,
     Stock,
+    Outlets,
 }
 
 impl Kind {
@@ -39,6 +42,8 @@ impl Kind {
             (Self::Services, _) => "services",
             (Self::Stock, 1) => "stock level",
             (Self::Stock, _) => "stock levels",
+            (Self::Outlets, 1) => "outlet",
+            (Self::Outlets, _) => "outlets",
         }
     }
 }
