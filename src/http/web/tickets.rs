@@ -766,6 +766,66 @@ mod tests {
         }
     }
 
+    /// Issue 21, item 4: a delivered ticket whose follow-up call is
+    /// overdue is listed above the board's columns, and a link leads to
+    /// the complaint form.
+    async fn overdue_follow_ups_head_the_board(db: Db) {
+        let dir = tempfile::tempdir().unwrap();
+        crate::http::testing::register(&db, &[("fa", "A1")]).await;
+        let web = state(db.clone(), dir.path());
+        let tickets = web.api.tickets.clone();
+        let app = crate::http::app(web);
+        let long_ago = chrono::Utc::now() - chrono::TimeDelta::days(5);
+        let t = tickets
+            .create(
+                TicketKind::Complaint,
+                FleetId::new("fa").unwrap(),
+                VehicleId::new("A1").unwrap(),
+                None,
+                "bin lift jerks".to_owned(),
+                String::new(),
+                "test",
+                long_ago,
+            )
+            .await
+            .unwrap();
+        for to in [
+            TicketState::Dispatched,
+            TicketState::Diagnosing,
+            TicketState::InRepair,
+            TicketState::QualityCheck,
+            TicketState::Delivered,
+        ] {
+            let m = Transition {
+                assignee: Some("Li".into()),
+                outlet: Some("north".into()),
+                ..Transition::to(to)
+            };
+            tickets.transition(t.id, m, "test", long_ago).await.unwrap();
+        }
+        let support = token(&db, Role::Support, &[]).await;
+        let session = sign_in(&app, &support).await;
+        let html = text(call(&app, page("/ui/tickets", &session)).await).await;
+        let section = html
+            .find("id=\"follow-ups\"")
+            .expect("the follow-ups section");
+        assert!(
+            html[section..].contains(&format!("data-ticket=\"{}\"", t.id)),
+            "{html}"
+        );
+        assert!(html.contains("href=\"/ui/complaints/new\""));
+        // An operator of another fleet does not see it.
+        let other = token(&db, Role::Operator, &["fb"]).await;
+        let session = sign_in(&app, &other).await;
+        let html = text(call(&app, page("/ui/tickets", &session)).await).await;
+        assert!(!html.contains("id=\"follow-ups\""));
+    }
+
+    #[test]
+    fn overdue_follow_ups_on_sqlite() {
+        crate::db::testing::on_sqlite(overdue_follow_ups_head_the_board);
+    }
+
     #[test]
     fn board_pages_on_sqlite() {
         crate::db::testing::on_sqlite(the_board_shows_a_page_per_column);
