@@ -38,3 +38,13 @@ CREATE TABLE visit_tasks (
     done      BIGINT CHECK (done IN (0, 1)),
     PRIMARY KEY (ticket_id, task)
 );
+
+-- Recall progress alerted to support (C10): per campaign, how many of its
+-- recall tickets were finished (closed or cancelled) when support was last
+-- told, so each step of progress is alerted once. No foreign key: the
+-- campaigns table comes with a later migration.
+CREATE TABLE campaign_progress_alerts (
+    campaign_id BIGINT PRIMARY KEY,
+    finished    BIGINT NOT NULL,
+    alerted_at  TEXT NOT NULL
+);

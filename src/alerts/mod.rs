@@ -69,6 +69,8 @@ pub enum AlertKind {
     /// To support: a delivered ticket's follow-up call is overdue. Once
     /// per ticket.
     FollowUpOverdue,
+    /// To support: more of a recall campaign's tickets are finished.
+    RecallProgress,
 }
 
 impl AlertKind {
@@ -85,6 +87,7 @@ impl AlertKind {
             Self::Digest => "digest",
             Self::UnknownVehicle => "unknown_vehicle",
             Self::FollowUpOverdue => "follow_up_overdue",
+            Self::RecallProgress => "recall_progress",
         }
     }
 
@@ -93,7 +96,10 @@ impl AlertKind {
     /// topic claimed; a follow-up is support's own call), and not held by
     /// the per-vehicle limit (there is one per vehicle or ticket).
     pub const fn for_support(self) -> bool {
-        matches!(self, Self::UnknownVehicle | Self::FollowUpOverdue)
+        matches!(
+            self,
+            Self::UnknownVehicle | Self::FollowUpOverdue | Self::RecallProgress
+        )
     }
 
     /// Alerts that reach the support channel (C10): escalations, SLA
@@ -169,6 +175,31 @@ impl Alert {
             details: format!(
                 "Vehicle {} sends data under fleet {} but {why}: its data is stored and listed by `fleetcare vehicles unknown`, and no ticket is opened for it until it is imported with `fleetcare vehicles import`.",
                 vehicle.vehicle, vehicle.fleet
+            ),
+            held: Vec::new(),
+        }
+    }
+}
+
+impl Alert {
+    /// To support: the progress of recall campaign `c`.
+    pub fn recall_progress(c: &crate::tickets::Campaign, at: DateTime<Utc>) -> Self {
+        Self {
+            id: new_id(),
+            at,
+            kind: AlertKind::RecallProgress,
+            fleet: None,
+            vehicle: None,
+            model: Some(c.model.clone()),
+            ticket: None,
+            priority: None,
+            title: format!(
+                "Recall campaign {}: {} of {} vehicles done",
+                c.id, c.closed, c.vehicles
+            ),
+            details: format!(
+                "{} (SPN {} FMI {}): {} closed, {} cancelled, {} open.",
+                c.title, c.spn, c.fmi, c.closed, c.cancelled, c.open
             ),
             held: Vec::new(),
         }

@@ -406,6 +406,10 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
                 .send(Alert::for_ticket(*kind, &ticket, Utc::now()));
         }
     }
+    for campaign in ctx.tickets.check_campaign_progress(Utc::now()).await? {
+        ctx.notifier
+            .send(Alert::recall_progress(&campaign, Utc::now()));
+    }
     for ticket in ctx.tickets.check_follow_ups(Utc::now()).await? {
         ctx.notifier.send(Alert::for_ticket(
             AlertKind::FollowUpOverdue,

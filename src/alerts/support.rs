@@ -6,7 +6,8 @@
 //! complaints, SLA breaches and batch defects — besides the customer's own
 //! channel, and even when they name no fleet (a batch defect across
 //! fleets) — and the alerts for support alone: vehicles missing from the
-//! registry and overdue follow-up calls. Alerts go to support when they
+//! registry, overdue follow-up calls and recall campaigns' progress.
+//! Alerts go to support when they
 //! are raised, never held back by the per-vehicle limit of the customer's
 //! channel.
 
@@ -225,6 +226,7 @@ mod tests {
             AlertKind::ComplaintEscalated,
             AlertKind::UnknownVehicle,
             AlertKind::FollowUpOverdue,
+            AlertKind::RecallProgress,
         ]
         .into_iter()
         .filter(|k| k.to_support())
@@ -237,7 +239,8 @@ mod tests {
                 "sla_breach",
                 "complaint_escalated",
                 "unknown_vehicle",
-                "follow_up_overdue"
+                "follow_up_overdue",
+                "recall_progress"
             ]
         );
     }

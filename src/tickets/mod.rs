@@ -13,6 +13,7 @@
 
 pub mod calendar;
 mod campaign;
+mod campaign_progress;
 mod error;
 mod follow_up;
 mod meters;
