@@ -43,6 +43,10 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// The InfluxDB sink; absent: off.
     pub influxdb: Option<InfluxConfig>,
+    /// Where alerts for the support team go (C10).
+    pub support: SupportConfig,
+    /// Service visits: which tasks join a vehicle's visit (C10).
+    pub visits: VisitsConfig,
 }
 
 impl Default for Config {
@@ -62,6 +66,8 @@ impl Default for Config {
             webhooks: Vec::new(),
             alerts: AlertsConfig::default(),
             influxdb: None,
+            support: SupportConfig::default(),
+            visits: VisitsConfig::default(),
         }
     }
 }
@@ -436,6 +442,30 @@ pub struct SlaConfig {
     /// (its priority raised one step), once.
     #[serde(with = "humantime_serde")]
     pub complaint_escalate_after: Duration,
+    /// The service calendar's time zone (an IANA name such as
+    /// `Asia/Shanghai`): service hours, working days and holidays are its
+    /// wall-clock times and dates (C10).
+    pub timezone: TimeZone,
+    /// The hotline's hours on a working day, `HH:MM-HH:MM`.
+    pub service_hours: ServiceHours,
+    /// The days of the week service works, e.g. `["mon", "tue"]`.
+    pub working_days: Vec<WorkingDay>,
+    /// Dates (`YYYY-MM-DD`) service does not work although their weekday does.
+    pub holidays: Vec<Holiday>,
+    /// Service time within which a customer report (complaint, manual) is
+    /// answered: counted in service hours only.
+    #[serde(with = "humantime_serde")]
+    pub customer_respond: Duration,
+    /// Working days after the report by whose end a technician is on site,
+    /// for an outlet in a city and in a rural zone.
+    pub on_site_days_city: u32,
+    pub on_site_days_rural: u32,
+    /// The zone assumed until a dispatch names one.
+    pub default_zone: Zone,
+    /// After `delivered`, the follow-up call (the close with the
+    /// customer's score) is due within this time.
+    #[serde(with = "humantime_serde")]
+    pub follow_up_after: Duration,
 }
 
 impl Default for SlaConfig {
@@ -451,6 +481,15 @@ impl Default for SlaConfig {
             p4_respond: hours(72),
             p4_resolve: hours(30 * 24),
             complaint_escalate_after: hours(4),
+            timezone: TimeZone::default(),
+            service_hours: ServiceHours::default(),
+            working_days: WorkingDay::MON_TO_FRI.to_vec(),
+            holidays: Vec::new(),
+            customer_respond: hours(1),
+            on_site_days_city: 1,
+            on_site_days_rural: 2,
+            default_zone: Zone::City,
+            follow_up_after: hours(3 * 24),
         }
     }
 }
@@ -492,7 +531,202 @@ impl SlaConfig {
                 "sla.complaint_escalate_after must be longer than zero and at most 10 years".into(),
             );
         }
+        if self.working_days.is_empty() {
+            return Err(
+                "sla.working_days is empty; name the days service works, e.g. [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]"
+                    .into(),
+            );
+        }
+        if self.customer_respond.is_zero() || self.customer_respond > MAX_SLA {
+            return Err(
+                "sla.customer_respond must be longer than zero and at most 10 years".into(),
+            );
+        }
+        if !(1..=60).contains(&self.on_site_days_city)
+            || !(1..=60).contains(&self.on_site_days_rural)
+        {
+            return Err("sla.on_site_days_city and sla.on_site_days_rural must be 1 to 60".into());
+        }
+        if self.follow_up_after.is_zero() || self.follow_up_after > MAX_SLA {
+            return Err("sla.follow_up_after must be longer than zero and at most 10 years".into());
+        }
         Ok(())
+    }
+
+    /// Working days to reach a customer on site from an outlet in `zone`.
+    pub fn on_site_days(&self, zone: Zone) -> u32 {
+        match zone {
+            Zone::City => self.on_site_days_city,
+            Zone::Rural => self.on_site_days_rural,
+        }
+    }
+}
+
+/// An IANA time zone, checked when the file is read (`UTC` by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TimeZone(pub chrono_tz::Tz);
+
+impl Default for TimeZone {
+    fn default() -> Self {
+        Self(chrono_tz::Tz::UTC)
+    }
+}
+
+impl TryFrom<String> for TimeZone {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse::<chrono_tz::Tz>().map(Self).map_err(|_| {
+            format!("{s:?} is not an IANA time zone name; use e.g. \"Asia/Shanghai\" or \"Europe/Berlin\"")
+        })
+    }
+}
+
+impl From<TimeZone> for String {
+    fn from(tz: TimeZone) -> Self {
+        tz.0.name().to_owned()
+    }
+}
+
+/// Opening and closing time of the hotline, `HH:MM-HH:MM` (local time;
+/// `24:00` closes at midnight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ServiceHours {
+    /// Minutes after midnight.
+    pub open_minute: u32,
+    /// Minutes after midnight, after `open_minute`; at most 24 × 60.
+    pub close_minute: u32,
+}
+
+impl Default for ServiceHours {
+    fn default() -> Self {
+        Self {
+            open_minute: 8 * 60,
+            close_minute: 18 * 60,
+        }
+    }
+}
+
+impl TryFrom<String> for ServiceHours {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "service hours {s:?} are not HH:MM-HH:MM with the opening first, e.g. \"08:00-18:00\""
+            )
+        };
+        let minute = |t: &str| -> Option<u32> {
+            let (h, m) = t.trim().split_once(':')?;
+            let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
+            (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
+        };
+        let (open, close) = s.split_once('-').ok_or_else(bad)?;
+        let (open_minute, close_minute) = (
+            minute(open).ok_or_else(bad)?,
+            minute(close).ok_or_else(bad)?,
+        );
+        if open_minute >= close_minute {
+            return Err(bad());
+        }
+        Ok(Self {
+            open_minute,
+            close_minute,
+        })
+    }
+}
+
+impl From<ServiceHours> for String {
+    fn from(h: ServiceHours) -> Self {
+        let hm = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
+        format!("{}-{}", hm(h.open_minute), hm(h.close_minute))
+    }
+}
+
+/// A day of the week service works: `mon` … `sun`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct WorkingDay(pub chrono::Weekday);
+
+impl WorkingDay {
+    pub const MON_TO_FRI: [Self; 5] = [
+        Self(chrono::Weekday::Mon),
+        Self(chrono::Weekday::Tue),
+        Self(chrono::Weekday::Wed),
+        Self(chrono::Weekday::Thu),
+        Self(chrono::Weekday::Fri),
+    ];
+}
+
+impl TryFrom<String> for WorkingDay {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse::<chrono::Weekday>().map(Self).map_err(|_| {
+            format!("{s:?} is not a day of the week; use mon, tue, wed, thu, fri, sat or sun")
+        })
+    }
+}
+
+impl From<WorkingDay> for String {
+    fn from(d: WorkingDay) -> Self {
+        d.0.to_string().to_lowercase()
+    }
+}
+
+/// A date service does not work, `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Holiday(pub chrono::NaiveDate);
+
+impl TryFrom<String> for Holiday {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+            .map(Self)
+            .map_err(|_| format!("holiday {s:?} is not a date YYYY-MM-DD"))
+    }
+}
+
+impl From<Holiday> for String {
+    fn from(d: Holiday) -> Self {
+        d.0.format("%Y-%m-%d").to_string()
+    }
+}
+
+/// Where a service outlet is (C10): the on-site commitment depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Zone {
+    City,
+    Rural,
+}
+
+impl Zone {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::City => "city",
+            Self::Rural => "rural",
+        }
+    }
+
+    /// `city` or `rural`; anything else is `None`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "city" => Some(Self::City),
+            "rural" => Some(Self::Rural),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Zone {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "city" => Ok(Self::City),
+            "rural" => Ok(Self::Rural),
+            _ => Err(format!("zone {s:?} is not known; use city or rural")),
+        }
     }
 }
 
@@ -570,6 +804,55 @@ impl Default for AlertsConfig {
             webhook_attempts: 8,
             webhook_max_delay: Duration::from_secs(60),
             max_tickets_per_message: 8,
+        }
+    }
+}
+
+/// `[support]`: the support team's channel (C10). Escalations, SLA
+/// breaches, batch defects, overdue follow-ups and vehicles missing from
+/// the registry reach support here, besides the customer's own channel.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupportConfig {
+    /// The MQTT topic; absent: `{mqtt.topic_prefix}/_support/alerts`.
+    pub alerts_topic: Option<String>,
+    /// `[[support.webhooks]]`: signed like the fleets' webhooks.
+    pub webhooks: Vec<SupportWebhookConfig>,
+}
+
+/// One webhook of the support team.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportWebhookConfig {
+    pub url: String,
+    /// The environment variable that holds the signing secret.
+    pub secret_env: String,
+}
+
+impl SupportConfig {
+    /// The support channel's MQTT topic.
+    pub fn topic(&self, prefix: &str) -> String {
+        self.alerts_topic
+            .clone()
+            .unwrap_or_else(|| format!("{prefix}/_support/alerts"))
+    }
+}
+
+/// `[visits]`: a vehicle's service visit lists the tasks due soon or
+/// overdue, and pulls in a task that falls due within `pull_in_days` (by
+/// the vehicle's usage) or within `pull_in_share` of its interval.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VisitsConfig {
+    pub pull_in_days: f64,
+    pub pull_in_share: f64,
+}
+
+impl Default for VisitsConfig {
+    fn default() -> Self {
+        Self {
+            pull_in_days: 30.0,
+            pull_in_share: 0.1,
         }
     }
 }
@@ -738,6 +1021,22 @@ impl Config {
         }
         if let Some(influx) = &self.influxdb {
             influx.validate()?;
+        }
+        if let Some(t) = &self.support.alerts_topic
+            && (t.is_empty() || t.contains(['+', '#']))
+        {
+            return Err(
+                "support.alerts_topic must be non-empty and contain no MQTT wildcards".into(),
+            );
+        }
+        let v = &self.visits;
+        let days_ok = (0.0..=365.0).contains(&v.pull_in_days);
+        let share_ok = (0.0..=1.0).contains(&v.pull_in_share);
+        if !(days_ok && share_ok) {
+            return Err(
+                "visits.pull_in_days must be 0 to 365 and visits.pull_in_share a share from 0 to 1"
+                    .into(),
+            );
         }
         for d in &self.modbus.devices {
             if d.interval.is_zero() || d.timeout.is_zero() {

@@ -46,11 +46,11 @@ pub(crate) fn http(
 
 /// One request a webhook receiver took.
 #[derive(Debug)]
-struct Hook {
-    path: String,
+pub(crate) struct Hook {
+    pub(crate) path: String,
     timestamp: String,
     signature: String,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// A webhook receiver that answers every request with `answer` (the
@@ -117,7 +117,7 @@ fn webhook_receiver_answering(answer: String) -> (String, mpsc::Receiver<Hook>) 
 }
 
 /// A webhook receiver that takes every alert (200).
-fn webhook_receiver() -> (String, mpsc::Receiver<Hook>) {
+pub(crate) fn webhook_receiver() -> (String, mpsc::Receiver<Hook>) {
     webhook_receiver_answering("HTTP/1.1 200 OK".to_owned())
 }
 
@@ -125,7 +125,7 @@ fn webhook_receiver() -> (String, mpsc::Receiver<Hook>) {
 /// fleetcare's code: the timestamp within five minutes of now, and the
 /// signature the HMAC-SHA256 of `"{timestamp}.{body}"`, compared in
 /// constant time.
-fn verified(secret: &[u8], hook: &Hook) -> Result<(), String> {
+pub(crate) fn verified(secret: &[u8], hook: &Hook) -> Result<(), String> {
     use hmac::{Hmac, KeyInit, Mac};
     let sent: i64 = hook
         .timestamp

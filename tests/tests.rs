@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod after_sales;
+mod after_sales_calendar;
 mod alerts;
 mod api;
 mod crash;

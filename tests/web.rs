@@ -784,6 +784,57 @@ async fn move_through_forms(user: &User<'_>, api: &Api, token: &str, ticket: i64
     assert_eq!(offered, json!(["awaiting_parts", "in_repair", "cancelled"]));
 }
 
+/// Issue 21: the complaint form files a complaint with its complainant
+/// and channel; an operator files for its own fleet.
+async fn file_complaint_through_the_form(user: &User<'_>, api: &Api, token: &str) {
+    user.goto("/ui/tickets").await;
+    let link = user
+        .read("return document.querySelector('#file-complaint').getAttribute('href')")
+        .await;
+    assert_eq!(link, "/ui/complaints/new");
+    user.goto("/ui/complaints/new").await;
+    let form = "#complaint";
+    let fleet = user
+        .read(&format!(
+            "return document.querySelector('{form} [name=fleet]').value"
+        ))
+        .await;
+    if fleet != FLEET_A {
+        user.type_in(&format!("{form} [name=fleet]"), FLEET_A).await;
+    }
+    for (name, text) in [
+        ("vehicle", "SZHW-0001"),
+        ("title", "Bins left unemptied on Jianshe Road"),
+        ("details", "Third time this week, says the caller."),
+        ("name", "Li Na"),
+        ("phone", "+86 755 1234 5678"),
+        ("email", "li.na@example.com"),
+    ] {
+        user.type_in(&format!("{form} [name={name}]"), text).await;
+    }
+    user.select(&format!("{form} [name=channel]"), "web").await;
+    user.screenshots("complaint").await;
+    user.submit(&format!("{form} button[type=submit]")).await;
+    let path = user.current_path().await;
+    let id: i64 = path
+        .strip_prefix("/ui/tickets/")
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("the complaint form led to {path}"));
+    let t = api.get(&format!("/api/v1/tickets/{id}"), token).await;
+    assert_eq!(t["kind"], "complaint");
+    assert_eq!(t["fleet"], FLEET_A);
+    assert_eq!(t["vehicle"], "SZHW-0001");
+    assert_eq!(t["title"], "Bins left unemptied on Jianshe Road");
+    assert_eq!(t["channel"], "web");
+    assert_eq!(
+        t["complainant"],
+        json!({"name": "Li Na", "phone": "+86 755 1234 5678", "email": "li.na@example.com"})
+    );
+    assert!(t["sla"]["on_site_by"].is_string(), "{t}");
+    let shown = user.text("#ticket-facts [data-field=complainant]").await;
+    assert!(shown.contains("Li Na"), "{shown}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_and_support_see_in_the_browser_what_the_api_returns() {
     let Ok(driver) = std::env::var(CHROMEDRIVER_ENV) else {
@@ -873,6 +924,7 @@ async fn operators_and_support_see_in_the_browser_what_the_api_returns() {
     user.screenshots("vehicle").await;
     check_board(&user, &api, operator).await;
     user.screenshots("tickets").await;
+    file_complaint_through_the_form(&user, &api, operator).await;
     // Operators follow tickets; moving them is for support (issue 20,
     // finding 5): no move forms, and a posted one is refused.
     assert_eq!(

@@ -1,7 +1,7 @@
-//! Findings of the periodic jobs as ticket requests.
+//! Findings of the periodic jobs as ticket requests (maintenance due is a
+//! service visit per vehicle: `super::visits`).
 //!
-//! Priorities (C8 fixes only P1, for critical faults): an overdue service
-//! is P2 and a service falling due soon P3; a repeat repair and a batch
+//! Priorities (C8 fixes only P1, for critical faults): a repeat repair and a batch
 //! defect (the repair did not hold; a recall candidate) are P2; a
 //! recurring failure is P2 when the catalogue rates the fault high or
 //! critical, else P3.
@@ -9,45 +9,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::catalog::{Catalog, Severity};
-use crate::report::status::Status;
-use crate::report::{DueRow, RecurringKind, RecurringRow};
+use crate::report::{RecurringKind, RecurringRow};
 use crate::tickets::{NewAlert, Priority, TicketKind};
-
-/// A maintenance ticket request for a task that is due soon or overdue.
-pub fn maintenance(row: &DueRow, catalog: &Catalog, at: DateTime<Utc>) -> Option<NewAlert> {
-    let priority = match row.status {
-        Status::Overdue => Priority::P2,
-        Status::DueSoon => Priority::P3,
-        Status::Ok => return None,
-    };
-    let name = catalog
-        .model(&row.model)
-        .and_then(|m| m.task(&row.task))
-        .map_or_else(|| row.task.to_string(), |t| t.name.clone());
-    let when = row
-        .forecast_due_on
-        .map_or_else(String::new, |d| format!("; expected due on {d}"));
-    Some(NewAlert {
-        kind: TicketKind::Maintenance,
-        fleet: Some(row.fleet.clone()),
-        vehicle: Some(row.vehicle.clone()),
-        model: Some(row.model.clone()),
-        key: row.task.to_string(),
-        priority,
-        title: format!(
-            "{}: {name} {}",
-            row.vehicle,
-            row.status.as_str().replace('_', " ")
-        ),
-        details: format!(
-            "{} by {}: {:.1} remaining{when}.",
-            row.status.as_str().replace('_', " "),
-            row.meter,
-            row.remaining
-        ),
-        at,
-    })
-}
 
 /// A recurring-failure, repeat-repair or batch-defect ticket request.
 pub fn recurring(row: &RecurringRow, catalog: &Catalog, at: DateTime<Utc>) -> NewAlert {

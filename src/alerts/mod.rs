@@ -16,6 +16,8 @@
 //! - `webhook`: HMAC-SHA256 signing and delivery with back-off.
 //! - `notify`: the alert log, the MQTT alerts topic and the webhooks, off
 //!   the ingest path.
+//! - `visits`: maintenance due as one service visit per vehicle.
+//! - `support`: the support team's channel (MQTT topic and webhooks).
 //! - `service`: the tasks that tie these together in `fleetcare run`.
 //!
 //! Only a newly opened ticket (and an SLA breach or escalation) is alerted:
@@ -30,12 +32,16 @@ pub mod findings;
 pub mod limit;
 pub mod notify;
 pub mod service;
+pub mod support;
+pub mod visits;
 pub mod webhook;
 
 #[cfg(test)]
 mod parts_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod visit_tests;
 
 use chrono::{DateTime, Utc};
 use fleetcare_ingest::ids::{FleetId, VehicleId};
@@ -65,6 +71,11 @@ pub enum AlertKind {
     /// To support: a ticket has waited in `awaiting_parts` longer than
     /// `parts::WAIT_ALERT_DAYS` (C11). Once per ticket.
     PartsOverdue,
+    /// To support: a delivered ticket's follow-up call is overdue. Once
+    /// per ticket.
+    FollowUpOverdue,
+    /// To support: more of a recall campaign's tickets are finished.
+    RecallProgress,
 }
 
 impl AlertKind {
@@ -81,14 +92,33 @@ impl AlertKind {
             Self::Digest => "digest",
             Self::UnknownVehicle => "unknown_vehicle",
             Self::PartsOverdue => "parts_overdue",
+            Self::FollowUpOverdue => "follow_up_overdue",
+            Self::RecallProgress => "recall_progress",
         }
     }
 
     /// Alerts for support alone: not published on the fleet's topic nor
-    /// sent to its webhooks (the fleet is only what a topic claimed), and
-    /// not held by the per-vehicle limit (there is one per vehicle).
+    /// sent to its webhooks (an unknown vehicle's fleet is only what a
+    /// topic claimed; a follow-up is support's own call), and not held by
+    /// the per-vehicle limit (there is one per vehicle or ticket).
     pub const fn for_support(self) -> bool {
-        matches!(self, Self::UnknownVehicle | Self::PartsOverdue)
+        matches!(
+            self,
+            Self::UnknownVehicle
+                | Self::PartsOverdue
+                | Self::FollowUpOverdue
+                | Self::RecallProgress
+        )
+    }
+
+    /// Alerts that reach the support channel (C10): escalations, SLA
+    /// breaches, batch defects and the support-only ones; at once, never
+    /// held by the per-vehicle limit.
+    pub const fn to_support(self) -> bool {
+        matches!(
+            self,
+            Self::SlaBreach | Self::ComplaintEscalated | Self::BatchDefect
+        ) || self.for_support()
     }
 }
 
@@ -176,6 +206,29 @@ impl Alert {
                 crate::parts::WAIT_ALERT_DAYS
             ),
             ..Self::for_ticket(AlertKind::PartsOverdue, ticket, at)
+        }
+    }
+
+    /// To support: the progress of recall campaign `c`.
+    pub fn recall_progress(c: &crate::tickets::Campaign, at: DateTime<Utc>) -> Self {
+        Self {
+            id: new_id(),
+            at,
+            kind: AlertKind::RecallProgress,
+            fleet: None,
+            vehicle: None,
+            model: Some(c.model.clone()),
+            ticket: None,
+            priority: None,
+            title: format!(
+                "Recall campaign {}: {} of {} vehicles done",
+                c.id, c.closed, c.vehicles
+            ),
+            details: format!(
+                "{} (SPN {} FMI {}): {} closed, {} cancelled, {} open.",
+                c.title, c.spn, c.fmi, c.closed, c.cancelled, c.open
+            ),
+            held: Vec::new(),
         }
     }
 }

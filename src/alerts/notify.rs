@@ -1,10 +1,11 @@
 //! Delivering alerts, off the ingest path: the alert log (database), the
 //! fleet's MQTT alerts topic (QoS 1) and its webhooks. Each alert passes the
 //! per-vehicle rate limit first; webhook deliveries run as tasks of their
-//! own, so a slow receiver delays nothing else. Alerts for support alone
-//! ([`super::AlertKind::for_support`]) go to the alert log and
-//! `{prefix}/_support/alerts` (the support channel of contract C10), never
-//! to the fleet's topic or webhooks.
+//! own, so a slow receiver delays nothing else. Alerts support must hear
+//! of ([`super::AlertKind::to_support`]) also go to the support channel
+//! (`super::support`) as they come; alerts for support alone
+//! ([`super::AlertKind::for_support`]) go to the alert log and the support
+//! channel, never to the fleet's topic or webhooks.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio::sync::mpsc;
 
 use super::Alert;
 use super::limit::RateLimit;
+use super::support::SupportChannel;
 use super::webhook::{self, Retry, WebhookTarget};
 use crate::db::Db;
 use crate::runtime::LiveMetrics;
@@ -49,10 +51,23 @@ impl Notifier {
 
 /// Starts the notifier. `mqtt`: a client for the alerts topic. It ends
 /// once every [`Notifier`] is dropped, after sending what it holds.
+/// Support's channel is the topic `{prefix}/_support/alerts` alone.
 pub fn spawn_notifier(
     db: Db,
     mqtt: Option<AsyncClient>,
     config: NotifyConfig,
+    metrics: Arc<LiveMetrics>,
+) -> (Notifier, tokio::task::JoinHandle<()>) {
+    let support = SupportChannel::topic_only(&config.topic_prefix);
+    spawn_notifier_with_support(db, mqtt, config, support, metrics)
+}
+
+/// [`spawn_notifier`] with support's channel as configured (`[support]`).
+pub fn spawn_notifier_with_support(
+    db: Db,
+    mqtt: Option<AsyncClient>,
+    config: NotifyConfig,
+    support: SupportChannel,
     metrics: Arc<LiveMetrics>,
 ) -> (Notifier, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Alert>();
@@ -70,21 +85,49 @@ pub fn spawn_notifier(
             let now = Utc::now();
             let ready = tokio::select! {
                 a = rx.recv() => match a {
-                    // One per vehicle by construction: nothing to hold.
+                    // One per vehicle or ticket by construction: nothing to hold.
                     Some(a) if a.kind.for_support() => vec![a],
-                    Some(a) => limit.offer(a, now).into_iter().collect(),
+                    Some(a) => {
+                        // Support hears at once, whatever the customer's limit holds.
+                        if a.kind.to_support()
+                            && let Ok(body) = serde_json::to_vec(&a)
+                        {
+                            super::support::send(
+                                &support, mqtt.as_ref(), http.as_ref(), config.retry, &metrics, &a, &body,
+                            );
+                        }
+                        limit.offer(a, now).into_iter().collect()
+                    }
                     None => break,
                 },
                 _ = tick.tick() => limit.flush(now),
             };
             for alert in ready {
-                deliver(&db, mqtt.as_ref(), http.as_ref(), &config, &metrics, alert).await;
+                deliver(
+                    &db,
+                    mqtt.as_ref(),
+                    http.as_ref(),
+                    &config,
+                    &support,
+                    &metrics,
+                    alert,
+                )
+                .await;
             }
         }
         // Held alerts are not lost at shutdown: they go out as digests.
         let far = Utc::now() + chrono::Duration::days(3650);
         for alert in limit.flush(far) {
-            deliver(&db, mqtt.as_ref(), http.as_ref(), &config, &metrics, alert).await;
+            deliver(
+                &db,
+                mqtt.as_ref(),
+                http.as_ref(),
+                &config,
+                &support,
+                &metrics,
+                alert,
+            )
+            .await;
         }
         if let Some(client) = &mqtt {
             // After the queued alerts: lets the publisher's loop finish.
@@ -99,6 +142,7 @@ async fn deliver(
     mqtt: Option<&AsyncClient>,
     http: Option<&reqwest::Client>,
     config: &NotifyConfig,
+    support: &SupportChannel,
     metrics: &Arc<LiveMetrics>,
     alert: Alert,
 ) {
@@ -122,18 +166,7 @@ async fn deliver(
         "alert"
     );
     if alert.kind.for_support() {
-        if let Some(client) = mqtt
-            && client
-                .try_publish(
-                    support_topic(&config.topic_prefix),
-                    QoS::AtLeastOnce,
-                    false,
-                    body,
-                )
-                .is_err()
-        {
-            tracing::warn!(alert = %alert.id, "the MQTT alerts queue is full; alert not published");
-        }
+        super::support::send(support, mqtt, http, config.retry, metrics, &alert, &body);
         return;
     }
     let Some(fleet) = &alert.fleet else {
@@ -153,35 +186,40 @@ async fn deliver(
         }
     }
     if let (Some(http), Some(targets)) = (http, config.webhooks.get(fleet)) {
-        for target in targets.clone() {
-            let http = http.clone();
-            let body = body.clone();
-            let retry = config.retry;
-            let id = alert.id.clone();
-            let metrics = metrics.clone();
-            tokio::spawn(async move {
-                match webhook::deliver(&http, &target, &body, retry).await {
-                    Ok(()) => {}
-                    // The configured URL is wrong: the operator must act.
-                    Err(e @ webhook::WebhookError::Redirected { .. }) => {
-                        metrics.webhook_failures.inc();
-                        tracing::error!(alert = %id, error = %e, "Webhook delivery failed.");
-                    }
-                    Err(e) => {
-                        metrics.webhook_failures.inc();
-                        tracing::warn!(alert = %id, error = %e, "Webhook delivery failed.");
-                    }
-                }
-            });
-        }
+        spawn_webhooks(http, targets, &body, config.retry, &alert.id, metrics);
     }
 }
 
-/// Where alerts for support are published: the support channel contract
-/// C10 names (`[support] alerts_topic`, not configurable yet). `_support`
-/// is a fleet id no data topic of a real fleet uses.
-pub fn support_topic(prefix: &str) -> String {
-    format!("{prefix}/_support/alerts")
+/// Starts one delivery task per target: a slow receiver delays nothing else.
+pub(super) fn spawn_webhooks(
+    http: &reqwest::Client,
+    targets: &[WebhookTarget],
+    body: &[u8],
+    retry: Retry,
+    alert_id: &str,
+    metrics: &Arc<LiveMetrics>,
+) {
+    for target in targets {
+        let target = target.clone();
+        let http = http.clone();
+        let body = body.to_vec();
+        let id = alert_id.to_owned();
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            match webhook::deliver(&http, &target, &body, retry).await {
+                Ok(()) => {}
+                // The configured URL is wrong: the operator must act.
+                Err(e @ webhook::WebhookError::Redirected { .. }) => {
+                    metrics.webhook_failures.inc();
+                    tracing::error!(alert = %id, error = %e, "Webhook delivery failed.");
+                }
+                Err(e) => {
+                    metrics.webhook_failures.inc();
+                    tracing::warn!(alert = %id, error = %e, "Webhook delivery failed.");
+                }
+            }
+        });
+    }
 }
 
 async fn log(db: &Db, alert: &Alert, body: &[u8]) -> Result<(), sqlx::Error> {

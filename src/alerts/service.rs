@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use super::critical;
 use super::findings;
 use super::notify::Notifier;
+use super::visits::{self, VisitRequest};
 use super::{Alert, AlertKind};
 use crate::catalog::{Catalog, ModelId};
 use crate::config::Config;
@@ -23,7 +24,7 @@ use crate::report::{self, Context, Registry};
 use crate::runtime::{LiveMetrics, Shutdown, TicketSkip};
 use crate::store::RecordSink;
 use crate::store::StoreReader;
-use crate::tickets::{NewAlert, Raised, TicketKind, Tickets};
+use crate::tickets::{NewAlert, Raised, SlaFinding, TicketKind, Tickets};
 
 /// What the alert tasks share.
 #[derive(Debug, Clone)]
@@ -104,6 +105,30 @@ async fn raise(ctx: &AlertContext, request: NewAlert, kind: AlertKind) {
             fleet = fleet.as_ref().map(|f| f.as_str()),
             vehicle = vehicle.as_ref().map(|v| v.as_str()),
             "cannot raise a ticket"
+        ),
+    }
+}
+
+/// Opens or adds to a vehicle's service visit; alerts when it was opened.
+async fn raise_visit(ctx: &AlertContext, visit: VisitRequest) {
+    let (fleet, vehicle) = (visit.alert.fleet.clone(), visit.alert.vehicle.clone());
+    match ctx.tickets.raise_visit(visit.alert, &visit.tasks).await {
+        Ok(Raised::Opened(ticket)) => {
+            ctx.metrics
+                .ticket_opened(ticket.kind.as_str(), ticket.priority.as_str());
+            tracing::info!(ticket = %ticket.id, tasks = visit.tasks.len(), "service visit opened");
+            ctx.notifier.send(Alert::for_ticket(
+                AlertKind::Maintenance,
+                &ticket,
+                Utc::now(),
+            ));
+        }
+        Ok(Raised::Occurrence(_)) => {}
+        Err(e) => tracing::error!(
+            error = %e,
+            fleet = fleet.as_ref().map(|f| f.as_str()),
+            vehicle = vehicle.as_ref().map(|v| v.as_str()),
+            "cannot raise a service visit"
         ),
     }
 }
@@ -338,8 +363,9 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
         .collect();
     let (catalog, config, reader) = (ctx.catalog.clone(), ctx.config.clone(), ctx.store.clone());
     // polars work is CPU-bound: off the async workers.
-    let requests =
-        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(NewAlert, AlertKind)>> {
+    type Found = (Vec<(NewAlert, AlertKind)>, Vec<VisitRequest>);
+    let (requests, visit_requests) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Found> {
             let store = reader.snapshot()?;
             let rctx = Context {
                 catalog: &catalog,
@@ -348,11 +374,9 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
                 as_of: now,
             };
             let mut out = Vec::new();
-            for row in report::due::maintenance_due(&store, &rctx, false)? {
-                if let Some(r) = findings::maintenance(&row, &catalog, now) {
-                    out.push((r, AlertKind::Maintenance));
-                }
-            }
+            // Maintenance due: one service visit per vehicle (C10).
+            let due = report::due::assess(&store, &rctx)?;
+            let visit_requests = visits::visits(&due, &config.visits, now);
             for row in report::recurring::recurring(&store, &rctx)? {
                 let r = findings::recurring(&row, &catalog, now);
                 let kind = match r.kind {
@@ -362,10 +386,13 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
                 };
                 out.push((r, kind));
             }
-            Ok(out)
+            Ok((out, visit_requests))
         })
         .await??;
-    let findings = requests.len();
+    let findings = requests.len() + visit_requests.len();
+    for v in visit_requests {
+        raise_visit(ctx, v).await;
+    }
     let mut unknown: HashSet<VehicleKey> = HashSet::new();
     for (request, kind) in requests {
         // A finding about one vehicle opens a ticket only if it is
@@ -386,14 +413,29 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
     for key in &unknown {
         alert_unknown(ctx, key, fleet_of.get(&key.vehicle)).await;
     }
-    for ticket in ctx.tickets.check_slas(Utc::now()).await? {
-        let kind = if ticket.kind == TicketKind::Complaint && !ticket.sla.breached {
-            AlertKind::ComplaintEscalated
-        } else {
-            AlertKind::SlaBreach
+    for (ticket, found) in ctx.tickets.check_slas_found(Utc::now()).await? {
+        let kinds: &[AlertKind] = match found {
+            SlaFinding::Breached => &[AlertKind::SlaBreach],
+            SlaFinding::Escalated => &[AlertKind::ComplaintEscalated],
+            SlaFinding::BreachedAndEscalated => {
+                &[AlertKind::SlaBreach, AlertKind::ComplaintEscalated]
+            }
         };
+        for kind in kinds {
+            ctx.notifier
+                .send(Alert::for_ticket(*kind, &ticket, Utc::now()));
+        }
+    }
+    for campaign in ctx.tickets.check_campaign_progress(Utc::now()).await? {
         ctx.notifier
-            .send(Alert::for_ticket(kind, &ticket, Utc::now()));
+            .send(Alert::recall_progress(&campaign, Utc::now()));
+    }
+    for ticket in ctx.tickets.check_follow_ups(Utc::now()).await? {
+        ctx.notifier.send(Alert::for_ticket(
+            AlertKind::FollowUpOverdue,
+            &ticket,
+            Utc::now(),
+        ));
     }
     alert_parts_waits(ctx, Utc::now()).await?;
     tracing::info!(

@@ -28,8 +28,9 @@ use fleetcare_ingest::ids::FleetId;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::alerts::notify::{NotifyConfig, spawn_notifier};
+use crate::alerts::notify::{NotifyConfig, spawn_notifier_with_support};
 use crate::alerts::service::{AlertContext, critical_faults, fault_start_sink, periodic_jobs};
+use crate::alerts::support::SupportChannel;
 use crate::alerts::webhook::{Retry, WebhookTarget};
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -163,7 +164,10 @@ impl Service {
 
         let (alerts_mqtt, alerts_mqtt_task) =
             publisher::alerts_client(&config, &alerts_connection, stop_rx.clone())?;
-        let (notifier, notifier_task) = spawn_notifier(
+        let support = SupportChannel::from_config(&config)
+            .map_err(anyhow::Error::msg)
+            .context("fix [support] in the configuration")?;
+        let (notifier, notifier_task) = spawn_notifier_with_support(
             db.clone(),
             Some(alerts_mqtt),
             NotifyConfig {
@@ -176,6 +180,7 @@ impl Service {
                 max_per_vehicle: config.alerts.max_per_vehicle,
                 window: config.alerts.window,
             },
+            support,
             metrics.clone(),
         );
         let alerts = AlertContext {

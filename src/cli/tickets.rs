@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 
 use super::registry::runtime;
-use crate::config::Config;
+use crate::config::{Config, Zone};
 use crate::db::Db;
 use crate::tickets::{
     Outcome, TicketFilter, TicketId, TicketKind, TicketState, TicketWithEvents, Tickets, Transition,
@@ -74,9 +74,22 @@ pub(super) struct MoveArgs {
     /// At closing: false declines every warranty claim; true accepts a warranty that was unknown at intake (papers checked).
     #[arg(long)]
     warranty: Option<bool>,
+    /// A technician is on site with the customer (meets the on-site deadline).
+    #[arg(long)]
+    on_site: bool,
+    /// The outlet's zone, city or rural: the on-site deadline is counted again.
+    #[arg(long, value_parser = zone)]
+    zone: Option<Zone>,
+    /// Closing a service visit: a task done (repeat; default: all of the visit's).
+    #[arg(long = "task", value_name = "TASK")]
+    tasks_done: Vec<String>,
     /// Who makes the change, for the history [default: $USER].
     #[arg(long)]
     actor: Option<String>,
+}
+
+fn zone(text: &str) -> Result<Zone, String> {
+    text.parse()
 }
 
 fn part_used(text: &str) -> Result<(String, u32), String> {
@@ -176,6 +189,7 @@ async fn show(tickets: &Tickets, id: TicketId) -> anyhow::Result<()> {
     let (ticket, events) = tickets.get(id).await?.with_context(|| {
         format!("there is no ticket {id}; list tickets with fleetcare tickets list")
     })?;
+    let tasks = tickets.visit_tasks(id).await?;
     let outlet_proposed = match (&ticket.outlet, &ticket.vehicle) {
         (None, Some(v)) => crate::registry::outlets::outlet_for_vehicle(tickets.db(), v).await?,
         _ => None,
@@ -184,6 +198,7 @@ async fn show(tickets: &Tickets, id: TicketId) -> anyhow::Result<()> {
         ticket,
         events,
         outlet_proposed,
+        tasks,
     })?;
     writeln!(io::stdout().lock(), "{json}")?;
     Ok(())
@@ -204,6 +219,9 @@ async fn move_ticket(tickets: &Tickets, args: MoveArgs) -> anyhow::Result<()> {
         labour_hours: args.labour_hours,
         parts_used: args.parts,
         warranty: args.warranty,
+        on_site: args.on_site.then_some(true),
+        zone: args.zone,
+        tasks_done: (!args.tasks_done.is_empty()).then_some(args.tasks_done),
     };
     let ticket = tickets.transition(args.id, t, &actor, Utc::now()).await?;
     writeln!(

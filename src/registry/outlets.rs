@@ -60,30 +60,10 @@ impl OutletKind {
 }
 
 /// Where an outlet works, which sets how soon it must be on site (C10:
-/// one working day in the city, two in rural areas).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Zone {
-    City,
-    Rural,
-}
-
-impl Zone {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::City => "city",
-            Self::Rural => "rural",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "city" => Some(Self::City),
-            "rural" => Some(Self::Rural),
-            _ => None,
-        }
-    }
-}
+/// one working day in the city, two in rural areas): the service
+/// calendar's zone, so a registered outlet's zone is the one `[sla]`
+/// counts with.
+pub use crate::config::Zone;
 
 /// One registered outlet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -11,8 +11,11 @@
 //! periodically and reports each missed deadline and each escalated
 //! complaint once. Every change is an event in the ticket's history.
 
+pub mod calendar;
 mod campaign;
+mod campaign_progress;
 mod error;
+mod follow_up;
 mod meters;
 mod raise;
 mod sla;
@@ -21,6 +24,7 @@ mod stock;
 mod store;
 mod transition;
 mod types;
+mod visit;
 mod warranty;
 
 #[cfg(test)]
@@ -31,18 +35,21 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 
+pub use calendar::ServiceCalendar;
 pub use campaign::{Campaign, CampaignTicket, NewCampaign, RECALL_PRIORITY};
 pub use error::{Result, TicketError};
 pub use meters::StoreMeters;
-pub use sla::SlaConfig;
+pub use sla::{SlaConfig, SlaFinding};
 pub use state::TicketState;
 pub use transition::{Transition, check as check_transition};
 pub use types::{
-    NewAlert, Outcome, PartUsed, Priority, Raised, Sla, Ticket, TicketEvent, TicketFilter,
-    TicketId, TicketKind, TicketWithEvents, UnknownName,
+    Channel, Complainant, CustomerReport, NewAlert, Outcome, PartUsed, Priority, Raised, Sla,
+    Ticket, TicketEvent, TicketFilter, TicketId, TicketKind, TicketWithEvents, UnknownName,
+    VisitReason, VisitTask, Zone,
 };
+pub use visit::VISIT_KEY;
 
-use crate::catalog::{Catalog, ModelId};
+use crate::catalog::{Catalog, ModelId, TaskId};
 use crate::db::Db;
 
 /// A vehicle's meters when a maintenance ticket closes: the service record
@@ -65,18 +72,39 @@ pub trait MeterSource: Send + Sync + std::fmt::Debug {
 pub struct Tickets {
     db: Db,
     sla: Arc<SlaConfig>,
+    calendar: Arc<ServiceCalendar>,
     meters: Option<Arc<dyn MeterSource>>,
     catalog: Option<Arc<Catalog>>,
+}
+
+/// The on-site deadline of a customer report opened at `opened` for an
+/// outlet in `zone` (C10): the end of the 1st (city) or 2nd (rural)
+/// service day after the report is taken. The zone comes from the
+/// dispatch (`zone`) or `sla.default_zone`; a register of outlets names it
+/// instead.
+pub fn on_site_deadline(
+    sla: &SlaConfig,
+    calendar: &ServiceCalendar,
+    opened: DateTime<Utc>,
+    zone: Zone,
+) -> DateTime<Utc> {
+    calendar.end_of_service_days(opened, sla.on_site_days(zone))
 }
 
 impl Tickets {
     pub fn new(db: Db, sla: SlaConfig) -> Self {
         Self {
             db,
+            calendar: Arc::new(ServiceCalendar::new(&sla)),
             sla: Arc::new(sla),
             meters: None,
             catalog: None,
         }
+    }
+
+    /// The service calendar of `[sla]`.
+    pub fn calendar(&self) -> &ServiceCalendar {
+        &self.calendar
     }
 
     /// New tickets get their warranty from this catalogue's terms (C10);
@@ -130,6 +158,53 @@ impl Tickets {
         raise::raise(&self.db, &self.sla, alert, self.warranty(), Some(campaign)).await
     }
 
+    /// Opens the vehicle's service visit (a maintenance ticket, key
+    /// [`VISIT_KEY`]) or counts an occurrence on the open one, and adds
+    /// `tasks` to it.
+    pub async fn raise_visit(
+        &self,
+        alert: NewAlert,
+        tasks: &[(TaskId, VisitReason)],
+    ) -> Result<Raised> {
+        let alert = NewAlert {
+            kind: TicketKind::Maintenance,
+            key: VISIT_KEY.to_owned(),
+            ..alert
+        };
+        raise::raise_with_tasks(&self.db, &self.sla, alert, self.warranty(), None, tasks).await
+    }
+
+    /// A service visit's tasks (none for other tickets).
+    pub async fn visit_tasks(&self, id: TicketId) -> Result<Vec<VisitTask>> {
+        visit::tasks(self.db.pool(), id).await
+    }
+
+    /// A complaint or manual report with its complainant, channel and
+    /// zone; deadlines on the service calendar (C10).
+    pub async fn file_report(
+        &self,
+        mut report: CustomerReport,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Ticket> {
+        // Not said: the zone of the registered outlet serving the
+        // vehicle's depot, if the register has one.
+        if report.zone.is_none() && report.vehicle.is_some() {
+            report.zone =
+                crate::registry::outlet_zone(&self.db, None, report.vehicle.as_ref()).await?;
+        }
+        raise::create(
+            &self.db,
+            &self.sla,
+            &self.calendar,
+            report,
+            actor,
+            at,
+            self.warranty(),
+        )
+        .await
+    }
+
     /// A complaint or manual report (`kind` must be one of those): its own
     /// ticket, never merged with another, priority P3.
     #[allow(clippy::too_many_arguments)]
@@ -144,20 +219,18 @@ impl Tickets {
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<Ticket> {
-        raise::create(
-            &self.db,
-            &self.sla,
+        let report = CustomerReport {
             kind,
             fleet,
-            vehicle,
+            vehicle: Some(vehicle),
             model,
             title,
             details,
-            actor,
-            at,
-            self.warranty(),
-        )
-        .await
+            complainant: None,
+            channel: None,
+            zone: None,
+        };
+        self.file_report(report, actor, at).await
     }
 
     /// Moves ticket `id`; refused moves name the allowed ones. Closing a
@@ -166,15 +239,32 @@ impl Tickets {
     pub async fn transition(
         &self,
         id: TicketId,
-        t: Transition,
+        mut t: Transition,
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<Ticket> {
+        // A dispatch to a registered outlet counts the on-site deadline
+        // with the outlet's zone, unless the move names one.
+        if t.zone.is_none()
+            && let Some(outlet) = t.outlet.as_deref().map(str::trim).filter(|o| !o.is_empty())
+        {
+            t.zone = crate::registry::outlet_zone(&self.db, Some(outlet), None).await?;
+        }
         let readings = match (&self.meters, t.to) {
             (Some(source), TicketState::Closed) => self.readings_for(source, id).await?,
             _ => MeterReadings::default(),
         };
-        transition::apply(&self.db, id, t, actor, at, readings).await
+        transition::apply(
+            &self.db,
+            &self.sla,
+            &self.calendar,
+            id,
+            t,
+            actor,
+            at,
+            readings,
+        )
+        .await
     }
 
     /// The meters of a maintenance ticket's vehicle (none for other kinds).
@@ -265,6 +355,34 @@ impl Tickets {
     /// open longer than `complaint_escalate_after`, and returns only the
     /// tickets newly breached or escalated, so each is alerted once.
     pub async fn check_slas(&self, now: DateTime<Utc>) -> Result<Vec<Ticket>> {
+        Ok(self
+            .check_slas_found(now)
+            .await?
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect())
+    }
+
+    /// [`Tickets::check_slas`], saying of each ticket what was found: a
+    /// breach, an escalation or both (each is alerted once).
+    pub async fn check_slas_found(&self, now: DateTime<Utc>) -> Result<Vec<(Ticket, SlaFinding)>> {
         sla::check(&self.db, &self.sla, now).await
+    }
+
+    /// Delivered tickets whose follow-up call is overdue at `now` and not
+    /// alerted before: recorded as alerted and returned, so each reaches
+    /// support once.
+    pub async fn check_follow_ups(&self, now: DateTime<Utc>) -> Result<Vec<Ticket>> {
+        follow_up::check(&self.db, now).await
+    }
+
+    /// Delivered tickets among those `filter` lets through whose follow-up
+    /// call is overdue at `now`, the longest overdue first.
+    pub async fn overdue_follow_ups(
+        &self,
+        filter: &TicketFilter,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Ticket>> {
+        follow_up::overdue(&self.db, filter, now).await
     }
 }

@@ -5,11 +5,16 @@ use chrono::{DateTime, Utc};
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 use sqlx::AnyConnection;
 
+use super::calendar::ServiceCalendar;
 use super::error::{Result, TicketError};
 use super::sla::SlaConfig;
 use super::state::TicketState;
 use super::store::{self, SYSTEM_ACTOR};
-use super::types::{NewAlert, Priority, Raised, Ticket, TicketId, TicketKind};
+use super::types::{
+    Channel, Complainant, CustomerReport, NewAlert, Priority, Raised, Ticket, TicketId, TicketKind,
+    VisitReason, Zone,
+};
+use super::visit;
 use super::warranty::Lookup;
 use crate::catalog::{Cover, ModelId, TaskId};
 use crate::db::Db;
@@ -46,6 +51,19 @@ pub(super) async fn raise(
     warranty: Lookup<'_>,
     campaign: Option<i64>,
 ) -> Result<Raised> {
+    raise_with_tasks(db, sla, alert, warranty, campaign, &[]).await
+}
+
+/// [`raise`], adding `tasks` to the ticket's service visit in the same
+/// transaction (maintenance tickets).
+pub(super) async fn raise_with_tasks(
+    db: &Db,
+    sla: &SlaConfig,
+    alert: NewAlert,
+    warranty: Lookup<'_>,
+    campaign: Option<i64>,
+    tasks: &[(TaskId, VisitReason)],
+) -> Result<Raised> {
     let (dedupe_on, key) = checked_subject(&alert)?;
     let mut cover: Option<Cover> = None;
     for _ in 0..MAX_ATTEMPTS {
@@ -62,6 +80,7 @@ pub(super) async fn raise(
                 Some(&alert.title),
             )
             .await?;
+            visit::add_tasks(&mut tx, id, tasks, alert.at, true).await?;
             let ticket = store::load_required(&mut *tx, id).await?;
             tx.commit().await?;
             return Ok(Raised::Occurrence(ticket));
@@ -79,6 +98,7 @@ pub(super) async fn raise(
             continue;
         };
         let id = store::next_id(&mut tx).await?;
+        let (respond_by, resolve_by) = sla.deadlines(alert.priority, alert.at);
         let row = Insert {
             id,
             fleet: alert.fleet.as_ref(),
@@ -91,10 +111,16 @@ pub(super) async fn raise(
             title: &alert.title,
             details: &alert.details,
             at: alert.at,
+            respond_by,
+            resolve_by,
+            on_site_by: None,
+            zone: None,
+            complainant: None,
+            channel: None,
             cover,
             campaign,
         };
-        match insert(&mut tx, sla, &row).await {
+        match insert(&mut tx, &row).await {
             Ok(()) => {}
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 tx.rollback().await?;
@@ -113,6 +139,7 @@ pub(super) async fn raise(
             Some(&alert.title),
         )
         .await?;
+        visit::add_tasks(&mut tx, id, tasks, alert.at, false).await?;
         let ticket = store::load_required(&mut *tx, id).await?;
         tx.commit().await?;
         return Ok(Raised::Opened(ticket));
@@ -124,25 +151,23 @@ pub(super) async fn raise(
 }
 
 /// A complaint or manual report: never de-duplicated (its key is its own
-/// number), priority P3.
-#[allow(clippy::too_many_arguments)]
+/// number), priority P3. Its deadlines are the service calendar's (C10):
+/// answered within `sla.customer_respond` of service time, on site by the
+/// end of the 1st (city) or 2nd (rural) working day after it is taken.
 pub(super) async fn create(
     db: &Db,
     sla: &SlaConfig,
-    kind: TicketKind,
-    fleet: FleetId,
-    vehicle: VehicleId,
-    model: Option<ModelId>,
-    title: String,
-    details: String,
+    calendar: &ServiceCalendar,
+    report: CustomerReport,
     actor: &str,
     at: DateTime<Utc>,
     warranty: Lookup<'_>,
 ) -> Result<Ticket> {
+    let kind = report.kind;
     if !matches!(kind, TicketKind::Complaint | TicketKind::Manual) {
         return Err(TicketError::NotCreatable(kind));
     }
-    let title = title.trim();
+    let title = report.title.trim();
     if title.is_empty() || title.chars().count() > MAX_TITLE {
         return Err(TicketError::InvalidInput {
             field: "title",
@@ -150,6 +175,7 @@ pub(super) async fn create(
             reason: format!("give a title of 1 to {MAX_TITLE} characters"),
         });
     }
+    let details = &report.details;
     if details.chars().count() > MAX_DETAILS {
         return Err(TicketError::InvalidInput {
             field: "details",
@@ -157,26 +183,51 @@ pub(super) async fn create(
             reason: format!("details are at most {MAX_DETAILS} characters"),
         });
     }
-    let cover = warranty.cover(Some(&fleet), Some(&vehicle), at).await;
+    let complainant = report
+        .complainant
+        .as_ref()
+        .map(checked_complainant)
+        .transpose()?;
+    let zone = report.zone.unwrap_or(sla.default_zone);
+    let (_, resolve_by) = sla.deadlines(CREATED_PRIORITY, at);
+    let respond_by = calendar.add_service_time(at, sla.customer_respond);
+    let on_site_by = calendar.end_of_service_days(at, sla.on_site_days(zone));
+    let cover = warranty
+        .cover(Some(&report.fleet), report.vehicle.as_ref(), at)
+        .await;
     let mut tx = store::begin_write(db).await?;
     let id = store::next_id(&mut tx).await?;
     let key = id.to_string();
+    let dedupe_on = report
+        .vehicle
+        .as_ref()
+        .map_or_else(|| report.fleet.as_str(), VehicleId::as_str);
     let row = Insert {
         id,
-        fleet: Some(&fleet),
-        vehicle: Some(&vehicle),
-        model: model.as_ref(),
+        fleet: Some(&report.fleet),
+        vehicle: report.vehicle.as_ref(),
+        model: report.model.as_ref(),
         kind,
         key: &key,
-        dedupe_on: vehicle.as_str(),
+        dedupe_on,
         priority: CREATED_PRIORITY,
         title,
-        details: &details,
+        details,
         at,
+        respond_by,
+        resolve_by: resolve_by.max(on_site_by),
+        on_site_by: Some(on_site_by),
+        zone: Some(zone),
+        complainant: complainant.as_ref(),
+        channel: report.channel,
         cover: &cover,
         campaign: None,
     };
-    insert(&mut tx, sla, &row).await?;
+    insert(&mut tx, &row).await?;
+    let note = report.channel.map(|c| match &complainant {
+        Some(p) => format!("by {c} from {}", p.name),
+        None => format!("by {c}"),
+    });
     store::add_event(
         &mut tx,
         id,
@@ -185,12 +236,70 @@ pub(super) async fn create(
         "opened",
         None,
         Some(TicketState::Open),
-        None,
+        note.as_deref(),
     )
     .await?;
     let ticket = store::load_required(&mut *tx, id).await?;
     tx.commit().await?;
     Ok(ticket)
+}
+
+/// Longest complainant name, phone number and e-mail address accepted.
+const MAX_CONTACT: usize = 200;
+
+/// The complainant trimmed, with a name and plausible contacts.
+fn checked_complainant(c: &Complainant) -> Result<Complainant> {
+    let field = |field: &'static str, v: &str| -> Result<()> {
+        if v.chars().count() > MAX_CONTACT {
+            return Err(TicketError::InvalidInput {
+                field,
+                value: v.chars().take(40).collect(),
+                reason: format!("at most {MAX_CONTACT} characters"),
+            });
+        }
+        Ok(())
+    };
+    let name = c.name.trim().to_owned();
+    if name.is_empty() {
+        return Err(TicketError::InvalidInput {
+            field: "complainant.name",
+            value: name,
+            reason: "say who complained".to_owned(),
+        });
+    }
+    field("complainant.name", &name)?;
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let phone = given(&c.phone);
+    let email = given(&c.email);
+    if let Some(p) = &phone {
+        field("complainant.phone", p)?;
+        if !p
+            .chars()
+            .all(|ch| ch.is_ascii_digit() || " +-()./".contains(ch))
+        {
+            return Err(TicketError::InvalidInput {
+                field: "complainant.phone",
+                value: p.clone(),
+                reason: "a phone number has digits, spaces and + - ( ) . / only".to_owned(),
+            });
+        }
+    }
+    if let Some(e) = &email {
+        field("complainant.email", e)?;
+        if !e.contains('@') || e.contains(char::is_whitespace) {
+            return Err(TicketError::InvalidInput {
+                field: "complainant.email",
+                value: e.clone(),
+                reason: "an e-mail address such as name@example.com".to_owned(),
+            });
+        }
+    }
+    Ok(Complainant { name, phone, email })
 }
 
 /// What de-duplication is per (the vehicle, or the model of a batch
@@ -292,6 +401,12 @@ struct Insert<'a> {
     title: &'a str,
     details: &'a str,
     at: DateTime<Utc>,
+    respond_by: DateTime<Utc>,
+    resolve_by: DateTime<Utc>,
+    on_site_by: Option<DateTime<Utc>>,
+    zone: Option<Zone>,
+    complainant: Option<&'a Complainant>,
+    channel: Option<Channel>,
     cover: &'a Cover,
     campaign: Option<i64>,
 }
@@ -300,10 +415,8 @@ struct Insert<'a> {
 /// back so that `raise` can tell a lost race (unique violation) apart.
 async fn insert(
     conn: &mut AnyConnection,
-    sla: &SlaConfig,
     row: &Insert<'_>,
 ) -> std::result::Result<(), sqlx::Error> {
-    let (respond_by, resolve_by) = sla.deadlines(row.priority, row.at);
     let at = store::time_text(row.at);
     let decision = row.cover.decision;
     // A Cover is plain data: it always serializes.
@@ -312,9 +425,10 @@ async fn insert(
         "INSERT INTO tickets (ticket_id, fleet_id, vehicle_id, model_id, kind, ticket_key, \
          dedupe_on, state, priority, title, details, created_at, updated_at, occurrences, \
          respond_by, resolve_by, parts_used, warranty_status, warranty_until, warranty_basis, \
-         warranty_cover, campaign_id) \
+         warranty_cover, campaign_id, on_site_by, zone, complainant_name, \
+         complainant_phone, complainant_email, channel) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $11, $12, 1, $13, $14, '[]', \
-         $15, $16, $17, $18, $19)",
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
     )
     .bind(row.id.0)
     .bind(row.fleet.map(FleetId::as_str))
@@ -328,13 +442,19 @@ async fn insert(
     .bind(row.details)
     .bind(&at)
     .bind(&at)
-    .bind(store::time_text(respond_by))
-    .bind(store::time_text(resolve_by))
+    .bind(store::time_text(row.respond_by))
+    .bind(store::time_text(row.resolve_by))
     .bind(decision.status.as_str())
     .bind(decision.until.map(|d| d.format("%Y-%m-%d").to_string()))
     .bind(decision.basis.map(|b| b.as_str()))
     .bind(cover_json)
     .bind(row.campaign)
+    .bind(row.on_site_by.map(store::time_text))
+    .bind(row.zone.map(Zone::as_str))
+    .bind(row.complainant.map(|c| c.name.as_str()))
+    .bind(row.complainant.and_then(|c| c.phone.as_deref()))
+    .bind(row.complainant.and_then(|c| c.email.as_deref()))
+    .bind(row.channel.map(Channel::as_str))
     .execute(conn)
     .await?;
     Ok(())

@@ -38,7 +38,7 @@ impl SlaConfig {
 
 /// `at + d`, saturating: the configuration bounds `d`, so this only
 /// matters for a configuration built in code without `validate`.
-fn after(at: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+pub(super) fn after(at: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     TimeDelta::from_std(d)
         .ok()
         .and_then(|d| at.checked_add_signed(d))
@@ -56,11 +56,16 @@ fn before(at: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 /// concerned. Both are conditional updates on a column that is set only
 /// here (`breached_at`, `escalated_at`), so a second check — in this
 /// process or another — finds nothing left to report.
-pub(super) async fn check(db: &Db, sla: &SlaConfig, now: DateTime<Utc>) -> Result<Vec<Ticket>> {
+pub(super) async fn check(
+    db: &Db,
+    sla: &SlaConfig,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Ticket, SlaFinding)>> {
     let now_text = store::time_text(now);
     let cutoff = store::time_text(before(now, sla.complaint_escalate_after));
     let mut tx = store::begin_write(db).await?;
     let mut touched: Vec<TicketId> = Vec::new();
+    let mut breached_now: Vec<TicketId> = Vec::new();
 
     let escalated = sqlx::query(
         "UPDATE tickets SET escalated_at = $1, updated_at = $2, \
@@ -94,6 +99,7 @@ pub(super) async fn check(db: &Db, sla: &SlaConfig, now: DateTime<Utc>) -> Resul
         .await?;
         touched.push(id);
     }
+    let escalated_ids = touched.clone();
 
     // A deadline is missed when its milestone came after it, or has not
     // come (or the ticket was cancelled first) and the deadline is past.
@@ -101,9 +107,12 @@ pub(super) async fn check(db: &Db, sla: &SlaConfig, now: DateTime<Utc>) -> Resul
         "UPDATE tickets SET breached_at = $1, updated_at = $2 \
          WHERE breached_at IS NULL AND (\
            COALESCE(responded_at, finished_at, $3) > respond_by \
-           OR COALESCE(delivered_at, finished_at, $4) > resolve_by) \
-         RETURNING ticket_id, respond_by, resolve_by, responded_at, delivered_at, finished_at",
+           OR COALESCE(delivered_at, finished_at, $4) > resolve_by \
+           OR COALESCE(on_site_at, finished_at, $5) > on_site_by) \
+         RETURNING ticket_id, respond_by, resolve_by, responded_at, delivered_at, finished_at, \
+           on_site_by, on_site_at",
     )
+    .bind(&now_text)
     .bind(&now_text)
     .bind(&now_text)
     .bind(&now_text)
@@ -117,6 +126,8 @@ pub(super) async fn check(db: &Db, sla: &SlaConfig, now: DateTime<Utc>) -> Resul
         let finished: Option<String> = row.try_get("finished_at")?;
         let responded: Option<String> = row.try_get("responded_at")?;
         let delivered: Option<String> = row.try_get("delivered_at")?;
+        let on_site_by: Option<String> = row.try_get("on_site_by")?;
+        let on_site: Option<String> = row.try_get("on_site_at")?;
         let end = |milestone: Option<String>| {
             milestone
                 .or_else(|| finished.clone())
@@ -125,6 +136,8 @@ pub(super) async fn check(db: &Db, sla: &SlaConfig, now: DateTime<Utc>) -> Resul
         // Text order is time order (fixed width).
         let note = if end(responded) > respond_by {
             format!("not answered by {respond_by}")
+        } else if let Some(by) = on_site_by.filter(|by| &end(on_site.clone()) > by) {
+            format!("no technician on site by {by}")
         } else if end(delivered) > resolve_by {
             format!("not resolved by {resolve_by}")
         } else {
@@ -141,6 +154,7 @@ pub(super) async fn check(db: &Db, sla: &SlaConfig, now: DateTime<Utc>) -> Resul
             Some(&note),
         )
         .await?;
+        breached_now.push(id);
         if !touched.contains(&id) {
             touched.push(id);
         }
@@ -149,10 +163,27 @@ pub(super) async fn check(db: &Db, sla: &SlaConfig, now: DateTime<Utc>) -> Resul
     touched.sort_unstable();
     let mut tickets = Vec::with_capacity(touched.len());
     for id in touched {
-        tickets.push(store::load_required(&mut *tx, id).await?);
+        let ticket = store::load_required(&mut *tx, id).await?;
+        let breached = breached_now.contains(&id);
+        let finding = match (breached, escalated_ids.contains(&id)) {
+            (true, true) => SlaFinding::BreachedAndEscalated,
+            (true, false) => SlaFinding::Breached,
+            _ => SlaFinding::Escalated,
+        };
+        tickets.push((ticket, finding));
     }
     tx.commit().await?;
     Ok(tickets)
+}
+
+/// What [`super::Tickets::check_slas_found`] found about a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaFinding {
+    /// A deadline was missed.
+    Breached,
+    /// An unanswered complaint was escalated.
+    Escalated,
+    BreachedAndEscalated,
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row, Transaction};
 
 use super::error::{Result, TicketError};
 use super::state::TicketState;
-use super::types::{PartUsed, Sla, Ticket, TicketEvent, TicketFilter, TicketId};
+use super::types::{Complainant, PartUsed, Sla, Ticket, TicketEvent, TicketFilter, TicketId, Zone};
 use crate::catalog::{Cover, ModelId, WarrantyBasis, WarrantyDecision, WarrantyStatus};
 use crate::db::{Backend, Db, DbError};
 
@@ -92,7 +92,8 @@ const COLUMNS: &str = "ticket_id, fleet_id, vehicle_id, model_id, kind, ticket_k
     priority, title, details, created_at, updated_at, occurrences, respond_by, resolve_by, \
     breached_at, escalated_at, finished_at, assignee, outlet, outcome, satisfaction, \
     labour_hours, parts_used, warranty, warranty_status, warranty_until, warranty_basis, \
-    labour_covered, campaign_id";
+    labour_covered, campaign_id, on_site_by, on_site_at, zone, follow_up_by, \
+    follow_up_alerted_at, complainant_name, complainant_phone, complainant_email, channel";
 
 /// One ticket, if it exists.
 pub(super) async fn load<'e, E>(e: E, id: TicketId) -> Result<Option<Ticket>>
@@ -374,6 +375,20 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
     let warranty: Option<i64> = row.try_get("warranty")?;
     let labour_covered: Option<i64> = row.try_get("labour_covered")?;
     let parts_text = parsed("parts_used")?;
+    let opt_time = |column: &'static str| -> Result<Option<DateTime<Utc>>> {
+        opt_text(column)?
+            .map(|t| parse_time("tickets", column, &t))
+            .transpose()
+    };
+    let complainant = opt_text("complainant_name")?
+        .map(|name| -> Result<Complainant> {
+            Ok(Complainant {
+                name,
+                phone: opt_text("complainant_phone")?,
+                email: opt_text("complainant_email")?,
+            })
+        })
+        .transpose()?;
     let warranty_status = opt_text("warranty_status")?
         .map(|s| {
             WarrantyStatus::parse(&s)
@@ -423,6 +438,10 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
             respond_by: time("respond_by")?,
             resolve_by: time("resolve_by")?,
             breached: opt_text("breached_at")?.is_some(),
+            on_site_by: opt_time("on_site_by")?,
+            on_site_at: opt_time("on_site_at")?,
+            follow_up_by: opt_time("follow_up_by")?,
+            follow_up_overdue: opt_text("follow_up_alerted_at")?.is_some(),
         },
         assignee: opt_text("assignee")?,
         outlet: opt_text("outlet")?,
@@ -449,16 +468,30 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
         warranty_claim: warranty.map(|w| w != 0),
         labour_covered: labour_covered.map(|w| w != 0),
         campaign: row.try_get("campaign_id")?,
+        complainant,
+        channel: opt_text("channel")?
+            .map(|c| c.parse().map_err(|e| corrupt("tickets", "channel", &c, e)))
+            .transpose()?,
+        zone: opt_text("zone")?
+            .map(|z| {
+                z.parse::<Zone>()
+                    .map_err(|e| corrupt("tickets", "zone", &z, e))
+            })
+            .transpose()?,
     })
 }
 
-fn parse_time(table: &'static str, column: &'static str, text: &str) -> Result<DateTime<Utc>> {
+pub(super) fn parse_time(
+    table: &'static str,
+    column: &'static str,
+    text: &str,
+) -> Result<DateTime<Utc>> {
     Ok(DateTime::parse_from_rfc3339(text)
         .map_err(|e| corrupt(table, column, text, e))?
         .with_timezone(&Utc))
 }
 
-fn corrupt(
+pub(super) fn corrupt(
     table: &'static str,
     column: &'static str,
     value: &str,

@@ -667,23 +667,45 @@ async fn unanswered_complaints_are_escalated_once(db: Db) {
         (TicketKind::Manual, "3")
     );
 
-    assert!(t.check_slas(minutes(239)).await.unwrap().is_empty());
-    let escalated = t.check_slas(minutes(240)).await.unwrap();
+    // Customer reports are answered within one service hour (issue 21,
+    // C10): Monday 08:00 UTC + 1 h. The answered one was, at 09:00.
+    let breached: Vec<_> = t
+        .check_slas_found(minutes(239))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(t, found)| (t.id, found))
+        .collect();
+    assert_eq!(
+        breached,
+        [
+            (complaint.id, SlaFinding::Breached),
+            (manual.id, SlaFinding::Breached)
+        ]
+    );
+    let escalated = t.check_slas_found(minutes(240)).await.unwrap();
     assert_eq!(escalated.len(), 1);
     assert_eq!(
-        (escalated[0].id, escalated[0].priority),
-        (complaint.id, Priority::P2)
+        (escalated[0].0.id, escalated[0].0.priority, escalated[0].1),
+        (complaint.id, Priority::P2, SlaFinding::Escalated)
     );
-    assert!(escalated[0].escalated);
+    assert!(escalated[0].0.escalated);
     assert!(t.check_slas(minutes(300)).await.unwrap().is_empty());
     let (_, events) = t.get(complaint.id).await.unwrap().unwrap();
     let kinds: Vec<_> = events
         .iter()
         .map(|e| (e.kind.as_str(), e.actor.as_str()))
         .collect();
-    assert_eq!(kinds, [("opened", "support-1"), ("escalated", "fleetcare")]);
     assert_eq!(
-        events[1].note.as_deref(),
+        kinds,
+        [
+            ("opened", "support-1"),
+            ("breach", "fleetcare"),
+            ("escalated", "fleetcare")
+        ]
+    );
+    assert_eq!(
+        events[2].note.as_deref(),
         Some("not answered within 4h; priority raised to P2")
     );
 
@@ -897,6 +919,7 @@ async fn tickets_serialize_with_the_c7_fields(db: Db) {
     let json = serde_json::to_value(TicketWithEvents {
         ticket,
         events,
+        tasks: Vec::new(),
         outlet_proposed: None,
     })
     .unwrap();

@@ -5,10 +5,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 
+use super::calendar::ServiceCalendar;
 use super::error::{Result, TicketError};
+use super::sla::{SlaConfig, after};
 use super::state::TicketState;
 use super::store;
-use super::types::{Outcome, PartUsed, Ticket, TicketId, TicketKind};
+use super::types::{Outcome, PartUsed, Ticket, TicketId, TicketKind, Zone};
+use super::visit::{self, VISIT_KEY};
 use crate::catalog::{PartId, TaskId};
 use crate::db::Db;
 use crate::registry::{self, ServiceRecord, ServiceSource, ServiceTask};
@@ -40,6 +43,18 @@ pub struct Transition {
     pub parts_used: Vec<(String, u32)>,
     #[serde(default)]
     pub warranty: Option<bool>,
+    /// A technician is on site with the customer (C10): meets `sla.on_site_by`
+    /// (a move to `diagnosing` does too).
+    #[serde(default)]
+    pub on_site: Option<bool>,
+    /// The zone of the outlet going on site, city or rural: a customer
+    /// report's `on_site_by` is counted again from its opening with it.
+    #[serde(default)]
+    pub zone: Option<Zone>,
+    /// Closing a service visit: the tasks done (all of the visit's when
+    /// absent); each restarts its interval.
+    #[serde(default)]
+    pub tasks_done: Option<Vec<String>>,
 }
 
 impl Transition {
@@ -55,6 +70,9 @@ impl Transition {
             labour_hours: None,
             parts_used: Vec::new(),
             warranty: None,
+            on_site: None,
+            zone: None,
+            tasks_done: None,
         }
     }
 }
@@ -120,6 +138,16 @@ pub fn check(from: TicketState, t: &Transition) -> Result<()> {
             _ => {}
         }
     }
+    if t.tasks_done.is_some() && t.to != TicketState::Closed {
+        return Err(invalid(
+            "tasks_done",
+            &format!("{:?}", t.tasks_done),
+            format!(
+                "the tasks done are named when closing a service visit, not when moving it to {}",
+                t.to
+            ),
+        ));
+    }
     match (t.to, t.satisfaction) {
         (TicketState::Closed, Some(1..=5)) => {}
         (TicketState::Closed, given) => return Err(TicketError::SatisfactionRequired { given }),
@@ -174,8 +202,11 @@ fn invalid(field: &'static str, value: &str, reason: String) -> TicketError {
 /// Applies `t` to ticket `id` in one transaction: the ticket row, its
 /// history, (closing maintenance or a fault) the service record, and
 /// (closing) the issue of its parts from the vehicle's depot (C11).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn apply(
     db: &Db,
+    sla: &SlaConfig,
+    calendar: &ServiceCalendar,
     id: TicketId,
     t: Transition,
     actor: &str,
@@ -263,6 +294,31 @@ pub(super) async fn apply(
     .persistent(false)
     .execute(&mut *tx)
     .await?;
+    let on_site = t.on_site == Some(true) || t.to == TicketState::Diagnosing;
+    let on_site_by = match (t.zone, ticket.sla.on_site_by) {
+        (Some(zone), Some(_)) => Some(super::on_site_deadline(
+            sla,
+            calendar,
+            ticket.created_at,
+            zone,
+        )),
+        _ => None,
+    };
+    let follow_up_by = (t.to == TicketState::Delivered).then(|| after(at, sla.follow_up_after));
+    sqlx::query(
+        "UPDATE tickets SET on_site_at = CASE WHEN $1 = 1 AND on_site_by IS NOT NULL \
+         THEN COALESCE(on_site_at, $2) ELSE on_site_at END, \
+         zone = COALESCE($3, zone), on_site_by = COALESCE($4, on_site_by), \
+         follow_up_by = COALESCE($5, follow_up_by) WHERE ticket_id = $6",
+    )
+    .bind(i64::from(on_site))
+    .bind(&now)
+    .bind(t.zone.map(Zone::as_str))
+    .bind(on_site_by.map(store::time_text))
+    .bind(follow_up_by.map(store::time_text))
+    .bind(id.0)
+    .execute(&mut *tx)
+    .await?;
 
     let mut note: Vec<String> = t
         .note
@@ -276,10 +332,31 @@ pub(super) async fn apply(
     if let Some(o) = &outlet {
         note.push(format!("outlet {o}"));
     }
-    if t.to == TicketState::Closed
-        && let Some(said) = record_service(&mut tx, &ticket, at, readings).await?
-    {
-        note.push(said);
+    if let (Some(z), Some(by)) = (t.zone, on_site_by) {
+        note.push(format!(
+            "zone {}, on site by {}",
+            z.as_str(),
+            store::time_text(by)
+        ));
+    }
+    if on_site && ticket.sla.on_site_by.is_some() && ticket.sla.on_site_at.is_none() {
+        note.push("on site".to_owned());
+    }
+    let is_visit = ticket.kind == TicketKind::Maintenance && ticket.key == VISIT_KEY;
+    if t.tasks_done.is_some() && !is_visit {
+        return Err(invalid(
+            "tasks_done",
+            &format!("{:?}", t.tasks_done),
+            format!("ticket {id} is not a service visit; only visits list tasks"),
+        ));
+    }
+    if t.to == TicketState::Closed {
+        let said = if is_visit {
+            Some(visit::record(&mut tx, &ticket, t.tasks_done.as_deref(), at, readings).await?)
+        } else {
+            record_service(&mut tx, &ticket, at, readings).await?
+        };
+        note.extend(said);
     }
     if t.to == TicketState::Closed {
         let claimed: Vec<&str> = parts

@@ -9,7 +9,8 @@ use fleetcare_ingest::ids::{FleetId, VehicleId};
 use serde::{Deserialize, Serialize};
 
 use super::state::TicketState;
-use crate::catalog::{ModelId, WarrantyDecision};
+use crate::catalog::{ModelId, TaskId, WarrantyDecision};
+pub use crate::config::Zone;
 
 /// A ticket number: small and readable (1, 2, 3…), given in order of
 /// opening; JSON carries it as a number.
@@ -175,6 +176,90 @@ pub struct Sla {
     pub resolve_by: DateTime<Utc>,
     /// A deadline was missed (recorded once by `check_slas`).
     pub breached: bool,
+    /// Customer reports (C10): a technician on site by then (end of the
+    /// 1st working day after the report in a city zone, the 2nd in a
+    /// rural one); None for other kinds.
+    pub on_site_by: Option<DateTime<Utc>>,
+    /// When a technician was on site (a move with `on_site: true`, or to
+    /// `diagnosing`).
+    pub on_site_at: Option<DateTime<Utc>>,
+    /// Set at `delivered`: the follow-up call (the close with the
+    /// customer's score) is due by then.
+    pub follow_up_by: Option<DateTime<Utc>>,
+    /// The follow-up was overdue and support was alerted (once).
+    pub follow_up_overdue: bool,
+}
+
+/// How a complaint came in (C10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Phone,
+    Email,
+    Visit,
+    Web,
+}
+
+named_enum!(Channel, "channel", {
+    Phone => "phone",
+    Email => "email",
+    Visit => "visit",
+    Web => "web",
+});
+
+/// Who complained and how to call them back (C10).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Complainant {
+    pub name: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// A complaint or manual report as filed ([`super::Tickets::file_report`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerReport {
+    /// `complaint` or `manual`.
+    pub kind: TicketKind,
+    pub fleet: FleetId,
+    /// None: about the service or the fleet as a whole, not one truck.
+    pub vehicle: Option<VehicleId>,
+    pub model: Option<ModelId>,
+    pub title: String,
+    pub details: String,
+    pub complainant: Option<Complainant>,
+    pub channel: Option<Channel>,
+    /// The zone of the outlet that will go on site; None: `sla.default_zone`.
+    pub zone: Option<Zone>,
+}
+
+/// Why a task is on a service visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisitReason {
+    /// Joined while falling due within the visit's pull-in window.
+    PullIn,
+    DueSoon,
+    Overdue,
+}
+
+named_enum!(VisitReason, "visit reason", {
+    PullIn => "pull_in",
+    DueSoon => "due_soon",
+    Overdue => "overdue",
+});
+
+/// One task of a service visit (a maintenance ticket).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VisitTask {
+    pub task: TaskId,
+    /// Why it is on the visit (as when it joined).
+    pub status: VisitReason,
+    pub added_at: DateTime<Utc>,
+    /// Set at closing: performed (a service record) or left for later.
+    pub done: Option<bool>,
 }
 
 /// A part used in a repair, and how many.
@@ -230,6 +315,12 @@ pub struct Ticket {
     pub labour_covered: Option<bool>,
     /// The recall campaign of a `recall` ticket.
     pub campaign: Option<i64>,
+    /// Complaints: who complained.
+    pub complainant: Option<Complainant>,
+    /// Complaints: how the complaint came in.
+    pub channel: Option<Channel>,
+    /// The zone of the outlet going on site (customer reports).
+    pub zone: Option<Zone>,
 }
 
 /// One line of a ticket's history.
@@ -256,6 +347,9 @@ pub struct TicketWithEvents {
     /// proposed for the dispatch (C10); absent when none is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outlet_proposed: Option<crate::registry::Outlet>,
+    /// A service visit's tasks (maintenance tickets only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<VisitTask>,
 }
 
 /// What an alert asks a ticket for. `key` is `SPN:FMI` for faults,

@@ -22,8 +22,8 @@ use super::vehicles::visible_vehicle;
 use super::{ApiJson, ApiPath, ApiQuery, ApiState};
 use crate::http::auth::{Action, Scope};
 use crate::tickets::{
-    Ticket, TicketError, TicketFilter, TicketId, TicketKind, TicketState, TicketWithEvents,
-    Transition,
+    Channel, Complainant, CustomerReport, Ticket, TicketError, TicketFilter, TicketId, TicketKind,
+    TicketState, TicketWithEvents, Transition, Zone,
 };
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -138,6 +138,7 @@ pub(crate) async fn visible_ticket(
         .map_err(error)?
         .ok_or_else(not_found)?;
     scope.check_fleet(ticket.fleet.as_ref(), "ticket")?;
+    let tasks = state.tickets.visit_tasks(id).await.map_err(error)?;
     let outlet_proposed = match (&ticket.outlet, &ticket.vehicle) {
         (None, Some(v)) => crate::registry::outlets::outlet_for_vehicle(&state.db, v).await?,
         _ => None,
@@ -146,6 +147,7 @@ pub(crate) async fn visible_ticket(
         ticket,
         events,
         outlet_proposed,
+        tasks,
     })
 }
 
@@ -224,15 +226,27 @@ async fn show(
     }))
 }
 
-/// `POST /tickets`: a complaint or a manual report about a vehicle.
+/// `POST /tickets`: a complaint or a manual report (C7, C10), about one
+/// vehicle or, naming only the fleet, about the service as a whole.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewTicket {
-    vehicle: String,
     kind: TicketKind,
+    /// Needed without a vehicle; with one, it must be the vehicle's.
+    #[serde(default)]
+    fleet: Option<String>,
+    #[serde(default)]
+    vehicle: Option<String>,
     title: String,
     #[serde(default)]
     details: String,
+    #[serde(default)]
+    complainant: Option<Complainant>,
+    #[serde(default)]
+    channel: Option<Channel>,
+    /// The zone of the outlet that will go on site (default `sla.default_zone`).
+    #[serde(default)]
+    zone: Option<Zone>,
 }
 
 async fn create(
@@ -240,34 +254,121 @@ async fn create(
     scope: Scope,
     ApiJson(body): ApiJson<NewTicket>,
 ) -> Result<(StatusCode, Json<Ticket>), ApiError> {
-    if !matches!(body.kind, TicketKind::Complaint | TicketKind::Manual) {
-        return Err(ApiError::Unprocessable(format!(
-            "{} tickets are opened by alerts; create only complaint or manual tickets",
-            body.kind
-        )));
+    let ticket = file(&state, &scope, body.into_report()?).await?;
+    Ok((StatusCode::CREATED, Json(ticket)))
+}
+
+impl NewTicket {
+    fn into_report(self) -> Result<ReportRequest, ApiError> {
+        if !matches!(self.kind, TicketKind::Complaint | TicketKind::Manual) {
+            return Err(ApiError::Unprocessable(format!(
+                "{} tickets are opened by alerts; create only complaint or manual tickets",
+                self.kind
+            )));
+        }
+        Ok(ReportRequest {
+            kind: self.kind,
+            fleet: self.fleet,
+            vehicle: self.vehicle,
+            title: self.title,
+            details: self.details,
+            complainant: self.complainant,
+            channel: self.channel,
+            zone: self.zone,
+        })
     }
-    if body.title.trim().is_empty() {
+}
+
+/// A complaint or manual report as the API and the web form take it.
+#[derive(Debug, Clone)]
+pub(crate) struct ReportRequest {
+    pub(crate) kind: TicketKind,
+    pub(crate) fleet: Option<String>,
+    pub(crate) vehicle: Option<String>,
+    pub(crate) title: String,
+    pub(crate) details: String,
+    pub(crate) complainant: Option<Complainant>,
+    pub(crate) channel: Option<Channel>,
+    pub(crate) zone: Option<Zone>,
+}
+
+/// Files `r` for the caller: the vehicle (or, without one, the fleet)
+/// must be one the caller sees — an operator files for its own fleets
+/// (404 otherwise, as for any resource outside them).
+pub(crate) async fn file(
+    state: &ApiState,
+    scope: &Scope,
+    r: ReportRequest,
+) -> Result<Ticket, ApiError> {
+    if r.title.trim().is_empty() {
         return Err(ApiError::Unprocessable(
             "title is empty; say what the problem is".to_owned(),
         ));
     }
-    let vehicle = visible_vehicle(&state, &scope, &body.vehicle).await?;
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let fleet = given(&r.fleet)
+        .map(|f| {
+            FleetId::new(&f).map_err(|_| {
+                ApiError::Unprocessable(format!(
+                    "fleet {f:?} is not an id of 1-64 letters, digits, '_', '.' or '-'"
+                ))
+            })
+        })
+        .transpose()?;
+    let (fleet, vehicle, model) = match given(&r.vehicle) {
+        Some(v) => {
+            let vehicle = visible_vehicle(state, scope, &v).await?;
+            if let Some(f) = &fleet
+                && *f != vehicle.fleet
+            {
+                return Err(ApiError::Unprocessable(format!(
+                    "vehicle {} is in fleet {}, not {f}; leave the fleet out or name the vehicle's",
+                    vehicle.id, vehicle.fleet
+                )));
+            }
+            (vehicle.fleet, Some(vehicle.id), Some(vehicle.model))
+        }
+        None => {
+            let fleet = fleet.ok_or_else(|| {
+                ApiError::Unprocessable(
+                    "name the vehicle, or the fleet when the report is about no single vehicle"
+                        .to_owned(),
+                )
+            })?;
+            scope.check_fleet(Some(&fleet), "fleet")?;
+            let registered = crate::registry::vehicles(&state.db)
+                .await?
+                .iter()
+                .any(|v| v.fleet == fleet);
+            if !registered {
+                return Err(ApiError::NotFound("fleet".to_owned()));
+            }
+            (fleet, None, None)
+        }
+    };
+    let report = CustomerReport {
+        kind: r.kind,
+        fleet,
+        vehicle,
+        model,
+        title: r.title,
+        details: r.details,
+        complainant: r.complainant,
+        channel: r.channel,
+        zone: r.zone,
+    };
     let ticket = state
         .tickets
-        .create(
-            body.kind,
-            vehicle.fleet,
-            vehicle.id,
-            Some(vehicle.model),
-            body.title,
-            body.details,
-            scope.actor(),
-            Utc::now(),
-        )
+        .file_report(report, scope.actor(), Utc::now())
         .await
         .map_err(error)?;
-    tracing::info!(ticket = %ticket.id, kind = %ticket.kind, "Ticket created through the API.");
-    Ok((StatusCode::CREATED, Json(ticket)))
+    tracing::info!(ticket = %ticket.id, kind = %ticket.kind, "Ticket created.");
+    Ok(ticket)
 }
 
 /// `POST /tickets/{id}/transitions`. The body is read only once the
@@ -399,6 +500,82 @@ mod tests {
             (state_of(mine).await, state_of(theirs).await),
             ("dispatched".to_owned(), "cancelled".to_owned())
         );
+    }
+
+    /// Issue 21, item 6: a complaint names its complainant and channel,
+    /// and may be about a fleet rather than one truck; an operator files
+    /// for its own fleets only.
+    async fn complaints_name_who_complained_and_how(db: Db) {
+        let dir = tempfile::tempdir().unwrap();
+        register(&db, &[("fa", "A1"), ("fb", "B1")]).await;
+        let app = crate::http::app(state(db.clone(), dir.path()));
+        let operator = token(&db, Role::Operator, &["fa"]).await;
+        let body = |fleet: &str, vehicle: Option<&str>| {
+            json!({"kind": "complaint", "fleet": fleet, "vehicle": vehicle,
+                   "title": "Collection missed", "details": "Jianshe Road, twice",
+                   "complainant": {"name": "Li Na", "phone": "+86 755 1234 5678"},
+                   "channel": "phone"})
+        };
+        let r = call(
+            &app,
+            post_json("/api/v1/tickets", &operator, &body("fa", None)),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let t = json(r).await;
+        assert_eq!(t["fleet"], "fa");
+        assert_eq!(t["vehicle"], serde_json::Value::Null);
+        assert_eq!(t["complainant"]["name"], "Li Na");
+        assert_eq!(t["complainant"]["email"], serde_json::Value::Null);
+        assert_eq!(t["channel"], "phone");
+        assert_eq!(t["zone"], "city");
+        assert!(t["sla"]["on_site_by"].is_string(), "{t}");
+        let r = call(
+            &app,
+            post_json("/api/v1/tickets", &operator, &body("fa", Some("A1"))),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(json(r).await["vehicle"], "A1");
+        // Another fleet, by name or through its truck, is not found; an
+        // unknown fleet too; a truck of another fleet than named is refused.
+        for (fleet, vehicle) in [("fb", None), ("fa", Some("B1")), ("nowhere", None)] {
+            let r = call(
+                &app,
+                post_json("/api/v1/tickets", &operator, &body(fleet, vehicle)),
+            )
+            .await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{fleet} {vehicle:?}");
+        }
+        let support = token(&db, Role::Support, &[]).await;
+        let r = call(
+            &app,
+            post_json("/api/v1/tickets", &support, &body("fb", Some("A1"))),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let mut bad = body("fa", None);
+        bad["channel"] = json!("pigeon");
+        let r = call(&app, post_json("/api/v1/tickets", &operator, &bad)).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let mut bad = body("fa", None);
+        bad["complainant"] = json!({"name": " "});
+        let r = call(&app, post_json("/api/v1/tickets", &operator, &bad)).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let mut no_fleet = body("fa", None);
+        no_fleet.as_object_mut().unwrap().remove("fleet");
+        let r = call(&app, post_json("/api/v1/tickets", &operator, &no_fleet)).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn complaints_on_sqlite() {
+        crate::db::testing::on_sqlite(complaints_name_who_complained_and_how);
+    }
+
+    #[test]
+    fn complaints_on_postgres() {
+        crate::db::testing::on_postgres(complaints_name_who_complained_and_how);
     }
 
     #[test]

@@ -467,6 +467,29 @@ texts! {
     topic: "Topic", "主题";
     detail: "Detail", "说明";
     service_wide: "Service-wide counters are shown to support and administrators.", "全局计数仅对技术支持和管理员显示。";
+    // After-sales (issue 21): complaints, on-site and follow-up clocks, visits.
+    complaint_title: "File a complaint", "登记客户投诉";
+    file_complaint: "File the complaint", "提交投诉";
+    optional: "optional", "可不填";
+    complainant: "Complainant", "投诉人";
+    complainant_name: "Name", "姓名";
+    phone: "Phone", "电话";
+    email: "E-mail", "电子邮件";
+    channel: "Came in by", "投诉渠道";
+    channel_phone: "phone", "电话";
+    channel_email: "e-mail", "电子邮件";
+    channel_visit: "visit", "到访";
+    channel_web: "web", "网站";
+    zone: "Outlet zone", "网点区域";
+    zone_city: "city", "城区";
+    zone_rural: "rural", "乡村";
+    on_site_by: "On site by", "到场期限";
+    on_site_at: "On site", "到场时间";
+    follow_up_by: "Follow-up call by", "回访期限";
+    follow_ups_overdue: "Follow-up calls overdue", "逾期未回访";
+    visit_tasks: "Tasks of this visit", "本次保养项目";
+    task_done: "Done", "已完成";
+    tasks_done: "Tasks done", "完成项目";
 }
 
 #[cfg(test)]

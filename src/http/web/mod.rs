@@ -20,6 +20,7 @@
 
 pub mod campaigns;
 pub mod chart;
+pub mod complaints;
 pub mod error;
 pub mod health;
 pub mod i18n;
@@ -111,6 +112,8 @@ pub fn router(state: WebState) -> Router {
         .route("/ui/static/style.css", get(layout::style))
         .route("/ui/vehicles/{id}", get(vehicle::page))
         .route("/ui/tickets", get(tickets::board))
+        .route("/ui/complaints/new", get(complaints::form))
+        .route("/ui/complaints", post(complaints::submit))
         .route("/ui/tickets/{id}", get(tickets::page))
         .route("/ui/tickets/{id}/move", post(tickets::move_ticket))
         .route("/ui/trends", get(trends::page))

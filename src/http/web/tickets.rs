@@ -24,6 +24,7 @@ use crate::http::api::{Action, ApiError, ApiState, Resource, page, tickets};
 use crate::registry::{self, Outlet, OutletKind};
 use crate::tickets::{
     Outcome, Priority, Ticket, TicketFilter, TicketId, TicketKind, TicketState, Transition,
+    VisitTask,
 };
 
 /// What a dispatch form offers (C10): the register's outlets (none: a
@@ -189,10 +190,24 @@ pub async fn board(
         });
         columns.push((s, cards, more));
     }
+    let overdue = state
+        .api
+        .tickets
+        .overdue_follow_ups(&tickets::scoped(&scope, filter.clone()), chrono::Utc::now())
+        .await
+        .map_err(tickets::error)?;
+    let overdue = scope.filter(overdue, |t| t.fleet.as_ref());
     let dispatch = Dispatch::load(&state.api, &session).await?;
     let lang = session.lang;
     let t = lang.text();
     let body = html! {
+        p.actions { a #file-complaint href="/ui/complaints/new" { (t.complaint_title) } }
+        @if !overdue.is_empty() {
+            section #follow-ups data-count=(overdue.len()) {
+                h2 { (t.follow_ups_overdue) " " span.count { (overdue.len()) } }
+                (follow_up_table(&overdue, lang))
+            }
+        }
         form.filters method="get" action="/ui/tickets" {
             label { (t.kind) " "
                 select name="kind" {
@@ -269,6 +284,18 @@ fn card(session: &Session, ticket: &Ticket, dispatch: &Dispatch) -> Markup {
 /// The form that moves `ticket`: only the moves its state allows, with
 /// the fields those moves need (C8). Returns to `back` when done.
 pub fn move_form(session: &Session, ticket: &Ticket, back: &str, dispatch: &Dispatch) -> Markup {
+    move_form_with_tasks(session, ticket, back, dispatch, &[])
+}
+
+/// [`move_form`] of a service visit: closing it names the tasks done
+/// (all of them unless edited).
+fn move_form_with_tasks(
+    session: &Session,
+    ticket: &Ticket,
+    back: &str,
+    dispatch: &Dispatch,
+    tasks: &[VisitTask],
+) -> Markup {
     let lang = session.lang;
     let t = lang.text();
     let moves = ticket.state.allowed_moves();
@@ -307,6 +334,19 @@ pub fn move_form(session: &Session, ticket: &Ticket, back: &str, dispatch: &Disp
                         }
                     }
                 }
+                // Without a register of outlets, the dispatch names the zone.
+                @if ticket.sla.on_site_by.is_some() && dispatch.outlets.is_empty() {
+                    label { (t.zone)
+                        select name="zone" {
+                            option value="" { "–" }
+                            option value="city" { (t.zone_city) }
+                            option value="rural" { (t.zone_rural) }
+                        }
+                    }
+                }
+            }
+            @if ticket.sla.on_site_by.is_some() && ticket.sla.on_site_at.is_none() {
+                label.check { input type="checkbox" name="on_site" value="yes"; " " (t.on_site_at) }
             }
             @if close {
                 label { (t.satisfaction) " " small.muted { "(" (t.needed_to_close) ")" }
@@ -320,6 +360,11 @@ pub fn move_form(session: &Session, ticket: &Ticket, back: &str, dispatch: &Disp
                         option value="" { "–" }
                         @for o in Outcome::ALL { option value=(o.as_str()) { (lang.outcome(*o)) } }
                     }
+                }
+                @if !tasks.is_empty() {
+                    @let all: Vec<&str> = tasks.iter().map(|v| v.task.as_str()).collect();
+                    label { (t.tasks_done) " " small.muted { "TASK, …" }
+                        input name="tasks_done" value=(all.join(", ")); }
                 }
                 label { (t.labour_hours) input name="labour_hours" type="number" min="0" step="0.1" inputmode="decimal"; }
                 label { (t.parts_used) " " small.muted { "PART:QTY, …" } input name="parts_used" placeholder="FLT-OIL-01:1"; }
@@ -336,6 +381,31 @@ pub fn move_form(session: &Session, ticket: &Ticket, back: &str, dispatch: &Disp
             button type="submit" { (t.move_action) }
         }
     }
+}
+
+/// Delivered tickets whose follow-up call is overdue (the board's section).
+fn follow_up_table(list: &[Ticket], lang: Lang) -> Markup {
+    let t = lang.text();
+    scroll(html! {
+        table.stack {
+            thead { tr {
+                th { (t.ticket) } th { (t.follow_up_by) } th { (t.fleet) } th { (t.vehicle) } th { (t.title) }
+            } }
+            tbody {
+                @for ticket in list {
+                    tr data-ticket=(ticket.id) {
+                        td data-label=(t.ticket) { a href=(format!("/ui/tickets/{}", ticket.id)) { "#" (ticket.id) } }
+                        td data-label=(t.follow_up_by) {
+                            @if let Some(by) = ticket.sla.follow_up_by { (time(by)) }
+                        }
+                        td data-label=(t.fleet) { (ticket.fleet.as_ref().map_or("–", |f| f.as_str())) }
+                        td data-label=(t.vehicle) { (ticket.vehicle.as_ref().map_or("–", |v| v.as_str())) }
+                        td data-label=(t.title) { (ticket.title) }
+                    }
+                }
+            }
+        }
+    })
 }
 
 /// A list of tickets as a table (the vehicle page's).
@@ -420,7 +490,22 @@ async fn ticket_page(
             div { dt { (t.updated) } dd { (time(ticket.updated_at)) } }
             div { dt { (t.respond_by) } dd { (time(ticket.sla.respond_by)) } }
             div { dt { (t.resolve_by) } dd { (time(ticket.sla.resolve_by)) } }
+            @if let Some(by) = ticket.sla.on_site_by {
+                div { dt { (t.on_site_by) } dd data-field="on_site_by" { (time(by)) } }
+                div { dt { (t.on_site_at) } dd { (ticket.sla.on_site_at.map_or_else(|| html! { "–" }, time)) } }
+            }
+            @if let Some(by) = ticket.sla.follow_up_by {
+                div { dt { (t.follow_up_by) } dd data-field="follow_up_by" { (time(by)) } }
+            }
             div { dt { (t.sla_breached) } dd { (if ticket.sla.breached { t.yes } else { t.no }) } }
+            @if let Some(c) = &ticket.complainant {
+                div { dt { (t.complainant) } dd data-field="complainant" {
+                    (c.name)
+                    @if let Some(p) = &c.phone { " · " (p) }
+                    @if let Some(e) = &c.email { " · " (e) }
+                } }
+            }
+            @if let Some(ch) = ticket.channel { div { dt { (t.channel) } dd data-field="channel" { (ch.as_str()) } } }
             div { dt { (t.escalated) } dd { (if ticket.escalated { t.yes } else { t.no }) } }
             div { dt { (t.assignee) } dd data-field="assignee" { (ticket.assignee.clone().unwrap_or_else(dash)) } }
             div { dt { (t.outlet) } dd data-field="outlet" { (ticket.outlet.clone().unwrap_or_else(dash)) } }
@@ -469,13 +554,30 @@ async fn ticket_page(
                 }))
             }
         }
+        @if !current.tasks.is_empty() {
+            section #visit-tasks {
+                h2 { (t.visit_tasks) }
+                ul {
+                    @for task in &current.tasks {
+                        li data-task=(task.task.as_str()) data-status=(task.status.as_str()) {
+                            @match &ticket.model {
+                                Some(m) => (lang.task_name(&state.api.catalog, m, task.task.as_str())),
+                                None => (task.task.as_str()),
+                            }
+                            " · " (task.status.as_str().replace('_', " "))
+                            @if task.done == Some(true) { " · " (t.task_done) }
+                        }
+                    }
+                }
+            }
+        }
         @if session.may(Action::MoveTicket) {
             section #move {
                 h2 { (t.move_action) }
                 @if let Some((status, message)) = &problem {
                     p.error role="alert" data-status=(status.as_u16()) { (message) }
                 }
-                (move_form(session, ticket, &back, &dispatch))
+                (move_form_with_tasks(session, ticket, &back, &dispatch, &current.tasks))
             }
         }
         section #history {
@@ -519,6 +621,12 @@ pub struct MoveForm {
     labour_hours: Option<String>,
     parts_used: Option<String>,
     warranty: Option<String>,
+    #[serde(default)]
+    on_site: Option<String>,
+    #[serde(default)]
+    zone: Option<String>,
+    #[serde(default)]
+    tasks_done: Option<String>,
 }
 
 /// `PART:QTY, PART:QTY` (a missing quantity is 1).
@@ -562,6 +670,17 @@ impl MoveForm {
             .transpose()?;
         t.parts_used = given(&self.parts_used).map_or(Ok(Vec::new()), parse_parts)?;
         t.warranty = given(&self.warranty).map(|w| w == "yes");
+        t.on_site = given(&self.on_site).map(|v| v == "yes");
+        t.zone = given(&self.zone)
+            .map(|z| z.parse::<crate::tickets::Zone>())
+            .transpose()?;
+        t.tasks_done = given(&self.tasks_done).map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect()
+        });
         Ok(t)
     }
 }
@@ -676,6 +795,66 @@ mod tests {
         }
     }
 
+    /// Issue 21, item 4: a delivered ticket whose follow-up call is
+    /// overdue is listed above the board's columns, and a link leads to
+    /// the complaint form.
+    async fn overdue_follow_ups_head_the_board(db: Db) {
+        let dir = tempfile::tempdir().unwrap();
+        crate::http::testing::register(&db, &[("fa", "A1")]).await;
+        let web = state(db.clone(), dir.path());
+        let tickets = web.api.tickets.clone();
+        let app = crate::http::app(web);
+        let long_ago = chrono::Utc::now() - chrono::TimeDelta::days(5);
+        let t = tickets
+            .create(
+                TicketKind::Complaint,
+                FleetId::new("fa").unwrap(),
+                VehicleId::new("A1").unwrap(),
+                None,
+                "bin lift jerks".to_owned(),
+                String::new(),
+                "test",
+                long_ago,
+            )
+            .await
+            .unwrap();
+        for to in [
+            TicketState::Dispatched,
+            TicketState::Diagnosing,
+            TicketState::InRepair,
+            TicketState::QualityCheck,
+            TicketState::Delivered,
+        ] {
+            let m = Transition {
+                assignee: Some("Li".into()),
+                outlet: Some("north".into()),
+                ..Transition::to(to)
+            };
+            tickets.transition(t.id, m, "test", long_ago).await.unwrap();
+        }
+        let support = token(&db, Role::Support, &[]).await;
+        let session = sign_in(&app, &support).await;
+        let html = text(call(&app, page("/ui/tickets", &session)).await).await;
+        let section = html
+            .find("id=\"follow-ups\"")
+            .expect("the follow-ups section");
+        assert!(
+            html[section..].contains(&format!("data-ticket=\"{}\"", t.id)),
+            "{html}"
+        );
+        assert!(html.contains("href=\"/ui/complaints/new\""));
+        // An operator of another fleet does not see it.
+        let other = token(&db, Role::Operator, &["fb"]).await;
+        let session = sign_in(&app, &other).await;
+        let html = text(call(&app, page("/ui/tickets", &session)).await).await;
+        assert!(!html.contains("id=\"follow-ups\""));
+    }
+
+    #[test]
+    fn overdue_follow_ups_on_sqlite() {
+        crate::db::testing::on_sqlite(overdue_follow_ups_head_the_board);
+    }
+
     #[test]
     fn board_pages_on_sqlite() {
         crate::db::testing::on_sqlite(the_board_shows_a_page_per_column);
@@ -704,6 +883,9 @@ mod tests {
             labour_hours: None,
             parts_used: None,
             warranty: Some("".into()),
+            on_site: None,
+            zone: Some(" ".into()),
+            tasks_done: None,
         };
         let t = form.transition().unwrap();
         assert_eq!(t.to, TicketState::Dispatched);
