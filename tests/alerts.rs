@@ -121,7 +121,7 @@ pub(crate) fn webhook_receiver() -> (String, mpsc::Receiver<Hook>) {
     webhook_receiver_answering("HTTP/1.1 200 OK".to_owned())
 }
 
-/// A receiver's check, written from the README's recipe rather than with
+/// A receiver's check, written from the recipe in docs/webhooks.md rather than with
 /// fleetcare's code: the timestamp within five minutes of now, and the
 /// signature the HMAC-SHA256 of `"{timestamp}.{body}"`, compared in
 /// constant time.

@@ -13,7 +13,7 @@
 //! A receiver recomputes the HMAC over the timestamp header's value, a
 //! `.` and the raw body, compares it with the signature in constant time,
 //! and refuses a timestamp more than [`TOLERANCE`] away from its own
-//! clock (README, "Webhooks"; docs/decisions.md).
+//! clock (docs/webhooks.md; docs/decisions.md).
 //!
 //! Redirects are never followed (the client is built with
 //! `redirect::Policy::none()`): a 3xx answer is a failed delivery, logged
