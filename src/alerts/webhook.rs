@@ -164,7 +164,7 @@ mod tests {
 
     /// The signed text is the timestamp's decimal digits, a dot and the
     /// body; the value checked against `openssl dgst -sha256 -hmac` (the
-    /// README's recipe):
+    /// recipe in docs/webhooks.md):
     /// `printf '1772323200.{"id":"a-1"}' | openssl dgst -sha256 -hmac 'a shared secret'`.
     #[test]
     fn the_signature_covers_the_timestamp_and_the_body() {
