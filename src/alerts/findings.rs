@@ -4,13 +4,14 @@
 //! is P2 and a service falling due soon P3; a repeat repair and a batch
 //! defect (the repair did not hold; a recall candidate) are P2; a
 //! recurring failure is P2 when the catalogue rates the fault high or
-//! critical, else P3.
+//! critical, else P3; a condition drift (C12) is P3, one ticket per
+//! vehicle and signal.
 
 use chrono::{DateTime, Utc};
 
 use crate::catalog::{Catalog, Severity};
 use crate::report::status::Status;
-use crate::report::{DueRow, RecurringKind, RecurringRow};
+use crate::report::{ConditionRow, DueRow, RecurringKind, RecurringRow};
 use crate::tickets::{NewAlert, Priority, TicketKind};
 
 /// A maintenance ticket request for a task that is due soon or overdue.
@@ -96,6 +97,52 @@ pub fn recurring(row: &RecurringRow, catalog: &Catalog, at: DateTime<Utc>) -> Ne
             "{what}, first {} last {}.",
             row.first_seen.to_rfc3339(),
             row.last_seen.to_rfc3339()
+        ),
+        at,
+    }
+}
+
+/// A condition ticket request (C12): P3, keyed by the signal, naming the
+/// fault the drift leads to and its parts.
+pub fn condition(row: &ConditionRow, catalog: &Catalog, at: DateTime<Utc>) -> NewAlert {
+    let fault = catalog
+        .fault(&row.model, row.spn, row.fmi)
+        .map_or_else(
+            || format!("SPN {} FMI {}", row.spn.raw(), row.fmi.raw()),
+            |e| e.name.clone(),
+        );
+    let parts: Vec<String> = catalog
+        .model(&row.model)
+        .and_then(|m| m.conditions.iter().find(|c| c.signal == row.signal))
+        .map(|c| {
+            c.parts
+                .iter()
+                .map(|p| format!("{} × {}", p.qty, p.part))
+                .collect()
+        })
+        .unwrap_or_default();
+    let parts = if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" Parts: {}.", parts.join(", "))
+    };
+    NewAlert {
+        kind: TicketKind::Condition,
+        fleet: Some(row.fleet.clone()),
+        vehicle: Some(row.vehicle.clone()),
+        model: Some(row.model.clone()),
+        key: row.signal.clone(),
+        priority: Priority::P3,
+        title: format!("{}: {} drifting {} toward {fault}", row.vehicle, row.signal, row.direction),
+        details: format!(
+            "{} is {} where {} is expected under the same load, speed and ambient (drift score {}, since {}); it leads to {fault} (SPN {} FMI {}).{parts}",
+            row.signal,
+            row.current,
+            row.baseline,
+            row.score,
+            row.started.to_rfc3339(),
+            row.spn.raw(),
+            row.fmi.raw(),
         ),
         at,
     }

@@ -52,6 +52,8 @@ pub enum AlertKind {
     Recurring,
     RepeatRepair,
     BatchDefect,
+    /// A condition signal drifting toward a fault (C12).
+    Condition,
     Complaint,
     SlaBreach,
     ComplaintEscalated,
@@ -70,6 +72,7 @@ impl AlertKind {
             Self::Recurring => "recurring",
             Self::RepeatRepair => "repeat_repair",
             Self::BatchDefect => "batch_defect",
+            Self::Condition => "condition",
             Self::Complaint => "complaint",
             Self::SlaBreach => "sla_breach",
             Self::ComplaintEscalated => "complaint_escalated",

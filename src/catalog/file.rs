@@ -94,6 +94,27 @@ pub(super) struct ModelFile {
     #[serde(default)]
     pub(super) faults: Vec<FaultLine>,
     pub(super) modbus: Option<Spanned<ModbusSection>>,
+    #[serde(default)]
+    pub(super) conditions: Vec<ConditionLine>,
+}
+
+/// One `[[conditions]]` table (C12).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConditionLine {
+    pub(super) signal: Spanned<String>,
+    pub(super) direction: super::model::Direction,
+    pub(super) fault: Spanned<ConditionFault>,
+    #[serde(default)]
+    pub(super) parts: Vec<PartQtyEntry>,
+}
+
+/// `fault = { spn = 520192, fmi = 0 }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConditionFault {
+    pub(super) spn: i64,
+    pub(super) fmi: i64,
 }
 
 /// One `[[maintenance]]` table. Numbers are read as floats (TOML integers

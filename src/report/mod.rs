@@ -3,7 +3,8 @@
 //! reports — which truck needs which service and when ([`due`]), which
 //! faults keep coming back and which repairs did not hold ([`recurring`]),
 //! how often each code strikes per model ([`trends`]) and which parts to
-//! stock ([`parts`]).
+//! stock ([`parts`]) — and which truck's condition signals drift toward a
+//! failure before its fault code fires ([`condition`], C12).
 //!
 //! Each job scans only the days it needs from the store (polars lazy scans
 //! with the time predicate and the columns pushed down to Parquet), then
@@ -12,6 +13,7 @@
 //! [`output`] prints them as a table, JSON or CSV. Decisions where the
 //! contract is silent: `docs/reports.md`.
 
+pub mod condition;
 pub mod due;
 mod history;
 pub mod output;
@@ -32,6 +34,7 @@ use crate::config::DetectConfig;
 use crate::registry::{ServiceHistory, ServiceRecord, StockLevel, Vehicle};
 use crate::store::StoreError;
 
+pub use condition::ConditionRow;
 pub use due::{DueRow, MeterValue, NextServiceRow};
 pub use parts::PartsRow;
 pub use recurring::{RecurringKind, RecurringRow};

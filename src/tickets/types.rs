@@ -111,6 +111,9 @@ pub enum TicketKind {
     Complaint,
     /// A report entered by staff.
     Manual,
+    /// A condition signal drifting toward a catalogued fault (C12); key
+    /// the signal name, one ticket per vehicle and signal.
+    Condition,
 }
 
 named_enum!(TicketKind, "kind", {
@@ -121,6 +124,7 @@ named_enum!(TicketKind, "kind", {
     BatchDefect => "batch_defect",
     Complaint => "complaint",
     Manual => "manual",
+    Condition => "condition",
 });
 
 /// Urgency, P1 the most urgent (C8: P1 for a red stop lamp or a critical

@@ -103,6 +103,7 @@ impl Lang {
             BatchDefect if zh => "批量缺陷",
             Complaint if zh => "投诉",
             Manual if zh => "人工报修",
+            Condition if zh => "状态预警",
             Fault => "Fault",
             Maintenance => "Maintenance",
             Recurring => "Recurring failure",
@@ -110,6 +111,7 @@ impl Lang {
             BatchDefect => "Batch defect",
             Complaint => "Complaint",
             Manual => "Manual report",
+            Condition => "Condition drift",
         }
     }
 
@@ -286,6 +288,10 @@ texts! {
     meter_days: "Days", "天数";
     latest: "Latest", "最新";
     meter_chart_none: "No meter readings stored yet.", "尚无仪表读数。";
+    conditions: "Condition signals", "状态信号";
+    condition_none: "No condition signals of this model stored yet.", "尚无该车型的状态信号。";
+    condition_expected: "expected under the same load, speed and ambient", "同等负载、转速和环境温度下的预期值";
+    condition_learning: "still learning this truck's normal", "仍在学习本车的正常状态";
     fault_timeline: "Fault timeline (last 90 days)", "故障时间线（近 90 天）";
     started: "Started", "开始";
     ended: "Ended", "结束";
