@@ -17,10 +17,10 @@ use std::path::Path;
 use fleetcare::catalog::Catalog;
 use fleetcare::registry::{Depot, Vehicle};
 use fleetcare::report::{Context, Registry};
-use fleetcare_ingest::ids::{FleetId, VehicleId};
 use fleetcare::simulate::condition::{ConditionOptions, simulate};
 use fleetcare::store::Store;
 use fleetcare_ingest::Timestamp;
+use fleetcare_ingest::ids::{FleetId, VehicleId};
 use fleetcare_ingest::j1939::SignalName;
 use fleetcare_ingest::pipeline::{Message, PipelineConfig};
 use fleetcare_ingest::telemetry::Telemetry;
@@ -81,20 +81,21 @@ fn main() -> anyhow::Result<()> {
     let mut messages: Vec<(String, String, Timestamp)> = Vec::new();
     let mut records = Vec::new();
     let mut sent = 0u64;
-    let mut flush = |store: &mut Store, batch: &mut Vec<(String, String, Timestamp)>| -> anyhow::Result<()> {
-        let msgs: Vec<Message<'_>> = batch
-            .iter()
-            .map(|(topic, payload, ts)| Message {
-                topic,
-                payload: payload.as_bytes(),
-                received: *ts,
-            })
-            .collect();
-        records.clear();
-        store.ingest(&msgs, &mut records)?;
-        batch.clear();
-        Ok(())
-    };
+    let mut flush =
+        |store: &mut Store, batch: &mut Vec<(String, String, Timestamp)>| -> anyhow::Result<()> {
+            let msgs: Vec<Message<'_>> = batch
+                .iter()
+                .map(|(topic, payload, ts)| Message {
+                    topic,
+                    payload: payload.as_bytes(),
+                    received: *ts,
+                })
+                .collect();
+            records.clear();
+            store.ingest(&msgs, &mut records)?;
+            batch.clear();
+            Ok(())
+        };
     for ((truck, start), signals) in &hours {
         for k in 0..6i64 {
             let ts = Timestamp::from_micros(start + k * 600_000_000 + 17_000_000);
@@ -147,7 +148,11 @@ fn main() -> anyhow::Result<()> {
         windows as f64 / truck_days
     );
     // The registry: every truck with its simulated model.
-    let model_ids: Vec<_> = models.iter().filter(|m| !m.conditions.is_empty()).map(|m| m.id.clone()).collect();
+    let model_ids: Vec<_> = models
+        .iter()
+        .filter(|m| !m.conditions.is_empty())
+        .map(|m| m.id.clone())
+        .collect();
     let vehicles = (0..trucks as usize)
         .filter_map(|t| {
             let model = model_ids.get(fleet.model_of.get(t).copied()?)?.clone();
@@ -185,7 +190,11 @@ fn main() -> anyhow::Result<()> {
         rows.len(),
         started.elapsed().as_secs_f64(),
         fleet.degradations.len(),
-        fleet.degradations.iter().filter(|d| d.fault_day < i64::from(days)).count(),
+        fleet
+            .degradations
+            .iter()
+            .filter(|d| d.fault_day < i64::from(days))
+            .count(),
     );
     store.close()?;
     Ok(())

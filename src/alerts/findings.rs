@@ -105,12 +105,10 @@ pub fn recurring(row: &RecurringRow, catalog: &Catalog, at: DateTime<Utc>) -> Ne
 /// A condition ticket request (C12): P3, keyed by the signal, naming the
 /// fault the drift leads to and its parts.
 pub fn condition(row: &ConditionRow, catalog: &Catalog, at: DateTime<Utc>) -> NewAlert {
-    let fault = catalog
-        .fault(&row.model, row.spn, row.fmi)
-        .map_or_else(
-            || format!("SPN {} FMI {}", row.spn.raw(), row.fmi.raw()),
-            |e| e.name.clone(),
-        );
+    let fault = catalog.fault(&row.model, row.spn, row.fmi).map_or_else(
+        || format!("SPN {} FMI {}", row.spn.raw(), row.fmi.raw()),
+        |e| e.name.clone(),
+    );
     let parts: Vec<String> = catalog
         .model(&row.model)
         .and_then(|m| m.conditions.iter().find(|c| c.signal == row.signal))
@@ -133,7 +131,10 @@ pub fn condition(row: &ConditionRow, catalog: &Catalog, at: DateTime<Utc>) -> Ne
         model: Some(row.model.clone()),
         key: row.signal.clone(),
         priority: Priority::P3,
-        title: format!("{}: {} drifting {} toward {fault}", row.vehicle, row.signal, row.direction),
+        title: format!(
+            "{}: {} drifting {} toward {fault}",
+            row.vehicle, row.signal, row.direction
+        ),
         details: format!(
             "{} is {} where {} is expected under the same load, speed and ambient (drift score {}, since {}); it leads to {fault} (SPN {} FMI {}).{parts}",
             row.signal,

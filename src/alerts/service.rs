@@ -342,7 +342,10 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
             }
             if CONDITION_TICKETS {
                 for row in report::condition::condition(&store, &rctx)? {
-                    out.push((findings::condition(&row, &catalog, now), AlertKind::Condition));
+                    out.push((
+                        findings::condition(&row, &catalog, now),
+                        AlertKind::Condition,
+                    ));
                 }
             }
             for row in report::recurring::recurring(&store, &rctx)? {

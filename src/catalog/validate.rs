@@ -13,7 +13,8 @@ use super::file::{
     ConditionLine, FaultLine, ModbusSection, ModelFile, PartQtyEntry, PartsFile, Source, TaskEntry,
 };
 use super::model::{
-    ConditionEntry, FaultEntry, Interval, IntervalMeter, MaintenanceTask, PartQty, TruckModel, default_due_soon,
+    ConditionEntry, FaultEntry, Interval, IntervalMeter, MaintenanceTask, PartQty, TruckModel,
+    default_due_soon,
 };
 use super::part::Part;
 use fleetcare_ingest::ids::{InvalidId, ModelId, PartId, TaskId};

@@ -27,10 +27,26 @@ pub(super) struct ConditionBench {
     /// Seeds to simulate, comma-separated (the detector was tuned on 1–3).
     #[arg(long, value_delimiter = ',', default_values_t = [101u64, 102, 103, 104, 105])]
     seeds: Vec<u64>,
+    /// CUSUM allowance in day standard deviations (tuning; default the detector's).
+    #[arg(long)]
+    k: Option<f64>,
+    /// CUSUM decision interval (tuning; default the detector's).
+    #[arg(long)]
+    h: Option<f64>,
+    /// Learning days (tuning; default the detector's).
+    #[arg(long)]
+    learn_days: Option<i64>,
+    /// The fixed-threshold baseline's quantile of the model's learning-period hourly means.
+    #[arg(long, default_value_t = BASELINE_QUANTILE)]
+    baseline_quantile: f64,
+    /// Leave load, speed and ambient out of the baseline (to measure what conditioning is worth).
+    #[arg(long)]
+    unconditioned: bool,
 }
 
-/// The fixed-threshold baseline's quantile of learning-period hourly means.
-const BASELINE_QUANTILE: f64 = 0.999;
+/// The fixed-threshold baseline's default quantile of learning-period
+/// hourly means: the healthy fleet's worst hour.
+const BASELINE_QUANTILE: f64 = 1.0;
 
 fn row(out: &mut impl Write, seed: &str, name: &str, s: &Score) -> io::Result<()> {
     writeln!(
@@ -38,24 +54,11 @@ fn row(out: &mut impl Write, seed: &str, name: &str, s: &Score) -> io::Result<()
         "{seed:>6}  {name:<16} {:>7} {:>6.3} {:>10} {:>12} {:>10.2}",
         s.planted,
         s.recall(),
-        s.median_lead_days
+        s.median_lead_days()
             .map_or_else(|| "-".to_owned(), |d| format!("{d:.1}")),
         s.false_alarms,
         s.false_alarms_per_100_truck_months(),
     )
-}
-
-/// Sums scores over seeds (median lead: the median of the seeds' medians).
-fn total(scores: &[Score]) -> Score {
-    let mut leads: Vec<f64> = scores.iter().filter_map(|s| s.median_lead_days).collect();
-    leads.sort_by(f64::total_cmp);
-    Score {
-        planted: scores.iter().map(|s| s.planted).sum(),
-        found_before_fault: scores.iter().map(|s| s.found_before_fault).sum(),
-        median_lead_days: leads.get(leads.len() / 2).copied(),
-        false_alarms: scores.iter().map(|s| s.false_alarms).sum(),
-        truck_months: scores.iter().map(|s| s.truck_months).sum(),
-    }
 }
 
 pub(super) fn run(config: &Config, command: &BenchCommand) -> anyhow::Result<()> {
@@ -63,12 +66,20 @@ pub(super) fn run(config: &Config, command: &BenchCommand) -> anyhow::Result<()>
     let catalog = Catalog::load(&config.models_dir)
         .context("fix the truck-model catalogue or point --models at another")?;
     let models: Vec<&TruckModel> = catalog.models().collect();
+    let d = Params::default();
+    let params = Params {
+        k: args.k.unwrap_or(d.k),
+        h: args.h.unwrap_or(d.h),
+        learn_days: args.learn_days.unwrap_or(d.learn_days),
+        conditioned: !args.unconditioned,
+        ..d
+    };
     let detectors = [
-        ("fleetcare cusum", Detector::Cusum(Params::default())),
+        ("fleetcare cusum", Detector::Cusum(params)),
         (
             "fixed threshold",
             Detector::FixedThreshold {
-                quantile: BASELINE_QUANTILE,
+                quantile: args.baseline_quantile,
             },
         ),
     ];
@@ -100,7 +111,7 @@ pub(super) fn run(config: &Config, command: &BenchCommand) -> anyhow::Result<()>
         }
     }
     for ((name, _), scores) in detectors.iter().zip(&all) {
-        row(&mut out, "all", name, &total(scores))?;
+        row(&mut out, "all", name, &Score::pooled(scores))?;
     }
     out.flush().context("cannot write to stdout")
 }

@@ -55,17 +55,20 @@ struct Physics {
 }
 
 fn physics(signal: &str) -> Physics {
-    let p = |base, per_load_pct, per_krpm, per_ambient_c, sample_sd, day_sd, truck_sd, failure, hot| Physics {
-        base,
-        per_load_pct,
-        per_krpm,
-        per_ambient_c,
-        sample_sd,
-        day_sd,
-        truck_sd,
-        failure,
-        hot,
-    };
+    let p =
+        |base, per_load_pct, per_krpm, per_ambient_c, sample_sd, day_sd, truck_sd, failure, hot| {
+            Physics {
+                base,
+                per_load_pct,
+                per_krpm,
+                per_ambient_c,
+                sample_sd,
+                day_sd,
+                truck_sd,
+                failure,
+                hot,
+            }
+        };
     match signal {
         "coolant_temp_c" => p(76.0, 0.12, 2.0, 0.25, 1.2, 0.5, 1.5, 9.0, 5.0),
         "oil_pressure_kpa" => p(250.0, 0.4, 60.0, -0.8, 12.0, 5.0, 15.0, 70.0, 40.0),
@@ -108,11 +111,32 @@ pub struct Degradation {
 /// A healthy confounder, for the tests to check it raises nothing.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Confounder {
-    HeatWave { depot: usize, from: i64, to: i64 },
-    HotTruck { truck: usize, signal: String },
-    RouteChange { truck: usize, from: i64, extra_load_pct: f64 },
-    Dropout { truck: usize, signal: String, from: i64, to: i64 },
-    Stuck { truck: usize, signal: String, from: i64, to: i64 },
+    HeatWave {
+        depot: usize,
+        from: i64,
+        to: i64,
+    },
+    HotTruck {
+        truck: usize,
+        signal: String,
+    },
+    RouteChange {
+        truck: usize,
+        from: i64,
+        extra_load_pct: f64,
+    },
+    Dropout {
+        truck: usize,
+        signal: String,
+        from: i64,
+        to: i64,
+    },
+    Stuck {
+        truck: usize,
+        signal: String,
+        from: i64,
+        to: i64,
+    },
 }
 
 impl Confounder {
@@ -219,7 +243,11 @@ pub fn simulate(opts: &ConditionOptions, models: &[&TruckModel]) -> ConditionFle
             });
             Truck {
                 depot: r.random_range(0..DEPOTS),
-                model: if models.is_empty() { 0 } else { t % models.len() },
+                model: if models.is_empty() {
+                    0
+                } else {
+                    t % models.len()
+                },
                 load_mean: r.random_range(35.0..65.0),
                 route_change,
                 start_hour: r.random_range(5..8),
@@ -274,16 +302,18 @@ pub fn simulate(opts: &ConditionOptions, models: &[&TruckModel]) -> ConditionFle
                 });
                 (from, to)
             });
-            let drift = degrading.filter(|(which, ..)| *which == ci).map(|(_, onset, fault)| {
-                degradations.push(Degradation {
-                    truck: t,
-                    signal: cond.signal.clone(),
-                    direction: cond.direction,
-                    onset,
-                    fault_day: fault,
+            let drift = degrading
+                .filter(|(which, ..)| *which == ci)
+                .map(|(_, onset, fault)| {
+                    degradations.push(Degradation {
+                        truck: t,
+                        signal: cond.signal.clone(),
+                        direction: cond.direction,
+                        onset,
+                        fault_day: fault,
+                    });
+                    (onset, fault)
                 });
-                (onset, fault)
-            });
             let mut noise = seeds.rng(Purpose::Noise, t as u64, ci as u64);
             let mut wander = 0.0f64;
             let mut stuck_value = None;
@@ -301,10 +331,8 @@ pub fn simulate(opts: &ConditionOptions, models: &[&TruckModel]) -> ConditionFle
                 } else {
                     0.0
                 };
-                let day_ambient = depot_base[truck.depot]
-                    + season
-                    + weather[truck.depot][d as usize]
-                    + heat;
+                let day_ambient =
+                    depot_base[truck.depot] + season + weather[truck.depot][d as usize] + heat;
                 let route = truck
                     .route_change
                     .filter(|(from, _)| d >= *from)
@@ -319,8 +347,10 @@ pub fn simulate(opts: &ConditionOptions, models: &[&TruckModel]) -> ConditionFle
                         sign * phys.failure * x.powf(1.5)
                     });
                 for h in truck.start_hour..truck.start_hour + shift {
-                    let hour_load = (truck.load_mean + route + 12.0 * normal(&mut noise)).clamp(5.0, 100.0);
-                    let ambient = day_ambient + 4.0 * (std::f64::consts::TAU * (h as f64 - 9.0) / 24.0).sin();
+                    let hour_load =
+                        (truck.load_mean + route + 12.0 * normal(&mut noise)).clamp(5.0, 100.0);
+                    let ambient =
+                        day_ambient + 4.0 * (std::f64::consts::TAU * (h as f64 - 9.0) / 24.0).sin();
                     let mut y_m = Moments::of(0.0);
                     let mut load_m = Moments::of(0.0);
                     let mut speed_m = Moments::of(0.0);
@@ -387,13 +417,13 @@ pub fn simulate(opts: &ConditionOptions, models: &[&TruckModel]) -> ConditionFle
 }
 
 /// How a detector did on a simulated fleet.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Score {
     pub planted: usize,
     /// Planted degradations alarmed between onset and their fault code.
     pub found_before_fault: usize,
-    /// Lead times (days before the fault code) of those found.
-    pub median_lead_days: Option<f64>,
+    /// Lead times (days before the fault code) of those found, sorted.
+    pub leads: Vec<f64>,
     pub false_alarms: usize,
     /// Watched truck-months (after each truck's learning period).
     pub truck_months: f64,
@@ -405,6 +435,33 @@ impl Score {
             1.0
         } else {
             self.found_before_fault as f64 / self.planted as f64
+        }
+    }
+
+    /// The median lead time in days; `None` when nothing was found.
+    pub fn median_lead_days(&self) -> Option<f64> {
+        let l = &self.leads;
+        let m = l.len() / 2;
+        match l.len() {
+            0 => None,
+            n if n % 2 == 1 => l.get(m).copied(),
+            _ => Some((l.get(m - 1)? + l.get(m)?) / 2.0),
+        }
+    }
+
+    /// Scores of several fleets as one: counts add, leads pool.
+    pub fn pooled(scores: &[Score]) -> Score {
+        let mut leads: Vec<f64> = scores
+            .iter()
+            .flat_map(|s| s.leads.iter().copied())
+            .collect();
+        leads.sort_by(f64::total_cmp);
+        Score {
+            planted: scores.iter().map(|s| s.planted).sum(),
+            found_before_fault: scores.iter().map(|s| s.found_before_fault).sum(),
+            leads,
+            false_alarms: scores.iter().map(|s| s.false_alarms).sum(),
+            truck_months: scores.iter().map(|s| s.truck_months).sum(),
         }
     }
 
@@ -441,7 +498,10 @@ pub fn alarms(fleet: &ConditionFleet, detector: &Detector) -> Vec<Vec<i64>> {
     // Series grouped by (model, signal), as the report groups them.
     let mut groups: BTreeMap<(usize, &str), Vec<usize>> = BTreeMap::new();
     for (i, s) in fleet.series.iter().enumerate() {
-        groups.entry((s.model, s.signal.as_str())).or_default().push(i);
+        groups
+            .entry((s.model, s.signal.as_str()))
+            .or_default()
+            .push(i);
     }
     let mut out = vec![Vec::new(); fleet.series.len()];
     for members in groups.values() {
@@ -488,7 +548,8 @@ pub fn alarms(fleet: &ConditionFleet, detector: &Detector) -> Vec<Vec<i64>> {
                     })
                     .collect();
                 learn.sort_by(f64::total_cmp);
-                let Some(&limit) = learn.get(((learn.len() as f64 - 1.0) * quantile).round() as usize)
+                let Some(&limit) =
+                    learn.get(((learn.len() as f64 - 1.0) * quantile).round() as usize)
                 else {
                     continue;
                 };
@@ -549,14 +610,7 @@ pub fn score(fleet: &ConditionFleet, detector: &Detector) -> Score {
         }
     }
     leads.sort_by(f64::total_cmp);
-    s.median_lead_days = (!leads.is_empty()).then(|| {
-        let m = leads.len() / 2;
-        if leads.len() % 2 == 1 {
-            leads[m]
-        } else {
-            (leads[m - 1] + leads[m]) / 2.0
-        }
-    });
+    s.leads = leads;
     s
 }
 
@@ -573,7 +627,11 @@ mod tests {
     fn the_same_seed_gives_the_same_fleet() {
         let c = catalog();
         let models: Vec<_> = c.models().collect();
-        let o = ConditionOptions { trucks: 6, days: 20, seed: 3 };
+        let o = ConditionOptions {
+            trucks: 6,
+            days: 20,
+            seed: 3,
+        };
         let (a, b) = (simulate(&o, &models), simulate(&o, &models));
         assert_eq!(a.series.len(), b.series.len());
         assert_eq!(a.series[5].windows, b.series[5].windows);
@@ -588,7 +646,14 @@ mod tests {
     fn confounders_raise_nothing() {
         let c = catalog();
         let models: Vec<_> = c.models().collect();
-        let fleet = simulate(&ConditionOptions { trucks: 40, days: 150, seed: 11 }, &models);
+        let fleet = simulate(
+            &ConditionOptions {
+                trucks: 40,
+                days: 150,
+                seed: 11,
+            },
+            &models,
+        );
         let kinds = |f: fn(&Confounder) -> bool| fleet.confounders.iter().filter(|c| f(c)).count();
         assert_eq!(kinds(|c| matches!(c, Confounder::HeatWave { .. })), 1);
         assert!(kinds(|c| matches!(c, Confounder::HotTruck { .. })) >= 1);
@@ -600,12 +665,24 @@ mod tests {
             panic!("no heat wave");
         };
         for (series, days) in fleet.series.iter().zip(&alarms) {
-            let confounded = fleet.confounders.iter().any(|c| c.truck() == Some(series.truck))
+            let confounded = fleet
+                .confounders
+                .iter()
+                .any(|c| c.truck() == Some(series.truck))
                 || fleet.depot_of[series.truck] == *depot;
             let degrading = fleet.degradations.iter().any(|d| d.truck == series.truck);
             if confounded && !degrading {
-                assert!(days.is_empty(), "truck {} {}: {days:?} ({:?})", series.truck, series.signal,
-                    fleet.confounders.iter().filter(|c| c.truck() == Some(series.truck)).collect::<Vec<_>>());
+                assert!(
+                    days.is_empty(),
+                    "truck {} {}: {days:?} ({:?})",
+                    series.truck,
+                    series.signal,
+                    fleet
+                        .confounders
+                        .iter()
+                        .filter(|c| c.truck() == Some(series.truck))
+                        .collect::<Vec<_>>()
+                );
             }
         }
     }
@@ -614,10 +691,17 @@ mod tests {
     fn planted_degradations_are_found_before_their_fault() {
         let c = catalog();
         let models: Vec<_> = c.models().collect();
-        let fleet = simulate(&ConditionOptions { trucks: 60, days: 150, seed: 12 }, &models);
+        let fleet = simulate(
+            &ConditionOptions {
+                trucks: 60,
+                days: 150,
+                seed: 12,
+            },
+            &models,
+        );
         assert!(!fleet.degradations.is_empty());
         let s = score(&fleet, &Detector::Cusum(Default::default()));
         assert!(s.recall() >= 0.8, "{s:?}");
-        assert!(s.median_lead_days.is_some_and(|d| d >= 5.0), "{s:?}");
+        assert!(s.median_lead_days().is_some_and(|d| d >= 5.0), "{s:?}");
     }
 }

@@ -692,9 +692,14 @@ fn signal_windows_frame(w: SignalWindows) -> PolarsResult<Option<DataFrame>> {
         ),
         Column::new(
             "vehicle".into(),
-            rows.iter().map(|r| r.0.vehicle.as_str()).collect::<Vec<_>>(),
+            rows.iter()
+                .map(|r| r.0.vehicle.as_str())
+                .collect::<Vec<_>>(),
         ),
-        Column::new("signal".into(), rows.iter().map(|r| r.1).collect::<Vec<_>>()),
+        Column::new(
+            "signal".into(),
+            rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        ),
         datetime("window", rows.iter().map(|r| r.2).collect())?,
         Column::new(
             "count".into(),
@@ -901,18 +906,33 @@ mod tests {
         assert_eq!(f.height(), 4, "{f}");
         let strs = |c: &str| -> Vec<String> {
             let col = f.column(c).unwrap().str().unwrap();
-            (0..col.len()).map(|i| col.get(i).unwrap().to_owned()).collect()
+            (0..col.len())
+                .map(|i| col.get(i).unwrap().to_owned())
+                .collect()
         };
-        let f32s = |c: &str| -> Vec<Option<f32>> {
-            f.column(c).unwrap().f32().unwrap().iter().collect()
-        };
+        let f32s =
+            |c: &str| -> Vec<Option<f32>> { f.column(c).unwrap().f32().unwrap().iter().collect() };
         assert_eq!(
             strs("signal"),
-            ["engine_load_pct", "hydraulic_oil_temp_c", "hydraulic_oil_temp_c", "pump_bar"]
+            [
+                "engine_load_pct",
+                "hydraulic_oil_temp_c",
+                "hydraulic_oil_temp_c",
+                "pump_bar"
+            ]
         );
-        let counts: Vec<u32> = f.column("count").unwrap().u32().unwrap().into_no_null_iter().collect();
+        let counts: Vec<u32> = f
+            .column("count")
+            .unwrap()
+            .u32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
         assert_eq!(counts, [2, 3, 1, 1]);
-        assert_eq!(f32s("mean"), [Some(45.0), Some(62.0), Some(70.0), Some(180.0)]);
+        assert_eq!(
+            f32s("mean"),
+            [Some(45.0), Some(62.0), Some(70.0), Some(180.0)]
+        );
         assert_eq!(f32s("m2")[1], Some(8.0));
         assert_eq!(f32s("min")[1], Some(60.0));
         assert_eq!(f32s("max")[1], Some(64.0));

@@ -358,7 +358,10 @@ mod tests {
     fn encode_inverts_decode() {
         let frame = encode_frame(
             pgn(61444),
-            &[(Signal::EngineSpeedRpm, 1450.5), (Signal::EngineLoadPct, -3.0)],
+            &[
+                (Signal::EngineSpeedRpm, 1450.5),
+                (Signal::EngineLoadPct, -3.0),
+            ],
         );
         assert_eq!(
             read(61444, &frame),

@@ -46,7 +46,9 @@ pub fn meter_telemetry<'a>(
         };
         *slot = Some(value);
     }
-    telemetry.signals.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    telemetry
+        .signals
+        .sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
     let has_meter = telemetry.engine_hours.is_some()
         || telemetry.pto_hours.is_some()
         || telemetry.odometer_km.is_some();

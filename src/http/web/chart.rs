@@ -80,7 +80,12 @@ pub fn line(label: &str, points: &[(i64, f64)], x_labels: (&str, &str)) -> Marku
 /// (days since the epoch, the day's mean, the expected value), oldest
 /// first; the band is the expected value ± `band`. The signal is a solid
 /// line, the expected value a dashed one inside its shaded band.
-pub fn band_line(label: &str, days: &[(i64, f64, f64)], band: f64, x_labels: (&str, &str)) -> Markup {
+pub fn band_line(
+    label: &str,
+    days: &[(i64, f64, f64)],
+    band: f64,
+    x_labels: (&str, &str),
+) -> Markup {
     let (Some(first), Some(last)) = (days.first(), days.last()) else {
         return html! {};
     };
@@ -310,7 +315,11 @@ mod tests {
     // Issue 23: the signal, its expected value and the band around it.
     #[test]
     fn a_signal_is_drawn_with_its_baseline_band() {
-        let days = [(20_000, 60.0, 59.0), (20_001, 61.0, 59.5), (20_002, 66.0, 59.2)];
+        let days = [
+            (20_000, 60.0, 59.0),
+            (20_001, 61.0, 59.5),
+            (20_002, 66.0, 59.2),
+        ];
         let svg = band_line("hydraulic<oil", &days, 2.0, ("a", "b")).into_string();
         assert!(svg.contains("hydraulic&lt;oil"));
         assert_eq!(svg.matches("<polygon").count(), 1);

@@ -35,13 +35,10 @@ pub async fn page(
     let now = Utc::now();
     let from = now - chrono::Duration::days(EPISODE_DAYS);
     let st = state.api.clone();
-    let mut registry = crate::report::Registry::load(
-        &st.db,
-        now,
-        crate::registry::ServiceHistory::Nothing,
-    )
-    .await
-    .map_err(ApiError::from)?;
+    let mut registry =
+        crate::report::Registry::load(&st.db, now, crate::registry::ServiceHistory::Nothing)
+            .await
+            .map_err(ApiError::from)?;
     // The baseline needs the model's peers, and nothing else.
     registry
         .vehicles
@@ -55,8 +52,7 @@ pub async fn page(
             detect: &st.config.detect,
             as_of: now,
         };
-        let conditions =
-            crate::report::condition::vehicle_charts(&store, &ctx, &fleet, &vehicle)?;
+        let conditions = crate::report::condition::vehicle_charts(&store, &ctx, &fleet, &vehicle)?;
         Ok((history, conditions))
     })
     .await?;

@@ -59,6 +59,10 @@ pub struct Params {
     /// A day's z is capped at this: one wild day (a sensor glitch the
     /// stuck test did not catch) cannot make an alarm alone.
     pub z_cap: f64,
+    /// Whether the baseline follows load, speed and ambient; off only to
+    /// measure what conditioning is worth (`bench condition
+    /// --unconditioned`).
+    pub conditioned: bool,
 }
 
 impl Default for Params {
@@ -66,10 +70,11 @@ impl Default for Params {
         Self {
             learn_days: 28,
             min_learn_days: 10,
-            k: 0.5,
-            h: 8.0,
+            k: 1.75,
+            h: 6.0,
             sigma_floor: 0.7,
             z_cap: 4.0,
+            conditioned: true,
         }
     }
 }
@@ -228,7 +233,9 @@ pub fn fit_slopes(vehicles: &[&VehicleWindows], p: &Params) -> Slopes {
     for (i, row) in xtx.iter_mut().enumerate() {
         row[i] += 1e-6 * (1.0 + row[i]);
     }
-    slopes.beta = solve3(xtx, xty).unwrap_or_default();
+    if p.conditioned {
+        slopes.beta = solve3(xtx, xty).unwrap_or_default();
+    }
     slopes
 }
 
@@ -249,7 +256,11 @@ fn median(v: &mut [f64]) -> Option<f64> {
 /// The lag-1 autocorrelation of day residuals around `mean`, over pairs
 /// of consecutive days; `None` with fewer than 5 pairs.
 fn lag1(days: &[(i64, f64)], mean: f64) -> Option<f64> {
-    let var: f64 = days.iter().map(|(_, r)| (r - mean) * (r - mean)).sum::<f64>() / days.len() as f64;
+    let var: f64 = days
+        .iter()
+        .map(|(_, r)| (r - mean) * (r - mean))
+        .sum::<f64>()
+        / days.len() as f64;
     let pairs: Vec<(f64, f64)> = days
         .windows(2)
         .filter_map(|w| match w {
@@ -321,7 +332,11 @@ pub fn run_model(vehicles: &[&VehicleWindows], direction: f64, p: &Params) -> Ve
     // of them varies (1 + φ) / (1 − φ) times more than n independent
     // ones. The model's median lag-1 autocorrelation widens σ by that
     // factor's root, so the CUSUM's false-alarm rate holds.
-    let mut phis: Vec<f64> = learnt.iter().flatten().filter_map(|(_, _, phi)| *phi).collect();
+    let mut phis: Vec<f64> = learnt
+        .iter()
+        .flatten()
+        .filter_map(|(_, _, phi)| *phi)
+        .collect();
     let phi = median(&mut phis).unwrap_or(0.0).clamp(0.0, 0.9);
     let inflate = ((1.0 + phi) / (1.0 - phi)).sqrt();
     vehicles
@@ -448,7 +463,8 @@ mod tests {
 
     /// Deterministic noise about N(0, 0.5²) from a hash of the day and hour.
     fn noise(d: i64, h: i64) -> f64 {
-        let mut x = (d as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (h as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let mut x = (d as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (h as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         let mut sum = 0.0;
         for _ in 0..3 {
             x ^= x >> 31;
@@ -476,7 +492,11 @@ mod tests {
 
     #[test]
     fn solves_a_small_system() {
-        let x = solve3([[2.0, 0.0, 0.0], [0.0, 4.0, 1.0], [0.0, 1.0, 3.0]], [2.0, 9.0, 7.0]).unwrap();
+        let x = solve3(
+            [[2.0, 0.0, 0.0], [0.0, 4.0, 1.0], [0.0, 1.0, 3.0]],
+            [2.0, 9.0, 7.0],
+        )
+        .unwrap();
         assert!((x[0] - 1.0).abs() < 1e-12);
         assert!((x[1] - 20.0 / 11.0).abs() < 1e-12, "{x:?}");
         assert_eq!(solve3([[0.0; 3]; 3], [1.0; 3]), None);
@@ -484,8 +504,20 @@ mod tests {
 
     #[test]
     fn learns_the_model_slopes_and_each_vehicles_offset() {
-        let a = vehicle(40, |d, h| (0.0, 30.0 + ((d + h) % 5) as f64 * 8.0, 10.0 + (h % 4) as f64 * 3.0 + (d % 9) as f64));
-        let hot = vehicle(40, |d, h| (6.0, 40.0 + ((d * h) % 6) as f64 * 6.0, 12.0 + (d % 7) as f64 * 2.0));
+        let a = vehicle(40, |d, h| {
+            (
+                0.0,
+                30.0 + ((d + h) % 5) as f64 * 8.0,
+                10.0 + (h % 4) as f64 * 3.0 + (d % 9) as f64,
+            )
+        });
+        let hot = vehicle(40, |d, h| {
+            (
+                6.0,
+                40.0 + ((d * h) % 6) as f64 * 6.0,
+                12.0 + (d % 7) as f64 * 2.0,
+            )
+        });
         let p = Params::default();
         let s = fit_slopes(&[&a, &hot], &p);
         assert!((s.beta[0] - 0.3).abs() < 0.05, "{s:?}");
@@ -493,7 +525,11 @@ mod tests {
         let series = run_model(&[&a, &hot], 1.0, &p);
         assert!((series[1].offset - series[0].offset - 6.0).abs() < 0.5);
         // Neither alarms: the hot truck is its own normal.
-        assert!(series.iter().all(|s| s.watched && active_since(s, &p).is_none()));
+        assert!(
+            series
+                .iter()
+                .all(|s| s.watched && active_since(s, &p).is_none())
+        );
     }
 
     // Issue 23: a heat wave (ambient +12 °C for a week) moves the expected
@@ -501,19 +537,34 @@ mod tests {
     #[test]
     fn a_heat_wave_is_explained_and_a_drift_is_found() {
         let p = Params::default();
-        let ambient = |d: i64, h: i64| 10.0 + (h % 5) as f64 * 2.0 + (d % 11) as f64 + if (60..67).contains(&d) { 12.0 } else { 0.0 };
+        let ambient = |d: i64, h: i64| {
+            10.0 + (h % 5) as f64 * 2.0
+                + (d % 11) as f64
+                + if (60..67).contains(&d) { 12.0 } else { 0.0 }
+        };
         let load = |d: i64, h: i64| 30.0 + ((d + 2 * h) % 7) as f64 * 6.0;
         let heat = vehicle(80, |d, h| (0.0, load(d, h), ambient(d, h)));
         let drift = vehicle(80, |d, h| {
             let extra = if d >= 55 { (d - 55) as f64 * 0.4 } else { 0.0 };
-            (extra, load(d, h), ambient(d, h) - if (60..67).contains(&d) { 12.0 } else { 0.0 })
+            (
+                extra,
+                load(d, h),
+                ambient(d, h) - if (60..67).contains(&d) { 12.0 } else { 0.0 },
+            )
         });
         let other = vehicle(80, |d, h| (0.0, load(d, h) + 5.0, ambient(d, h)));
         let series = run_model(&[&heat, &drift, &other], 1.0, &p);
-        assert!(alarm_days(&series[0], &p, 30).is_empty(), "{:?}", series[0].days);
+        assert!(
+            alarm_days(&series[0], &p, 30).is_empty(),
+            "{:?}",
+            series[0].days
+        );
         assert!(alarm_days(&series[2], &p, 30).is_empty());
         let alarms = alarm_days(&series[1], &p, 30);
-        assert!(!alarms.is_empty() && alarms[0] > 55 && alarms[0] < 70, "{alarms:?}");
+        assert!(
+            !alarms.is_empty() && alarms[0] > 55 && alarms[0] < 70,
+            "{alarms:?}"
+        );
         assert!(active_since(&series[1], &p).is_some_and(|d| (55..65).contains(&d)));
         // Looking the other way finds nothing.
         let down = run_model(&[&heat, &drift, &other], -1.0, &p);
@@ -523,7 +574,13 @@ mod tests {
     #[test]
     fn stuck_windows_and_gaps_change_nothing() {
         let p = Params::default();
-        let mut v = vehicle(60, |d, h| (0.0, 30.0 + ((d + h) % 5) as f64 * 8.0, 15.0 + (d % 6) as f64));
+        let mut v = vehicle(60, |d, h| {
+            (
+                0.0,
+                30.0 + ((d + h) % 5) as f64 * 8.0,
+                15.0 + (d % 6) as f64,
+            )
+        });
         // Stuck at a high value from day 40 on; a gap from day 30 to 35.
         for w in v.windows.iter_mut() {
             if w.start_us >= 40 * US_PER_DAY {
@@ -531,8 +588,15 @@ mod tests {
                 w.m2 = 0.0;
             }
         }
-        v.windows.retain(|w| !(30 * US_PER_DAY..35 * US_PER_DAY).contains(&w.start_us));
-        let other = vehicle(60, |d, h| (0.0, 35.0 + ((d * h) % 5) as f64 * 8.0, 15.0 + (d % 5) as f64));
+        v.windows
+            .retain(|w| !(30 * US_PER_DAY..35 * US_PER_DAY).contains(&w.start_us));
+        let other = vehicle(60, |d, h| {
+            (
+                0.0,
+                35.0 + ((d * h) % 5) as f64 * 8.0,
+                15.0 + (d % 5) as f64,
+            )
+        });
         let series = run_model(&[&v, &other], 1.0, &p);
         assert!(alarm_days(&series[0], &p, 30).is_empty());
         assert_eq!(series[0].days.last().map(|d| d.day), Some(39));
@@ -542,7 +606,13 @@ mod tests {
     fn a_reset_starts_the_sum_again() {
         let p = Params::default();
         let load = |d: i64, h: i64| 30.0 + ((d + h) % 5) as f64 * 8.0;
-        let mut v = vehicle(70, |d, h| (if (40..50).contains(&d) { 8.0 } else { 0.0 }, load(d, h), 15.0 + (d % 6) as f64));
+        let mut v = vehicle(70, |d, h| {
+            (
+                if (40..50).contains(&d) { 8.0 } else { 0.0 },
+                load(d, h),
+                15.0 + (d % 6) as f64,
+            )
+        });
         let other = vehicle(70, |d, h| (0.0, load(d, h), 15.0 + (d % 7) as f64));
         v.resets = vec![49];
         let series = run_model(&[&v, &other], 1.0, &p);

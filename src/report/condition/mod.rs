@@ -46,7 +46,7 @@ pub struct ConditionRow {
     /// The first day of the drift's current run (00:00 UTC).
     #[serde(serialize_with = "rfc3339")]
     pub started: Timestamp,
-    /// The CUSUM in day standard deviations; a finding from `h` (8) up.
+    /// The CUSUM in day standard deviations; a finding above `h` (6).
     pub score: f64,
     /// What the vehicle should show under the last day's conditions.
     pub baseline: f64,
@@ -90,12 +90,7 @@ pub struct SignalChart {
 /// signal) → windows`.
 type Grouped = HashMap<(String, String, String, String), VehicleWindows>;
 
-fn read_windows(
-    store: &Snapshot,
-    ctx: &Context<'_>,
-    from: i64,
-    to: i64,
-) -> Result<Grouped> {
+fn read_windows(store: &Snapshot, ctx: &Context<'_>, from: i64, to: i64) -> Result<Grouped> {
     let Some(lf) = store.scan_between(
         TABLE,
         Some(Timestamp::from_micros(from)),
@@ -155,8 +150,7 @@ fn read_windows(
             weighted("ambient_c").alias("ambient_c"),
         ])
         .with_columns([(col("sum") / col("n_total")).alias("mean")])
-        .with_columns([(col("sum_sq") - col("mean") * col("mean") * col("n_total"))
-            .alias("m2")])
+        .with_columns([(col("sum_sq") - col("mean") * col("mean") * col("n_total")).alias("m2")])
         .join(
             registry.lazy(),
             [col("fleet"), col("vehicle")],
@@ -189,11 +183,7 @@ fn read_windows(
     );
     let window = c.i64("window")?;
     let (n, mean, m2) = (c.f64("n_total")?, c.f64("mean")?, c.f64("m2")?);
-    let (load, speed, ambient) = (
-        c.f64("load_pct")?,
-        c.f64("speed_rpm")?,
-        c.f64("ambient_c")?,
-    );
+    let (load, speed, ambient) = (c.f64("load_pct")?, c.f64("speed_rpm")?, c.f64("ambient_c")?);
     let mut rows = Vec::with_capacity(df.height());
     for i in 0..df.height() {
         let model_id = c.required("model", model.get(i))?;
@@ -223,7 +213,13 @@ fn read_windows(
 
 /// Adds the days on which the condition's fault code started an episode
 /// (the failure happened) as resets.
-fn add_resets(store: &Snapshot, ctx: &Context<'_>, from: i64, to: i64, g: &mut Grouped) -> Result<()> {
+fn add_resets(
+    store: &Snapshot,
+    ctx: &Context<'_>,
+    from: i64,
+    to: i64,
+    g: &mut Grouped,
+) -> Result<()> {
     let Some(starts) = history::episode_starts(store, Some(from), to)? else {
         return Ok(());
     };
@@ -241,10 +237,17 @@ fn add_resets(store: &Snapshot, ctx: &Context<'_>, from: i64, to: i64, g: &mut G
     );
     let mut by_code: HashMap<(&str, &str, u32, u32), Vec<i64>> = HashMap::new();
     for i in 0..df.height() {
-        if let (Some(f), Some(v), Some(s), Some(m), Some(t)) =
-            (fleet.get(i), vehicle.get(i), spn.get(i), fmi.get(i), ts.get(i))
-        {
-            by_code.entry((f, v, s, m)).or_default().push(t.div_euclid(US_PER_DAY));
+        if let (Some(f), Some(v), Some(s), Some(m), Some(t)) = (
+            fleet.get(i),
+            vehicle.get(i),
+            spn.get(i),
+            fmi.get(i),
+            ts.get(i),
+        ) {
+            by_code
+                .entry((f, v, s, m))
+                .or_default()
+                .push(t.div_euclid(US_PER_DAY));
         }
     }
     for ((fl, ve, model, signal), vw) in g.iter_mut() {
@@ -281,8 +284,10 @@ fn run_all<'a>(
     p: &Params,
     mut each: impl FnMut(&(String, String, String, String), &'a ConditionEntry, &detector::Series),
 ) {
-    let mut by_model: HashMap<(&str, &str), Vec<(&(String, String, String, String), &VehicleWindows)>> =
-        HashMap::new();
+    let mut by_model: HashMap<
+        (&str, &str),
+        Vec<(&(String, String, String, String), &VehicleWindows)>,
+    > = HashMap::new();
     for (key, vw) in g {
         by_model
             .entry((key.2.as_str(), key.3.as_str()))
@@ -297,9 +302,10 @@ fn run_all<'a>(
         };
         members.sort_by(|a, b| a.0.cmp(b.0));
         let refs: Vec<&VehicleWindows> = members.iter().map(|(_, v)| *v).collect();
-        for ((key, _), series) in members
-            .iter()
-            .zip(detector::run_model(&refs, cond.direction.sign(), p))
+        for ((key, _), series) in
+            members
+                .iter()
+                .zip(detector::run_model(&refs, cond.direction.sign(), p))
         {
             each(key, cond, &series);
         }
@@ -315,45 +321,45 @@ pub fn condition(store: &Snapshot, ctx: &Context<'_>) -> Result<Vec<ConditionRow
     let p = Params::default();
     let mut rows = Vec::new();
     let mut bad: Option<String> = None;
-    run_all(ctx, &g, &p, |(fleet, vehicle, model, signal), cond, series| {
-        let Some(since) = detector::active_since(series, &p) else {
-            return;
-        };
-        let Some(last) = series.days.last() else {
-            return;
-        };
-        let ids = (
-            FleetId::new(fleet),
-            VehicleId::new(vehicle),
-            ModelId::new(model),
-        );
-        let (Ok(fleet), Ok(vehicle), Ok(model)) = ids else {
-            bad.get_or_insert_with(|| format!("ids {fleet:?}/{vehicle:?}/{model:?}"));
-            return;
-        };
-        rows.push(ConditionRow {
-            fleet,
-            vehicle,
-            model,
-            signal: signal.clone(),
-            direction: cond.direction,
-            started: Timestamp::from_micros(since * US_PER_DAY),
-            score: round_to(last.cusum, 2),
-            baseline: round_to(last.expected, 2),
-            current: round_to(last.mean, 2),
-            spn: cond.spn,
-            fmi: cond.fmi,
-        });
-    });
+    run_all(
+        ctx,
+        &g,
+        &p,
+        |(fleet, vehicle, model, signal), cond, series| {
+            let Some(since) = detector::active_since(series, &p) else {
+                return;
+            };
+            let Some(last) = series.days.last() else {
+                return;
+            };
+            let ids = (
+                FleetId::new(fleet),
+                VehicleId::new(vehicle),
+                ModelId::new(model),
+            );
+            let (Ok(fleet), Ok(vehicle), Ok(model)) = ids else {
+                bad.get_or_insert_with(|| format!("ids {fleet:?}/{vehicle:?}/{model:?}"));
+                return;
+            };
+            rows.push(ConditionRow {
+                fleet,
+                vehicle,
+                model,
+                signal: signal.clone(),
+                direction: cond.direction,
+                started: Timestamp::from_micros(since * US_PER_DAY),
+                score: round_to(last.cusum, 2),
+                baseline: round_to(last.expected, 2),
+                current: round_to(last.mean, 2),
+                spn: cond.spn,
+                fmi: cond.fmi,
+            });
+        },
+    );
     if let Some(what) = bad {
-        return Err(super::ReportError::Corrupt {
-            table: TABLE,
-            what,
-        });
+        return Err(super::ReportError::Corrupt { table: TABLE, what });
     }
-    rows.sort_by(|a, b| {
-        (&a.fleet, &a.vehicle, &a.signal).cmp(&(&b.fleet, &b.vehicle, &b.signal))
-    });
+    rows.sort_by(|a, b| (&a.fleet, &a.vehicle, &a.signal).cmp(&(&b.fleet, &b.vehicle, &b.signal)));
     Ok(rows)
 }
 
