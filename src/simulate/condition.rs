@@ -320,8 +320,8 @@ pub fn simulate(opts: &ConditionOptions, models: &[&TruckModel]) -> ConditionFle
             let mut windows = Vec::new();
             for d in 0..days {
                 wander = 0.7 * wander + phys.day_sd * (1.0f64 - 0.49).sqrt() * normal(&mut noise);
-                let weekday = (d % 7) as i64;
-                if weekday == 6 {
+                // Day 0 is a Monday: Sundays off.
+                if d % 7 == 6 {
                     continue;
                 }
                 let doy = (d + 4) as f64;

@@ -165,13 +165,14 @@ fn solve3(mut a: [[f64; 3]; 3], mut b: [f64; 3]) -> Option<[f64; 3]> {
         }
         a.swap(c, pivot);
         b.swap(c, pivot);
-        for r in 0..3 {
+        let (pivot_row, pivot_b) = (a[c], b[c]);
+        for (r, (row, br)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
             if r != c {
-                let f = a[r][c] / a[c][c];
-                for k in c..3 {
-                    a[r][k] -= f * a[c][k];
+                let f = row[c] / pivot_row[c];
+                for (x, p) in row.iter_mut().zip(pivot_row).skip(c) {
+                    *x -= f * p;
                 }
-                b[r] -= f * b[c];
+                *br -= f * pivot_b;
             }
         }
     }

@@ -88,7 +88,10 @@ pub struct SignalChart {
 /// The windows of catalogued signals of registered vehicles with
 /// `from < window <= to`, merged per hour: `(fleet, vehicle, model,
 /// signal) → windows`.
-type Grouped = HashMap<(String, String, String, String), VehicleWindows>;
+type Grouped = HashMap<Key, VehicleWindows>;
+
+/// `(fleet, vehicle, model, signal)`.
+type Key = (String, String, String, String);
 
 fn read_windows(store: &Snapshot, ctx: &Context<'_>, from: i64, to: i64) -> Result<Grouped> {
     let Some(lf) = store.scan_between(
@@ -282,12 +285,9 @@ fn run_all<'a>(
     ctx: &Context<'a>,
     g: &Grouped,
     p: &Params,
-    mut each: impl FnMut(&(String, String, String, String), &'a ConditionEntry, &detector::Series),
+    mut each: impl FnMut(&Key, &'a ConditionEntry, &detector::Series),
 ) {
-    let mut by_model: HashMap<
-        (&str, &str),
-        Vec<(&(String, String, String, String), &VehicleWindows)>,
-    > = HashMap::new();
+    let mut by_model: HashMap<(&str, &str), Vec<(&Key, &VehicleWindows)>> = HashMap::new();
     for (key, vw) in g {
         by_model
             .entry((key.2.as_str(), key.3.as_str()))
