@@ -317,7 +317,7 @@ mod tests {
         let e = "warranty".parse::<TicketKind>().unwrap_err().to_string();
         assert_eq!(
             e,
-            "kind \"warranty\" is not known; use fault, maintenance, recurring, repeat_repair, batch_defect, complaint, manual"
+            "kind \"warranty\" is not known; use fault, maintenance, recurring, repeat_repair, batch_defect, complaint, manual, condition"
         );
     }
 
