@@ -39,6 +39,9 @@ pub(super) struct ConditionBench {
     /// The fixed-threshold baseline's quantile of the model's learning-period hourly means.
     #[arg(long, default_value_t = BASELINE_QUANTILE)]
     baseline_quantile: f64,
+    /// Also score an EWMA chart on the same baseline: `LAMBDA,LIMIT` (limit in day standard deviations).
+    #[arg(long, value_name = "LAMBDA,LIMIT", value_delimiter = ',')]
+    ewma: Option<Vec<f64>>,
     /// Leave load, speed and ambient out of the baseline (to measure what conditioning is worth).
     #[arg(long)]
     unconditioned: bool,
@@ -74,7 +77,7 @@ pub(super) fn run(config: &Config, command: &BenchCommand) -> anyhow::Result<()>
         conditioned: !args.unconditioned,
         ..d
     };
-    let detectors = [
+    let mut detectors = vec![
         ("fleetcare cusum", Detector::Cusum(params)),
         (
             "fixed threshold",
@@ -83,6 +86,16 @@ pub(super) fn run(config: &Config, command: &BenchCommand) -> anyhow::Result<()>
             },
         ),
     ];
+    if let Some([lambda, limit]) = args.ewma.as_deref() {
+        detectors.push((
+            "ewma",
+            Detector::Ewma {
+                params,
+                lambda: *lambda,
+                limit: *limit,
+            },
+        ));
+    }
     let mut out = io::stdout().lock();
     writeln!(
         out,

@@ -479,6 +479,13 @@ impl Score {
 pub enum Detector {
     /// fleetcare's: conditioned baseline and CUSUM over days.
     Cusum(crate::report::condition::detector::Params),
+    /// The same baseline and days with an EWMA chart instead of the CUSUM
+    /// (for the comparison in docs/decisions.md).
+    Ewma {
+        params: crate::report::condition::detector::Params,
+        lambda: f64,
+        limit: f64,
+    },
     /// A fixed threshold per model and signal: an alarm when an hourly
     /// mean passes the `quantile` of the model's learning-period hourly
     /// means (the failing side).
@@ -530,6 +537,18 @@ pub fn alarms(fleet: &ConditionFleet, detector: &Detector) -> Vec<Vec<i64>> {
             Detector::Cusum(p) => {
                 for (&i, series) in members.iter().zip(det::run_model(&refs, sign, p)) {
                     out[i] = det::alarm_days(&series, p, HOLD_DAYS)
+                        .into_iter()
+                        .map(|d| d - START_DAY)
+                        .collect();
+                }
+            }
+            Detector::Ewma {
+                params,
+                lambda,
+                limit,
+            } => {
+                for (&i, series) in members.iter().zip(det::run_model(&refs, sign, params)) {
+                    out[i] = det::ewma_alarm_days(&series, *lambda, *limit, HOLD_DAYS)
                         .into_iter()
                         .map(|d| d - START_DAY)
                         .collect();

@@ -391,6 +391,30 @@ pub fn run_model(vehicles: &[&VehicleWindows], direction: f64, p: &Params) -> Ve
         .collect()
 }
 
+/// The alarms an EWMA chart would raise on the same days' z, for the
+/// comparison in docs/decisions.md: `e = λ z + (1 − λ) e`, an alarm when
+/// `e` exceeds `limit` (in z units), with the same hold and resets.
+pub fn ewma_alarm_days(series: &Series, lambda: f64, limit: f64, hold_days: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    let mut quiet_until = i64::MIN;
+    let mut e = 0.0f64;
+    for d in &series.days {
+        if d.reset {
+            e = 0.0;
+        }
+        if d.learning || d.day < quiet_until {
+            continue;
+        }
+        e = lambda * d.z + (1.0 - lambda) * e;
+        if e > limit {
+            out.push(d.day);
+            quiet_until = d.day + hold_days;
+            e = 0.0;
+        }
+    }
+    out
+}
+
 /// The alarms of a series as an online detector raises them: the days the
 /// CUSUM first exceeds `h`; after an alarm the (vehicle, signal) stays
 /// quiet for `hold_days` (its ticket is open) and its sum starts afresh.
