@@ -397,3 +397,134 @@ pub fn vehicle_charts(
     out.sort_by(|a, b| a.signal.cmp(&b.signal));
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, NaiveDate, Utc};
+    use fleetcare_ingest::j1939::SignalName;
+    use fleetcare_ingest::pipeline::{Message, PipelineConfig};
+    use fleetcare_ingest::telemetry::Telemetry;
+
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::config::DetectConfig;
+    use crate::registry::{Depot, Vehicle};
+    use crate::report::Registry;
+    use crate::store::Store;
+
+    /// 2026-01-05T00:00Z in days since the epoch.
+    const DAY0: i64 = 20_458;
+
+    fn noise(v: u64, d: i64, h: i64) -> f64 {
+        let mut x = v.wrapping_mul(0xA24B_AED4_963E_E407)
+            ^ (d as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (h as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x ^= x >> 31;
+        x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^= x >> 29;
+        (x >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    }
+
+    // Issue 23: telemetry signals go through the store as hourly windows;
+    // `report condition` finds the one truck whose hydraulic oil runs
+    // hotter and hotter, not the one at a hotter depot, and names the
+    // catalogue's fault.
+    #[test]
+    fn finds_the_drifting_truck_through_the_store() {
+        let catalog =
+            Catalog::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
+                .unwrap();
+        let model = ModelId::new("compactor-c12").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path(), PipelineConfig::default()).unwrap();
+        let mut batch: Vec<(String, String, fleetcare_ingest::Timestamp)> = Vec::new();
+        for v in 0..6u64 {
+            for d in 0..60i64 {
+                for h in 6..14i64 {
+                    for m in [10i64, 40] {
+                        let ts = fleetcare_ingest::Timestamp::from_micros(
+                            ((DAY0 + d) * 24 + h) * 3_600_000_000 + m * 60_000_000,
+                        );
+                        let load = 40.0 + 30.0 * noise(v + 10, d, h);
+                        // Truck 4 stands at a depot 8 °C warmer.
+                        let ambient = 10.0 + (d % 9) as f64 + if v == 4 { 8.0 } else { 0.0 };
+                        let drift = if v == 5 && d >= 45 {
+                            0.8 * (d - 44) as f64
+                        } else {
+                            0.0
+                        };
+                        let oil = 35.0 + 0.3 * load + 0.6 * ambient + 2.0 * noise(v, d, h) + drift;
+                        let t = Telemetry {
+                            ts,
+                            engine_hours: None,
+                            pto_hours: None,
+                            odometer_km: None,
+                            dtcs: None,
+                            lamps: None,
+                            signals: vec![
+                                (SignalName::new("ambient_temp_c").unwrap(), ambient),
+                                (SignalName::new("engine_load_pct").unwrap(), load),
+                                (SignalName::new("hydraulic_oil_temp_c").unwrap(), oil),
+                            ],
+                        };
+                        batch.push((format!("fleet/acme/V-{v}/telemetry"), t.to_json(), ts));
+                    }
+                }
+            }
+        }
+        let msgs: Vec<Message<'_>> = batch
+            .iter()
+            .map(|(topic, payload, ts)| Message {
+                topic,
+                payload: payload.as_bytes(),
+                received: *ts,
+            })
+            .collect();
+        let mut records = Vec::new();
+        for chunk in msgs.chunks(2_000) {
+            store.ingest(chunk, &mut records).unwrap();
+        }
+        store.compact().unwrap();
+        let registry = Registry {
+            vehicles: (0..6)
+                .map(|v| Vehicle {
+                    id: VehicleId::new(&format!("V-{v}")).unwrap(),
+                    fleet: FleetId::new("acme").unwrap(),
+                    model: model.clone(),
+                    vin: None,
+                    commissioned_on: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+                    depot: Depot::new("north").unwrap(),
+                })
+                .collect(),
+            ..Registry::default()
+        };
+        let detect = DetectConfig::default();
+        let as_of = DateTime::<Utc>::from_timestamp((DAY0 + 60) * 86_400, 0).unwrap();
+        let ctx = Context {
+            catalog: &catalog,
+            registry: &registry,
+            detect: &detect,
+            as_of,
+        };
+        let snapshot = store.snapshot().unwrap();
+        let rows = condition(&snapshot, &ctx).unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let r = &rows[0];
+        assert_eq!(
+            (r.vehicle.as_str(), r.signal.as_str(), r.direction),
+            ("V-5", "hydraulic_oil_temp_c", Direction::Up)
+        );
+        assert_eq!((r.spn.raw(), r.fmi.raw()), (520_192, 0));
+        let started = r.started.as_micros() / US_PER_DAY - DAY0;
+        assert!((44..=52).contains(&started), "started day {started}");
+        assert!(r.current > r.baseline + 5.0, "{r:?}");
+        // The chart of the drifting truck: 60 days, its baseline below.
+        let fleet = FleetId::new("acme").unwrap();
+        let charts =
+            vehicle_charts(&snapshot, &ctx, &fleet, &VehicleId::new("V-5").unwrap()).unwrap();
+        assert_eq!(charts.len(), 1);
+        assert_eq!(charts[0].days.len(), 60);
+        assert!(charts[0].watched && charts[0].band > 0.0);
+        store.close().unwrap();
+    }
+}
