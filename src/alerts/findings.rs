@@ -156,3 +156,47 @@ fn kind_label(k: RecurringKind) -> &'static str {
         RecurringKind::BatchDefect => "batch defect",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fleetcare_ingest::Timestamp;
+    use fleetcare_ingest::ids::{FleetId, VehicleId};
+    use fleetcare_ingest::j1939::{Fmi, Spn};
+
+    use super::*;
+    use crate::catalog::{Direction, ModelId};
+
+    // Issue 23: a condition finding is a P3 `condition` ticket per vehicle
+    // and signal that names the fault the drift leads to and its parts.
+    #[test]
+    fn a_condition_finding_names_its_fault_and_parts() {
+        let catalog =
+            Catalog::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
+                .unwrap();
+        let row = ConditionRow {
+            fleet: FleetId::new("acme").unwrap(),
+            vehicle: VehicleId::new("TRK-7").unwrap(),
+            model: ModelId::new("compactor-c12").unwrap(),
+            signal: "hydraulic_oil_temp_c".to_owned(),
+            direction: Direction::Up,
+            started: Timestamp::from_micros(1_772_323_200_000_000),
+            score: 9.5,
+            baseline: 61.2,
+            current: 68.4,
+            spn: Spn::new(520_192).unwrap(),
+            fmi: Fmi::new(0).unwrap(),
+        };
+        let at = chrono::Utc::now();
+        let a = condition(&row, &catalog, at);
+        assert_eq!((a.kind, a.priority), (TicketKind::Condition, Priority::P3));
+        assert_eq!(a.key, "hydraulic_oil_temp_c");
+        assert_eq!(a.vehicle.as_ref().map(|v| v.as_str()), Some("TRK-7"));
+        assert!(
+            a.title.contains("Hydraulic oil temperature above normal"),
+            "{}",
+            a.title
+        );
+        assert!(a.details.contains("1 × FLT-HYD-RET-01"), "{}", a.details);
+        assert!(a.details.contains("68.4") && a.details.contains("61.2"));
+    }
+}

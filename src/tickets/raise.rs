@@ -317,6 +317,12 @@ mod tests {
             canonical_key(TicketKind::Maintenance, "engine-oil").unwrap(),
             "engine-oil"
         );
+        // Issue 23: a condition ticket is per signal.
+        assert_eq!(
+            canonical_key(TicketKind::Condition, "battery_v").unwrap(),
+            "battery_v"
+        );
+        assert!(canonical_key(TicketKind::Condition, "Battery V").is_err());
         let e = canonical_key(TicketKind::Fault, "110")
             .unwrap_err()
             .to_string();
