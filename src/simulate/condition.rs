@@ -160,7 +160,7 @@ pub struct SignalSeries {
     pub signal: String,
     pub direction: Direction,
     /// Hourly windows in time order; `start_us` counts from the epoch
-    /// (day 0 is [`START_DAY`]).
+    /// (day 0 is 2026-01-05).
     pub windows: Vec<Window>,
 }
 
