@@ -280,6 +280,11 @@ pub struct IngestConfig {
     /// Vehicles whose J1939 decoders (transport sessions in flight) are
     /// kept in memory; beyond it the least recently seen lose them.
     pub max_vehicles: usize,
+    /// Vehicles whose state (episodes, meters, last seen) is kept; once
+    /// this many are known, messages of further vehicles are
+    /// `too_many_vehicles` dead letters. Bounds the memory of a login that
+    /// invents vehicle names; well above any one node's fleet.
+    pub max_tracked_vehicles: usize,
     /// A vehicle's decoders are dropped after this long without a message.
     #[serde(with = "humantime_serde")]
     pub vehicle_idle: Duration,
@@ -301,6 +306,7 @@ impl Default for IngestConfig {
             max_dtcs_per_message: fleetcare_ingest::j1939::dm::MAX_DTCS,
             max_dead_letters_per_message: 100,
             max_vehicles: 200_000,
+            max_tracked_vehicles: 1_000_000,
             vehicle_idle: Duration::from_secs(600),
             min_event_time: "2000-01-01T00:00:00Z".to_owned(),
             max_future: Duration::from_secs(24 * HOUR),
@@ -330,6 +336,9 @@ impl IngestConfig {
         }
         if self.max_vehicles == 0 {
             return Err("ingest.max_vehicles must be at least 1".into());
+        }
+        if self.max_tracked_vehicles == 0 {
+            return Err("ingest.max_tracked_vehicles must be at least 1".into());
         }
         if self.vehicle_idle < Duration::from_secs(10) {
             return Err(
@@ -809,6 +818,7 @@ impl Config {
             max_dtcs: i.max_dtcs_per_message,
             max_dead_letters: i.max_dead_letters_per_message,
             max_vehicles: i.max_vehicles,
+            max_tracked_vehicles: i.max_tracked_vehicles,
             vehicle_idle: span(i.vehicle_idle),
             // Checked by `validate`; a hand-built Config keeps the default.
             min_event_time: i.min_event_time().unwrap_or(defaults.min_event_time),
@@ -860,6 +870,7 @@ mod tests {
                 example.max_dtcs,
                 example.max_dead_letters,
                 example.max_vehicles,
+                example.max_tracked_vehicles,
                 example.vehicle_idle,
                 example.min_event_time,
                 example.max_future
@@ -868,6 +879,7 @@ mod tests {
                 defaults.max_dtcs,
                 defaults.max_dead_letters,
                 defaults.max_vehicles,
+                defaults.max_tracked_vehicles,
                 defaults.vehicle_idle,
                 defaults.min_event_time,
                 defaults.max_future
@@ -1046,6 +1058,7 @@ mod tests {
         for (bad, says) in [
             ("[ingest]\nmax_dtcs_per_message = 0", "max_dtcs_per_message"),
             ("[ingest]\nmax_vehicles = 0", "max_vehicles"),
+            ("[ingest]\nmax_tracked_vehicles = 0", "max_tracked_vehicles"),
             ("[ingest]\nvehicle_idle = \"1s\"", "vehicle_idle"),
             ("[ingest]\nmin_event_time = \"2000-01-01\"", "RFC 3339"),
             ("[ingest]\nmax_future = \"0s\"", "max_future"),

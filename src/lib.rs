@@ -13,7 +13,7 @@
 //! - [`query`] (reads of the history and logs), [`report`] (the polars
 //!   jobs), [`tickets`];
 //! - [`store`] (write-ahead log, Parquet history, the writer thread),
-//!   [`registry`], [`catalog`], [`db`];
+//!   [`registry`], [`parts`] (the parts ledger), [`catalog`], [`db`];
 //! - [`runtime`]: shutdown, back-off, TLS, secrets, metrics;
 //! - [`config`], [`recording`] and [`lines`]: settings and input files.
 
@@ -25,6 +25,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod lines;
+pub mod parts;
 pub mod query;
 pub mod recording;
 pub mod registry;

@@ -21,7 +21,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["http", "sources", "alerts", "sink", "simulate"],
     ),
     ("what the data means", &["query", "report", "tickets"]),
-    ("what is kept", &["store", "registry", "catalog", "db"]),
+    (
+        "what is kept",
+        &["store", "registry", "parts", "catalog", "db"],
+    ),
     ("the process", &["runtime"]),
     (
         "settings and input files",

@@ -4,6 +4,7 @@
 // A panic in a test is a failed test, not a crash.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod after_sales;
 mod alerts;
 mod api;
 mod crash;
@@ -17,6 +18,7 @@ mod layering;
 mod limits;
 mod modbus;
 mod mqtt;
+mod parts;
 mod reports;
 mod simulate;
 mod web;

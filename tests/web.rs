@@ -701,6 +701,13 @@ async fn check_health(user: &User<'_>, api: &Api, token: &str, devices: usize) {
         .read("return document.querySelectorAll('#modbus-devices tr[data-device]').length")
         .await;
     assert_eq!(shown, devices);
+    // The embedded broker shows who is connected (no gateway is, here),
+    // not the counters of a client it does not have; only to those who see
+    // every fleet (and so both fleets' devices).
+    let gateways = user
+        .read("const g = document.querySelector('#broker [data-field=gateways]'); return g && g.textContent")
+        .await;
+    assert_eq!(gateways, if devices > 1 { json!("0") } else { Value::Null });
 }
 
 /// Moves a ticket through the board's and the ticket page's forms.
@@ -1059,4 +1066,72 @@ async fn operators_and_support_see_in_the_browser_what_the_api_returns() {
         "the browser test took {:.0} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Issue 21 acceptance: the KPI page shows the figures of the
+/// hand-computed fixture (`tests/data/kpi_fixture.csv`), as the API gives
+/// them, to a planner signed in through the login page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kpi_page_shows_the_fixtures_figures() {
+    let Ok(driver) = std::env::var(CHROMEDRIVER_ENV) else {
+        eprintln!("skipped: set {CHROMEDRIVER_ENV} to run the browser tests; .ci/run does");
+        return;
+    };
+    let chromium = std::env::var(CHROMIUM_ENV).unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    let s = crate::after_sales::setup(None, Vec::new()).await;
+    crate::after_sales::kpi_fixture(&s).await;
+    let (base, _stop) = s.serve().await;
+    let planner = s.token(fleetcare::http::api::Role::Planner, &[]).await;
+    let api = Api {
+        base: base.clone(),
+        client: http_client(),
+    };
+    let march = "from=2026-03-01&to=2026-03-31";
+    let rows = api
+        .get(&format!("/api/v1/reports/kpis?{march}"), &planner)
+        .await;
+    assert_eq!(rows, json!([crate::after_sales::kpi_expected()]));
+
+    let chromedriver = ChromeDriver::start(&driver).await;
+    let user = User {
+        client: chromedriver.browser(&chromium).await,
+        base: &base,
+        name: "planner-kpis",
+    };
+    user.login(&planner, "en").await;
+    user.goto(&format!("/ui/kpis?{march}&by=all")).await;
+    let shown = user
+        .read(
+            "const o = {}; document.querySelectorAll('#kpis tr[data-group=all] [data-kpi]')\
+             .forEach(td => o[td.dataset.kpi] = td.textContent.trim()); return o",
+        )
+        .await;
+    assert_eq!(
+        shown,
+        json!({
+            "tickets_closed": "21",
+            "first_time_fix_share": "78.95 %",
+            "respond_h": "2 / 10",
+            "on_site_h": "6 / 30",
+            "deliver_h": "30 / 50",
+            "downtime_h": "370",
+            "sla_met_share": "90.48 %",
+            "satisfaction_mean": "3.86",
+            "no_fault_found_share": "9.52 %",
+            "follow_up_on_time_share": "90.48 %",
+        })
+    );
+    // Per outlet, through the page's own form.
+    user.select("select[name=by]", "outlet").await;
+    user.submit("form.filters button[type=submit]").await;
+    let groups = user
+        .read(
+            "return [...document.querySelectorAll('#kpis tbody tr')].map(tr => \
+             [tr.dataset.group, tr.querySelector('[data-kpi=tickets_closed]').textContent])",
+        )
+        .await;
+    assert_eq!(groups, json!([["OUT-N", "10"], ["OUT-S", "11"]]));
+    user.screenshots("kpis").await;
+    user.client.clone().close().await.unwrap();
+    drop(chromedriver);
 }

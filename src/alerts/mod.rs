@@ -33,6 +33,8 @@ pub mod service;
 pub mod webhook;
 
 #[cfg(test)]
+mod parts_tests;
+#[cfg(test)]
 mod tests;
 
 use chrono::{DateTime, Utc};
@@ -62,6 +64,9 @@ pub enum AlertKind {
     /// To support: a vehicle sends data but is not in the fleet registry,
     /// so no ticket is opened for it. Once per vehicle.
     UnknownVehicle,
+    /// To support: a ticket has waited in `awaiting_parts` longer than
+    /// `parts::WAIT_ALERT_DAYS` (C11). Once per ticket.
+    PartsOverdue,
 }
 
 impl AlertKind {
@@ -78,6 +83,7 @@ impl AlertKind {
             Self::ComplaintEscalated => "complaint_escalated",
             Self::Digest => "digest",
             Self::UnknownVehicle => "unknown_vehicle",
+            Self::PartsOverdue => "parts_overdue",
         }
     }
 
@@ -85,7 +91,7 @@ impl AlertKind {
     /// sent to its webhooks (the fleet is only what a topic claimed), and
     /// not held by the per-vehicle limit (there is one per vehicle).
     pub const fn for_support(self) -> bool {
-        matches!(self, Self::UnknownVehicle)
+        matches!(self, Self::UnknownVehicle | Self::PartsOverdue)
     }
 }
 
@@ -153,6 +159,26 @@ impl Alert {
                 vehicle.vehicle, vehicle.fleet
             ),
             held: Vec::new(),
+        }
+    }
+}
+
+impl Alert {
+    /// To support: `ticket` has waited for parts since `since` (C11).
+    pub fn parts_overdue(ticket: &Ticket, since: DateTime<Utc>, at: DateTime<Utc>) -> Self {
+        let days = (at - since).num_days();
+        Self {
+            title: format!(
+                "#{} waiting for parts for {days} days: {}",
+                ticket.id, ticket.title
+            ),
+            details: format!(
+                "Ticket {} has been in awaiting_parts since {} ({days} days, more than {}); check the order and the depot's stock (fleetcare report parts --reorder).",
+                ticket.id,
+                since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                crate::parts::WAIT_ALERT_DAYS
+            ),
+            ..Self::for_ticket(AlertKind::PartsOverdue, ticket, at)
         }
     }
 }

@@ -285,13 +285,7 @@ pub async fn critical_faults(ctx: AlertContext, mut rx: mpsc::UnboundedReceiver<
     }
 }
 
-/// Whether condition findings (C12) open tickets. Off until the tickets
-/// table's `kind` check admits `condition` (a migration whose number is
-/// still to be assigned; issue 23): until then `report condition`, its
-/// API and the vehicle page show the findings.
-const CONDITION_TICKETS: bool = false;
-
-/// The periodic jobs: maintenance due and recurring findings become
+/// The periodic jobs: maintenance due, recurring and condition findings become
 /// tickets; SLA breaches and unanswered complaints are alerted once. Runs
 /// at once, then every `jobs.interval`, until shutdown.
 pub async fn periodic_jobs(ctx: AlertContext, mut shutdown: Shutdown) {
@@ -306,6 +300,26 @@ pub async fn periodic_jobs(ctx: AlertContext, mut shutdown: Shutdown) {
             tracing::error!(error = %e, "the periodic jobs failed; they run again at the next interval");
         }
     }
+}
+
+/// Alerts support about every ticket that has waited in `awaiting_parts`
+/// more than `parts::WAIT_ALERT_DAYS` by `now`, once per ticket (recorded
+/// in the database, so across restarts and processes). Returns how many
+/// were alerted.
+pub async fn alert_parts_waits(
+    ctx: &AlertContext,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    let moved_by = now - chrono::TimeDelta::days(crate::parts::WAIT_ALERT_DAYS);
+    let mut sent = 0;
+    for (ticket, since) in ctx.tickets.waiting_for_parts(moved_by).await? {
+        if crate::parts::first_wait_alert(&ctx.db, ticket.id.0, now).await? {
+            tracing::info!(ticket = %ticket.id, "A ticket waits for parts too long; support is alerted once.");
+            ctx.notifier.send(Alert::parts_overdue(&ticket, since, now));
+            sent += 1;
+        }
+    }
+    Ok(sent)
 }
 
 /// One run of the periodic jobs.
@@ -340,13 +354,11 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
                     out.push((r, AlertKind::Maintenance));
                 }
             }
-            if CONDITION_TICKETS {
-                for row in report::condition::condition(&store, &rctx)? {
-                    out.push((
-                        findings::condition(&row, &catalog, now),
-                        AlertKind::Condition,
-                    ));
-                }
+            for row in report::condition::condition(&store, &rctx)? {
+                out.push((
+                    findings::condition(&row, &catalog, now),
+                    AlertKind::Condition,
+                ));
             }
             for row in report::recurring::recurring(&store, &rctx)? {
                 let r = findings::recurring(&row, &catalog, now);
@@ -390,6 +402,7 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
         ctx.notifier
             .send(Alert::for_ticket(kind, &ticket, Utc::now()));
     }
+    alert_parts_waits(ctx, Utc::now()).await?;
     tracing::info!(
         findings,
         elapsed_ms = started.elapsed().as_millis() as u64,

@@ -102,11 +102,11 @@ impl Service {
         let metrics = Arc::new(LiveMetrics::default());
         // One reader for the API, the web UI, the jobs and ticket meters.
         let reader = Arc::new(StoreReader::new(&config.data_dir, config.pipeline()));
-        let tickets = Tickets::new(db.clone(), config.sla.clone()).with_meters(Arc::new(
-            crate::tickets::StoreMeters {
+        let tickets = Tickets::new(db.clone(), config.sla.clone())
+            .with_meters(Arc::new(crate::tickets::StoreMeters {
                 store: reader.clone(),
-            },
-        ));
+            }))
+            .with_catalog(catalog.clone());
         let (faults_tx, faults_rx) = mpsc::unbounded_channel();
         // Vehicle → model for alerts and the InfluxDB sink; the jobs refresh it.
         let models = match crate::registry::vehicles(&db).await {

@@ -155,6 +155,26 @@ pub enum Problem {
         "part \"{part}\" is listed twice in the same parts list; give it once with the total qty"
     )]
     RepeatedPartQty { part: String },
+    #[error(
+        "part \"{part}\" has safety_stock_weeks = {weeks}; give a finite number of weeks from 0 to 52"
+    )]
+    BadSafetyStock { part: String, weeks: f64 },
     #[error("[modbus] {0}")]
     RegisterMap(RegisterMapError),
+    #[error("{section} has no limit; give months, engine_hours or km")]
+    WarrantyWithoutLimit { section: &'static str },
+    #[error(
+        "{section} has {key} = {value}; a warranty limit must be a number greater than zero (months: a whole number)"
+    )]
+    BadWarrantyLimit {
+        section: &'static str,
+        key: &'static str,
+        value: f64,
+    },
+    #[error("[[warranty.components]] has no parts; list the parts it covers")]
+    ComponentWithoutParts,
+    #[error(
+        "part \"{part}\" is already named in [warranty] on line {first_line}; a part is excluded or in one component, once"
+    )]
+    RepeatedWarrantyPart { part: String, first_line: usize },
 }

@@ -79,6 +79,7 @@ pub(super) struct PartEntry {
     pub(super) name_zh: Option<Spanned<String>>,
     pub(super) unit: Spanned<String>,
     pub(super) lead_time_days: u32,
+    pub(super) safety_stock_weeks: Option<Spanned<f64>>,
 }
 
 /// One `models/<model>.toml`.
@@ -94,8 +95,33 @@ pub(super) struct ModelFile {
     #[serde(default)]
     pub(super) faults: Vec<FaultLine>,
     pub(super) modbus: Option<Spanned<ModbusSection>>,
+    pub(super) warranty: Option<Spanned<WarrantySection>>,
     #[serde(default)]
     pub(super) conditions: Vec<ConditionLine>,
+}
+
+/// `[warranty]` (C10). Limits are read wide and checked afterwards, for
+/// messages about limits rather than about number types.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WarrantySection {
+    pub(super) months: Option<Spanned<i64>>,
+    pub(super) engine_hours: Option<Spanned<f64>>,
+    pub(super) km: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) exclude_parts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) components: Vec<Spanned<ComponentSection>>,
+}
+
+/// One `[[warranty.components]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ComponentSection {
+    pub(super) parts: Vec<Spanned<String>>,
+    pub(super) months: Option<Spanned<i64>>,
+    pub(super) engine_hours: Option<Spanned<f64>>,
+    pub(super) km: Option<Spanned<f64>>,
 }
 
 /// One `[[conditions]]` table (C12).

@@ -13,6 +13,7 @@ mod file;
 mod model;
 mod part;
 mod validate;
+mod warranty;
 
 #[cfg(test)]
 mod tests;
@@ -29,7 +30,11 @@ pub use model::{
     ConditionEntry, DEFAULT_DUE_SOON_PERCENT, Direction, FaultEntry, Interval, IntervalMeter,
     MaintenanceTask, PartQty, Severity, TruckKind, TruckModel, default_due_soon,
 };
-pub use part::Part;
+pub use part::{DEFAULT_SAFETY_STOCK_WEEKS, Part};
+pub use warranty::{
+    Component, ComponentCover, Cover, Limits, Warranty, WarrantyBasis, WarrantyDecision,
+    WarrantyFacts, WarrantyStatus,
+};
 
 use file::Source;
 

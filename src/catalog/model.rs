@@ -24,6 +24,8 @@ pub struct TruckModel {
     pub faults: Vec<FaultEntry>,
     /// The body controller's registers, for models polled over Modbus.
     pub modbus: Option<RegisterMap>,
+    /// The maker's warranty (C10); every shipped model has one.
+    pub warranty: Option<super::warranty::Warranty>,
     /// What a drift of a condition signal leads to (C12); at most one
     /// entry per signal.
     pub conditions: Vec<ConditionEntry>,

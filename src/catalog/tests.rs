@@ -852,3 +852,152 @@ mod shipped {
         assert!(e.contains("already listed on line"), "{e}");
     }
 }
+
+/// C10: `[warranty]` is read with its components and checked.
+mod warranty_terms {
+    use super::*;
+    use crate::catalog::{WarrantyFacts, WarrantyStatus};
+
+    const TERMS: &str = r#"
+[warranty]
+months = 24
+engine_hours = 4000
+km = 100000
+exclude_parts = ["FLT-OIL-01"]
+
+[[warranty.components]]
+parts = ["OIL-15W40-L"]
+months = 36
+"#;
+
+    #[test]
+    fn terms_load_and_decide() {
+        let dir = Dir::new(PARTS, &[("m1.toml", &model_with(TERMS))]);
+        let catalog = dir.load().unwrap();
+        let w = catalog.model("m1").unwrap().warranty.clone().unwrap();
+        assert_eq!(w.limits.months, Some(24));
+        assert_eq!(w.limits.engine_hours, Some(4000.0));
+        assert!(w.excludes("FLT-OIL-01"));
+        assert_eq!(w.components.len(), 1);
+        let facts = WarrantyFacts {
+            commissioned_on: Some("2025-01-01".parse().unwrap()),
+            on: "2026-09-01".parse().unwrap(),
+            engine_hours: Some(4100.0),
+            km: Some(1000.0),
+        };
+        let cover = w.cover(&facts);
+        assert_eq!(cover.decision.status, WarrantyStatus::Out);
+        assert_eq!(cover.status_of("OIL-15W40-L"), WarrantyStatus::In);
+    }
+
+    #[test]
+    fn bad_terms_are_refused_with_their_line() {
+        let (line, problem, _) = refusal("\n[warranty]\nexclude_parts = []\n");
+        assert!(line >= line_of(&model_with("\n[warranty]\n"), "[warranty]", 1));
+        assert!(matches!(problem, Problem::WarrantyWithoutLimit { .. }));
+
+        let text = "\n[warranty]\nmonths = 0\n";
+        let (line, problem, message) = refusal(text);
+        assert_eq!(line, line_of(&model_with(text), "months = 0", 1));
+        assert!(matches!(
+            problem,
+            Problem::BadWarrantyLimit { key: "months", .. }
+        ));
+        assert!(message.ends_with("[warranty] has months = 0; a warranty limit must be a number greater than zero (months: a whole number)"), "{message}");
+
+        let (_, problem, _) = refusal("\n[warranty]\nengine_hours = -5\n");
+        assert!(matches!(
+            problem,
+            Problem::BadWarrantyLimit {
+                key: "engine_hours",
+                ..
+            }
+        ));
+
+        let text = "\n[warranty]\nmonths = 24\nexclude_parts = [\"NOPE\"]\n";
+        let (_, problem, _) = refusal(text);
+        assert!(matches!(problem, Problem::UnknownPart { .. }));
+
+        let text = "\n[warranty]\nmonths = 24\nexclude_parts = [\"FLT-OIL-01\"]\n\n[[warranty.components]]\nparts = [\"FLT-OIL-01\"]\nmonths = 36\n";
+        let (line, problem, _) = refusal(text);
+        assert_eq!(
+            line,
+            line_of(&model_with(text), "parts = [\"FLT-OIL-01\"]", 2)
+        );
+        assert_eq!(
+            problem,
+            Problem::RepeatedWarrantyPart {
+                part: "FLT-OIL-01".into(),
+                first_line: line_of(&model_with(text), "exclude_parts", 1),
+            }
+        );
+
+        let (_, problem, _) = refusal(
+            "\n[warranty]\nmonths = 24\n\n[[warranty.components]]\nparts = []\nmonths = 3\n",
+        );
+        assert_eq!(problem, Problem::ComponentWithoutParts);
+        let (_, problem, _) = refusal("\n[warranty]\nmonths = 24\nyears = 2\n");
+        assert!(matches!(problem, Problem::Toml { .. }));
+    }
+
+    /// Issue 21: every shipped model has realistic terms, wear parts
+    /// (brushes, filters, fluids, linings, flaps, pads, nozzles) excluded.
+    #[test]
+    fn every_shipped_model_has_terms_that_exclude_wear_parts() {
+        let catalog = Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models")).unwrap();
+        let wear = |id: &str| {
+            [
+                "FLT-",
+                "BRUSH-",
+                "OIL-",
+                "-OIL-",
+                "COOLANT",
+                "BRAKE-LINING",
+                "FLAP",
+                "WEAR-PAD",
+                "NOZZLE",
+                "GREASE",
+                "DEF-L",
+            ]
+            .iter()
+            .any(|w| id.contains(w))
+        };
+        for model in catalog.models() {
+            let w = model
+                .warranty
+                .as_ref()
+                .unwrap_or_else(|| panic!("{} has no [warranty]", model.id));
+            let months = w.limits.months.unwrap();
+            assert!((12..=36).contains(&months), "{}: {months} months", model.id);
+            let hours = w.limits.engine_hours.unwrap();
+            assert!(
+                (2000.0..=6000.0).contains(&hours),
+                "{}: {hours} h",
+                model.id
+            );
+            assert!(w.limits.km.is_some(), "{}", model.id);
+            let used = model
+                .maintenance
+                .iter()
+                .flat_map(|t| &t.parts)
+                .chain(model.faults.iter().flat_map(|f| &f.parts));
+            for qty in used {
+                if wear(qty.part.as_str()) {
+                    assert!(
+                        w.excludes(qty.part.as_str()),
+                        "{}: wear part {} is not excluded",
+                        model.id,
+                        qty.part
+                    );
+                }
+            }
+        }
+        let s8 = catalog
+            .model("sweeper-s8")
+            .unwrap()
+            .warranty
+            .clone()
+            .unwrap();
+        assert!(s8.excludes("BRUSH-MAIN-01") && s8.excludes("BRUSH-SIDE-01"));
+    }
+}

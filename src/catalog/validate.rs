@@ -10,13 +10,15 @@ use toml::Spanned;
 
 use super::error::{Problem, Result};
 use super::file::{
-    ConditionLine, FaultLine, ModbusSection, ModelFile, PartQtyEntry, PartsFile, Source, TaskEntry,
+    ComponentSection, ConditionLine, FaultLine, ModbusSection, ModelFile, PartQtyEntry, PartsFile,
+    Source, TaskEntry, WarrantySection,
 };
 use super::model::{
     ConditionEntry, FaultEntry, Interval, IntervalMeter, MaintenanceTask, PartQty, TruckModel,
     default_due_soon,
 };
 use super::part::Part;
+use super::warranty::{Component, Limits, Warranty};
 use fleetcare_ingest::ids::{InvalidId, ModelId, PartId, TaskId};
 
 /// The parts of `parts.toml`, by id.
@@ -37,7 +39,23 @@ pub(super) fn parts(source: &Source) -> Result<BTreeMap<PartId, Part>> {
         }
         first_lines.insert(id.clone(), source.line_of(&entry.id.span()));
         let owner = Owner::new(PartId::WHAT, id.as_str());
+        let safety_stock_weeks = match &entry.safety_stock_weeks {
+            None => super::DEFAULT_SAFETY_STOCK_WEEKS,
+            Some(w) if w.get_ref().is_finite() && (0.0..=52.0).contains(w.get_ref()) => {
+                *w.get_ref()
+            }
+            Some(w) => {
+                return Err(source.error_at(
+                    &w.span(),
+                    Problem::BadSafetyStock {
+                        part: id.to_string(),
+                        weeks: *w.get_ref(),
+                    },
+                ));
+            }
+        };
         let part = Part {
+            safety_stock_weeks,
             name: owner.text(source, &entry.name, "name")?,
             name_zh: owner.optional_text(source, entry.name_zh.as_ref(), "name_zh")?,
             unit: owner.text(source, &entry.unit, "unit")?,
@@ -113,6 +131,10 @@ pub(super) fn model(
         None => None,
     };
 
+    let warranty = match file.warranty {
+        Some(section) => Some(warranty(source, section, parts)?),
+        None => None,
+    };
     let mut conditions: Vec<ConditionEntry> = Vec::with_capacity(file.conditions.len());
     let mut condition_lines: HashMap<String, usize> = HashMap::new();
     for line in file.conditions {
@@ -139,8 +161,137 @@ pub(super) fn model(
         maintenance,
         faults,
         modbus,
+        warranty,
         conditions,
     })
+}
+
+/// `[warranty]`: limits that make sense, parts from `parts.toml`, each
+/// part excluded or in one component at most once.
+fn warranty(
+    source: &Source,
+    section: Spanned<WarrantySection>,
+    parts: &BTreeMap<PartId, Part>,
+) -> Result<Warranty> {
+    let span = section.span();
+    let section = section.into_inner();
+    let general = limits(
+        source,
+        &span,
+        "[warranty]",
+        section.months,
+        section.engine_hours,
+        section.km,
+    )?;
+    let mut named: HashMap<PartId, usize> = HashMap::new();
+    let mut part_id = |entry: &Spanned<String>| -> Result<PartId> {
+        let name = entry.get_ref();
+        let Some(part) = parts.get(name.as_str()) else {
+            return Err(source.error_at(&entry.span(), Problem::UnknownPart { part: name.clone() }));
+        };
+        if let Some(&first_line) = named.get(&part.id) {
+            return Err(source.error_at(
+                &entry.span(),
+                Problem::RepeatedWarrantyPart {
+                    part: name.clone(),
+                    first_line,
+                },
+            ));
+        }
+        named.insert(part.id.clone(), source.line_of(&entry.span()));
+        Ok(part.id.clone())
+    };
+    let exclude_parts = section
+        .exclude_parts
+        .iter()
+        .map(&mut part_id)
+        .collect::<Result<Vec<_>>>()?;
+    let mut components = Vec::with_capacity(section.components.len());
+    for component in section.components {
+        let span = component.span();
+        let ComponentSection {
+            parts: listed,
+            months,
+            engine_hours,
+            km,
+        } = component.into_inner();
+        if listed.is_empty() {
+            return Err(source.error_at(&span, Problem::ComponentWithoutParts));
+        }
+        let own = limits(
+            source,
+            &span,
+            "[[warranty.components]]",
+            months,
+            engine_hours,
+            km,
+        )?;
+        let parts = listed
+            .iter()
+            .map(&mut part_id)
+            .collect::<Result<Vec<_>>>()?;
+        components.push(Component { parts, limits: own });
+    }
+    Ok(Warranty {
+        limits: general,
+        exclude_parts,
+        components,
+    })
+}
+
+/// The limits of a warranty section: at least one, each above zero.
+fn limits(
+    source: &Source,
+    span: &std::ops::Range<usize>,
+    section: &'static str,
+    months: Option<Spanned<i64>>,
+    engine_hours: Option<Spanned<f64>>,
+    km: Option<Spanned<f64>>,
+) -> Result<Limits> {
+    let months = months
+        .map(|m| {
+            u32::try_from(*m.get_ref())
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| {
+                    source.error_at(
+                        &m.span(),
+                        Problem::BadWarrantyLimit {
+                            section,
+                            key: "months",
+                            value: *m.get_ref() as f64,
+                        },
+                    )
+                })
+        })
+        .transpose()?;
+    let positive = |key: &'static str, v: Option<Spanned<f64>>| -> Result<Option<f64>> {
+        v.map(|v| {
+            let value = *v.get_ref();
+            if value.is_finite() && value > 0.0 {
+                Ok(value)
+            } else {
+                Err(source.error_at(
+                    &v.span(),
+                    Problem::BadWarrantyLimit {
+                        section,
+                        key,
+                        value,
+                    },
+                ))
+            }
+        })
+        .transpose()
+    };
+    let limits = Limits {
+        months,
+        engine_hours: positive("engine_hours", engine_hours)?,
+        km: positive("km", km)?,
+    };
+    if !limits.any() {
+        return Err(source.error_at(span, Problem::WarrantyWithoutLimit { section }));
+    }
+    Ok(limits)
 }
 
 fn task(

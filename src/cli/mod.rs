@@ -71,10 +71,15 @@ enum Command {
         #[command(subcommand)]
         command: ServicesCommand,
     },
-    /// Spare parts on hand per depot: import counts (CSV).
+    /// The parts ledger: counts, receipts, orders (CSV), transfers between depots.
     Stock {
         #[command(subcommand)]
         command: StockCommand,
+    },
+    /// Service outlets (own workshops, partners): import the register (CSV).
+    Outlets {
+        #[command(subcommand)]
+        command: OutletsCommand,
     },
     /// Decode candump -L or telemetry JSON lines into JSON events; stores nothing.
     Decode {
@@ -143,12 +148,33 @@ enum ServicesCommand {
 }
 
 #[derive(Debug, Subcommand)]
-enum StockCommand {
-    /// Set parts on hand: part,depot,on_hand.
+enum OutletsCommand {
+    /// Add or update outlets: outlet_id,name,kind,zone,depots,phone (kind own|partner, zone city|rural, depots space-separated).
     Import {
         /// The CSV file, with that header row.
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum StockCommand {
+    /// Count parts on hand (part,depot,on_hand): the difference to the ledger is booked as an adjustment.
+    Import {
+        /// The CSV file, with that header row.
+        file: PathBuf,
+    },
+    /// Book parts received: part,depot,qty,reference,received_on; closes the open order with that reference.
+    Receive {
+        /// The CSV file, with that header row.
+        file: PathBuf,
+    },
+    /// Record order lines placed: part,depot,qty,reference,ordered_on; counted as on_order until received.
+    Order {
+        /// The CSV file, with that header row.
+        file: PathBuf,
+    },
+    /// Move parts from one depot to another.
+    Transfer(registry::TransferArgs),
 }
 
 /// Logs go to stderr; `RUST_LOG` sets the level (default: warn).
@@ -177,9 +203,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Services {
             command: ServicesCommand::Import { file },
         } => registry::import(&cli.global.config()?, registry::ImportFile::Services, &file),
-        Command::Stock {
-            command: StockCommand::Import { file },
-        } => registry::import(&cli.global.config()?, registry::ImportFile::Stock, &file),
+        Command::Stock { command } => {
+            let config = cli.global.config()?;
+            match command {
+                StockCommand::Import { file } => {
+                    registry::import(&config, registry::ImportFile::Stock, &file)
+                }
+                StockCommand::Receive { file } => {
+                    registry::import(&config, registry::ImportFile::Receipts, &file)
+                }
+                StockCommand::Order { file } => {
+                    registry::import(&config, registry::ImportFile::Orders, &file)
+                }
+                StockCommand::Transfer(args) => registry::transfer(&config, &args),
+            }
+        }
+        Command::Outlets {
+            command: OutletsCommand::Import { file },
+        } => registry::import(&cli.global.config()?, registry::ImportFile::Outlets, &file),
         Command::Simulate(args) => simulate::run(&cli.global.config()?, &args),
         Command::Report(args) => report::run(&cli.global.config()?, &args),
         Command::Bench { command } => bench::run(&cli.global.config()?, &command),

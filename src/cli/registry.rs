@@ -1,5 +1,6 @@
-//! `fleetcare vehicles import|unknown`, `services import`, `stock import`
-//! (contract C4): the fleet registry in the database.
+//! `fleetcare vehicles import|unknown`, `services import` (contract C4):
+//! the fleet registry in the database; `stock import|receive|order|transfer`
+//! (C11): the parts ledger.
 //!
 //! The database is async (sqlx); these commands run it on a small runtime
 //! of their own, so the rest of the CLI (`decode`) stays plain sync code.
@@ -20,8 +21,17 @@ use crate::registry::{self, ImportError, SeenVehicle};
 pub(super) enum ImportFile {
     Vehicles,
     Services,
+    /// Counts, booked as adjustments.
     Stock,
+    Outlets,
+    /// Receipts of ordered parts.
+    Receipts,
+    /// Order lines placed.
+    Orders,
 }
+
+/// Who the ledger names for what the command line books.
+const CLI_ACTOR: &str = "cli";
 
 /// Imports `file`, printing the summary on stdout; refused rows go to
 /// stderr one per line, and nothing from the file is applied.
@@ -34,7 +44,16 @@ pub(super) fn import(config: &Config, what: ImportFile, file: &Path) -> anyhow::
             ImportFile::Services => {
                 registry::import_services(&db, &catalog, file, Utc::now()).await
             }
-            ImportFile::Stock => registry::import_stock(&db, &catalog, file).await,
+            ImportFile::Stock => {
+                crate::parts::import_counts(&db, &catalog, file, CLI_ACTOR, Utc::now()).await
+            }
+            ImportFile::Receipts => {
+                crate::parts::import_receipts(&db, &catalog, file, CLI_ACTOR, Utc::now()).await
+            }
+            ImportFile::Orders => {
+                crate::parts::import_orders(&db, &catalog, file, CLI_ACTOR, Utc::now()).await
+            }
+            ImportFile::Outlets => registry::import_outlets(&db, file).await,
         };
         db.close().await;
         result
@@ -65,6 +84,88 @@ pub(super) fn import(config: &Config, what: ImportFile, file: &Path) -> anyhow::
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `stock transfer`: moves `qty` of `part` between two depots and prints
+/// what is left at the first (a negative stock is booked and warned of).
+pub(super) fn transfer(config: &Config, args: &TransferArgs) -> anyhow::Result<()> {
+    let catalog = Catalog::load(&config.models_dir).context("fix the truck-model catalogue")?;
+    let part = catalog
+        .part(args.part.as_str())
+        .with_context(|| {
+            format!(
+                "part {:?} is not in the catalogue's parts.toml; fix the id",
+                args.part
+            )
+        })?
+        .id
+        .clone();
+    let depot = |name: &str| {
+        crate::registry::Depot::new(name).with_context(|| format!("depot {name:?} is not valid"))
+    };
+    let (from, to) = (depot(&args.from)?, depot(&args.to)?);
+    anyhow::ensure!(
+        from != to,
+        "--from and --to name the same depot; name two depots"
+    );
+    anyhow::ensure!(args.qty > 0, "--qty is 0; move at least one");
+    let reference = args
+        .reference
+        .clone()
+        .unwrap_or_else(|| Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
+    anyhow::ensure!(
+        crate::parts::valid_reference(&reference),
+        "--reference {reference:?} is not a reference; give 1 to 64 printable characters"
+    );
+    let left = runtime()?.block_on(async {
+        let db = Db::connect(config).await?;
+        let left = crate::parts::transfer(
+            &db,
+            &part,
+            &from,
+            &to,
+            args.qty,
+            &reference,
+            CLI_ACTOR,
+            Utc::now(),
+        )
+        .await;
+        db.close().await;
+        left
+    })?;
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "moved {} × {part} from {from} to {to} (reference transfer:{reference}); {left} left at {from}",
+        args.qty
+    )?;
+    if left < 0 {
+        writeln!(
+            io::stderr().lock(),
+            "warning: stock of {part} at {from} is now {left}: count it or book the missing receipt"
+        )?;
+    }
+    Ok(())
+}
+
+/// `stock transfer` options.
+#[derive(Debug, clap::Args)]
+pub(super) struct TransferArgs {
+    /// The part (an id of parts.toml).
+    #[arg(long)]
+    part: String,
+    /// The depot the parts leave.
+    #[arg(long)]
+    from: String,
+    /// The depot the parts go to.
+    #[arg(long)]
+    to: String,
+    /// How many.
+    #[arg(long)]
+    qty: u32,
+    /// The transfer's reference [default: the time, e.g. 20260301T080000Z].
+    #[arg(long)]
+    reference: Option<String>,
 }
 
 /// Where `vehicles unknown` learns which vehicles have sent data.

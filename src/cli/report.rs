@@ -1,4 +1,4 @@
-//! `fleetcare report due|recurring|trends|parts|condition` (contract C6, C12): the jobs of
+//! `fleetcare report due|recurring|trends|parts|claims|kpis|condition` (contracts C6, C10, C12): the jobs of
 //! [`crate::report`] over the store and the registry, printed as a table,
 //! JSON or CSV on stdout.
 
@@ -53,7 +53,7 @@ enum Which {
         #[command(flatten)]
         common: Common,
     },
-    /// Weekly spare-part demand (planned and corrective) against stock.
+    /// Weekly spare-part demand (planned and corrective) against stock; --reorder: what to order.
     Parts {
         /// Weeks to forecast [default: parts_weeks of the config, 12].
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=520))]
@@ -61,9 +61,56 @@ enum Which {
         /// One row per part and depot (the vehicles' depots).
         #[arg(long)]
         by_depot: bool,
+        /// Per part and depot: on_hand, on_order, weekly_demand, lead time, reorder_point, order_qty, order_by.
+        #[arg(long, conflicts_with = "by_depot")]
+        reorder: bool,
         #[command(flatten)]
         common: Common,
     },
+    /// Warranty claims: covered parts and labour of tickets closed in a period.
+    Claims {
+        #[command(flatten)]
+        period: PeriodArgs,
+        /// How rows are printed.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Service KPIs of tickets closed in a period: first-time fixes, response, on-site and delivery times, downtime, SLA, satisfaction.
+    Kpis {
+        #[command(flatten)]
+        period: PeriodArgs,
+        /// One row per outlet, technician or model [default: one row for all].
+        #[arg(long, value_enum)]
+        by: Option<report::KpiBy>,
+        /// How rows are printed.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+/// `--from D --to D`: days closed tickets count in, both included.
+#[derive(Debug, Args)]
+pub(super) struct PeriodArgs {
+    /// The first day (YYYY-MM-DD, UTC) [default: the first ticket's].
+    #[arg(long, value_name = "DATE")]
+    from: Option<NaiveDate>,
+    /// The last day (YYYY-MM-DD, UTC) [default: today].
+    #[arg(long, value_name = "DATE")]
+    to: Option<NaiveDate>,
+}
+
+impl PeriodArgs {
+    pub(super) fn period(&self) -> anyhow::Result<report::Period> {
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from > to
+        {
+            anyhow::bail!("--from {from} is after --to {to}; give the earlier day first");
+        }
+        Ok(report::Period {
+            from: self.from,
+            to: self.to,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -116,10 +163,22 @@ fn registry_and_meters(
     catalog: &Catalog,
     config: &Config,
     as_of: DateTime<Utc>,
-) -> anyhow::Result<(Registry, report::due::Meters)> {
-    let mut registry = runtime
-        .block_on(Registry::load(db, as_of, ServiceHistory::Nothing))
-        .context(UNREADABLE)?;
+    with_balances: bool,
+) -> anyhow::Result<(Registry, report::due::Meters, Vec<crate::parts::Balance>)> {
+    // With the balances, the ledger is summed once for the registry's
+    // stock and the reorder rows.
+    let (mut registry, balances) = if with_balances {
+        runtime.block_on(Registry::load_with_balances(
+            db,
+            as_of,
+            ServiceHistory::Nothing,
+        ))
+    } else {
+        runtime
+            .block_on(Registry::load(db, as_of, ServiceHistory::Nothing))
+            .map(|r| (r, Vec::new()))
+    }
+    .context(UNREADABLE)?;
     let (meters, services) = std::thread::scope(|scope| {
         let ctx = context(catalog, config, &registry, as_of);
         let meters = scope.spawn(move || report::due::read_meters(store, &ctx));
@@ -135,7 +194,7 @@ fn registry_and_meters(
         Err(panic) => std::panic::resume_unwind(panic),
     };
     registry.services = services.context(UNREADABLE)?;
-    Ok((registry, meters))
+    Ok((registry, meters, balances))
 }
 
 fn print<R: Row>(rows: &[R], format: Format) -> anyhow::Result<()> {
@@ -143,6 +202,37 @@ fn print<R: Row>(rows: &[R], format: Format) -> anyhow::Result<()> {
     output::write(&mut out, rows, format)
         .and_then(|()| out.flush())
         .context("cannot write to stdout")
+}
+
+/// The reports over tickets: the database only.
+fn ticket_report(config: &Config, which: &Which) -> anyhow::Result<()> {
+    let runtime = super::registry::runtime()?;
+    let db = runtime.block_on(Db::connect(config)).context(UNREADABLE)?;
+    let tickets = crate::tickets::Tickets::new(db.clone(), config.sla.clone());
+    let result = match which {
+        Which::Claims { period, format } => {
+            let period = period.period()?;
+            let rows = runtime
+                .block_on(report::claims::claims(&tickets, period, None))
+                .context("cannot read the tickets from the database")?;
+            print(&rows, *format)
+        }
+        Which::Kpis { period, by, format } => {
+            let period = period.period()?;
+            let rows = runtime
+                .block_on(report::kpis::load_kpis(
+                    &tickets,
+                    period,
+                    by.unwrap_or_default(),
+                    None,
+                ))
+                .context("cannot read the tickets from the database")?;
+            print(&rows, *format)
+        }
+        _ => Ok(()),
+    };
+    runtime.block_on(db.close());
+    result
 }
 
 pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
@@ -153,6 +243,9 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
         | Which::Trends { common, .. }
         | Which::Condition { common }
         | Which::Parts { common, .. } => common,
+        which @ (Which::Claims { .. } | Which::Kpis { .. }) => {
+            return ticket_report(config, which);
+        }
     };
     let catalog = Catalog::load(&config.models_dir)
         .context("fix the truck-model catalogue or point --models at another")?;
@@ -169,8 +262,8 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
     };
     let rows = match &args.report {
         Which::Due { all, next, .. } => {
-            let (registry, meters) =
-                registry_and_meters(&runtime, &db, &store, &catalog, config, as_of)?;
+            let (registry, meters, _) =
+                registry_and_meters(&runtime, &db, &store, &catalog, config, as_of, false)?;
             let ctx = context(&catalog, config, &registry, as_of);
             let tasks = report::due::assess_with(&ctx, &meters);
             if *next {
@@ -186,17 +279,28 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
             }
         }
         Which::Parts {
-            weeks, by_depot, ..
+            weeks,
+            by_depot,
+            reorder,
+            ..
         } => {
-            let (registry, meters) =
-                registry_and_meters(&runtime, &db, &store, &catalog, config, as_of)?;
+            let (registry, meters, balances) =
+                registry_and_meters(&runtime, &db, &store, &catalog, config, as_of, *reorder)?;
             let ctx = context(&catalog, config, &registry, as_of);
             let tasks = report::due::assess_with(&ctx, &meters);
-            print(
-                &report::parts::parts_demand_of(&store, &ctx, &tasks, *weeks, *by_depot)
-                    .context(FAILED)?,
-                common.format,
-            )
+            if *reorder {
+                print(
+                    &report::reorder::reorder_of(&store, &ctx, &tasks, &balances, *weeks)
+                        .context(FAILED)?,
+                    common.format,
+                )
+            } else {
+                print(
+                    &report::parts::parts_demand_of(&store, &ctx, &tasks, *weeks, *by_depot)
+                        .context(FAILED)?,
+                    common.format,
+                )
+            }
         }
         Which::Recurring { .. } => {
             let registry = load(ServiceHistory::Repairs)?;
@@ -214,6 +318,7 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
                 common.format,
             )
         }
+        Which::Claims { .. } | Which::Kpis { .. } => Ok(()),
         Which::Trends { weeks, .. } => {
             let registry = load(ServiceHistory::Nothing)?;
             print(

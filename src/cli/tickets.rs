@@ -71,7 +71,7 @@ pub(super) struct MoveArgs {
     /// A part used, as PART=QTY (repeat for several).
     #[arg(long = "part", value_name = "PART=QTY", value_parser = part_used)]
     parts: Vec<(String, u32)>,
-    /// Whether the repair is under warranty (true or false).
+    /// At closing: false declines every warranty claim; true accepts a warranty that was unknown at intake (papers checked).
     #[arg(long)]
     warranty: Option<bool>,
     /// Who makes the change, for the history [default: $USER].
@@ -125,7 +125,7 @@ async fn list(tickets: &Tickets, args: ListArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let dash = || "-".to_owned();
-    let rows: Vec<[String; 10]> = found
+    let rows: Vec<[String; 11]> = found
         .iter()
         .map(|t| {
             [
@@ -141,6 +141,7 @@ async fn list(tickets: &Tickets, args: ListArgs) -> anyhow::Result<()> {
                     .unwrap_or_else(dash),
                 t.key.clone(),
                 t.occurrences.to_string(),
+                t.warranty.status.as_str().to_owned(),
                 if t.sla.breached {
                     "breached".to_owned()
                 } else {
@@ -159,6 +160,7 @@ async fn list(tickets: &Tickets, args: ListArgs) -> anyhow::Result<()> {
         "vehicle",
         "key",
         "seen",
+        "warranty",
         "resolve_by",
         "title",
     ]
@@ -174,7 +176,15 @@ async fn show(tickets: &Tickets, id: TicketId) -> anyhow::Result<()> {
     let (ticket, events) = tickets.get(id).await?.with_context(|| {
         format!("there is no ticket {id}; list tickets with fleetcare tickets list")
     })?;
-    let json = serde_json::to_string_pretty(&TicketWithEvents { ticket, events })?;
+    let outlet_proposed = match (&ticket.outlet, &ticket.vehicle) {
+        (None, Some(v)) => crate::registry::outlets::outlet_for_vehicle(tickets.db(), v).await?,
+        _ => None,
+    };
+    let json = serde_json::to_string_pretty(&TicketWithEvents {
+        ticket,
+        events,
+        outlet_proposed,
+    })?;
     writeln!(io::stdout().lock(), "{json}")?;
     Ok(())
 }

@@ -67,7 +67,7 @@ impl Role {
         use Resource as R;
         match self {
             Self::Admin | Self::Support => true,
-            Self::Planner => matches!(resource, R::Reports | R::PartsReport),
+            Self::Planner => matches!(resource, R::Reports | R::PartsReport | R::Stock),
             // Parts demand sums every fleet's vehicles against depot stock
             // the manufacturer owns; it has no per-fleet rows to filter.
             Self::Operator => !matches!(resource, R::PartsReport),
@@ -84,6 +84,8 @@ impl Role {
             // report problems (complaints, manual reports) and follow
             // them, support runs the repair.
             Action::MoveTicket => matches!(self, Self::Admin | Self::Support),
+            // A recall spans fleets: the maker's after-sales runs it.
+            Action::RunCampaigns => matches!(self, Self::Admin | Self::Support),
         }
     }
 }
@@ -117,8 +119,11 @@ pub enum Resource {
     Tickets,
     /// `due`, `recurring`, `trends`: rows (or inputs) per fleet.
     Reports,
-    /// `parts`: fleet-wide demand against stock.
+    /// `parts` and `parts/reorder`: fleet-wide demand against stock.
     PartsReport,
+    /// The parts ledger: stock per depot, movements (C11). Operators see
+    /// the depots of their fleets' vehicles only.
+    Stock,
     Alerts,
     DeadLetters,
 }
@@ -129,6 +134,8 @@ pub enum Resource {
 pub enum Action {
     /// `POST /tickets/{id}/transitions`, the web UI's move forms.
     MoveTicket,
+    /// `POST /campaigns`, `GET /campaigns…` and the web UI's campaign pages.
+    RunCampaigns,
 }
 
 impl Action {
@@ -136,6 +143,7 @@ impl Action {
     pub const fn describe(self) -> &'static str {
         match self {
             Self::MoveTicket => "move tickets; support and admin do",
+            Self::RunCampaigns => "run recall campaigns; support and admin do",
         }
     }
 }
@@ -326,6 +334,7 @@ mod tests {
             R::Tickets,
             R::Reports,
             R::PartsReport,
+            R::Stock,
             R::Alerts,
             R::DeadLetters,
         ];
@@ -333,7 +342,7 @@ mod tests {
             assert!(Role::Admin.may_use(r) && Role::Support.may_use(r));
             assert_eq!(
                 Role::Planner.may_use(r),
-                matches!(r, R::Reports | R::PartsReport)
+                matches!(r, R::Reports | R::PartsReport | R::Stock)
             );
             assert_eq!(Role::Operator.may_use(r), r != R::PartsReport);
         }

@@ -189,6 +189,50 @@ pub enum RowProblem {
         depot: String,
         first_line: u64,
     },
+    #[error("outlet \"{outlet}\" is already on line {first_line}; list each outlet once")]
+    DuplicateOutlet { outlet: String, first_line: u64 },
+    #[error("{column} \"{value}\" is not {expected}; use one of those")]
+    BadChoice {
+        column: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{column} is longer than {max} characters or holds a control character; shorten it")]
+    BadText { column: &'static str, max: usize },
+    #[error("qty \"{value}\" is not a quantity; give a whole number of 1 or more")]
+    BadQty { value: String },
+    #[error(
+        "reference \"{value}\" is not a reference; give the order number, 1 to 64 printable characters"
+    )]
+    BadReference { value: String },
+    #[error("{column} \"{value}\" is in the future; give the day it happened")]
+    FutureDate { column: &'static str, value: String },
+    #[error(
+        "part {part} at depot {depot} with reference {reference} is already on line {first_line}; list each once"
+    )]
+    DuplicateLine {
+        part: String,
+        depot: String,
+        reference: String,
+        first_line: u64,
+    },
+    #[error(
+        "order {reference} of part {part} at depot {depot} was already received with qty {stored}; give a new reference for another delivery"
+    )]
+    AlreadyReceived {
+        reference: String,
+        part: String,
+        depot: String,
+        stored: i64,
+    },
+    #[error(
+        "order {reference} of part {part} at depot {depot} is already received; give a new reference for another order"
+    )]
+    OrderClosed {
+        reference: String,
+        part: String,
+        depot: String,
+    },
 }
 
 fn at_line(line: Option<u64>) -> String {

@@ -1,9 +1,11 @@
-//! The fleet registry, service history and depot stock (contract C4): what
-//! the jobs join telemetry with. Filled by CSV imports and by closed
-//! tickets, read by the jobs, the API and `vehicles unknown`.
+//! The fleet registry and service history (contract C4), and the reading
+//! of stock counts: what the jobs join telemetry with. Filled by CSV
+//! imports and by closed tickets, read by the jobs, the API and `vehicles
+//! unknown`. Stock itself is the parts ledger's (`crate::parts`).
 
 mod error;
 pub mod import;
+pub mod outlets;
 mod queries;
 mod types;
 mod unknown;
@@ -14,7 +16,8 @@ mod tests;
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 
 pub use error::{HeaderProblem, ImportError, MAX_REPORTED_ROWS, RowError, RowProblem};
-pub use import::{ImportSummary, import_services, import_stock, import_vehicles};
+pub use import::{ImportSummary, import_outlets, import_services, import_vehicles, read_counts};
+pub use outlets::{Outlet, OutletId, OutletKind, Zone, outlet_zone};
 pub use types::{
     Depot, DepotError, MAX_DEPOT_LEN, REPAIR_PREFIX, ServiceHistory, ServiceRecord, ServiceSource,
     ServiceTask, StockLevel, TaskSyntaxError, Vehicle, Vin, VinError,
@@ -98,11 +101,6 @@ pub(crate) async fn record_service_in(
     record: &ServiceRecord,
 ) -> Result<()> {
     queries::upsert_service(conn, record).await
-}
-
-/// Every stock level, by part then depot.
-pub async fn stock(db: &Db) -> Result<Vec<StockLevel>> {
-    queries::stock(db.pool()).await
 }
 
 /// The vehicles' models, from the registry (refreshed by the service).

@@ -7,10 +7,10 @@ use fleetcare_ingest::ids::{FleetId, VehicleId};
 use sqlx::{Any, Executor};
 
 use super::types::{
-    Depot, ServiceHistory, ServiceRecord, ServiceSource, ServiceTask, StockLevel, Vehicle, Vin,
-    date_text, time_text,
+    Depot, ServiceHistory, ServiceRecord, ServiceSource, ServiceTask, Vehicle, Vin, date_text,
+    time_text,
 };
-use crate::catalog::{ModelId, PartId};
+use crate::catalog::ModelId;
 use crate::db::{DbError, Result};
 
 type VehicleRow = (String, String, String, Option<String>, String, String);
@@ -276,45 +276,6 @@ fn service_from_row(row: ServiceRow) -> Result<ServiceRecord> {
         source: ServiceSource::parse(&source)
             .ok_or_else(|| corrupt("services", "source", &source, "neither import nor ticket"))?,
     })
-}
-
-pub(crate) async fn stock<'e, E>(e: E) -> Result<Vec<StockLevel>>
-where
-    E: Executor<'e, Database = Any>,
-{
-    let rows: Vec<(String, String, i64)> =
-        sqlx::query_as("SELECT part, depot, on_hand FROM stock ORDER BY part, depot")
-            .fetch_all(e)
-            .await?;
-    rows.into_iter()
-        .map(|(part, depot, on_hand)| {
-            Ok(StockLevel {
-                part: PartId::new(part.as_str()).map_err(|e| corrupt("stock", "part", &part, e))?,
-                depot: Depot::new(&depot).map_err(|e| corrupt("stock", "depot", &depot, e))?,
-                on_hand: u64::try_from(on_hand)
-                    .map_err(|e| corrupt("stock", "on_hand", &on_hand.to_string(), e))?,
-            })
-        })
-        .collect()
-}
-
-/// Sets the count of one part at one depot.
-pub(crate) async fn upsert_stock<'e, E>(e: E, level: &StockLevel) -> Result<()>
-where
-    E: Executor<'e, Database = Any>,
-{
-    // Counts come from CSV as at most i64::MAX (checked on import).
-    let on_hand = i64::try_from(level.on_hand).unwrap_or(i64::MAX);
-    sqlx::query(
-        "INSERT INTO stock (part, depot, on_hand) VALUES ($1, $2, $3) \
-         ON CONFLICT (part, depot) DO UPDATE SET on_hand = excluded.on_hand",
-    )
-    .bind(level.part.as_str())
-    .bind(level.depot.as_str())
-    .bind(on_hand)
-    .execute(e)
-    .await?;
-    Ok(())
 }
 
 fn corrupt(

@@ -13,12 +13,15 @@
 //! [`output`] prints them as a table, JSON or CSV. Decisions where the
 //! contract is silent: `docs/reports.md`.
 
+pub mod claims;
 pub mod condition;
 pub mod due;
 mod history;
+pub mod kpis;
 pub mod output;
 pub mod parts;
 pub mod recurring;
+pub mod reorder;
 pub mod status;
 pub mod trends;
 mod usage;
@@ -34,10 +37,13 @@ use crate::config::DetectConfig;
 use crate::registry::{ServiceHistory, ServiceRecord, StockLevel, Vehicle};
 use crate::store::StoreError;
 
+pub use claims::{ClaimRow, Period};
 pub use condition::ConditionRow;
 pub use due::{DueRow, MeterValue, NextServiceRow};
+pub use kpis::{KpiBy, KpiRow};
 pub use parts::PartsRow;
 pub use recurring::{RecurringKind, RecurringRow};
+pub use reorder::ReorderRow;
 pub use trends::TrendRow;
 
 /// Microseconds in a day.
@@ -84,8 +90,24 @@ impl Registry {
         Ok(Self {
             vehicles: crate::registry::vehicles(db).await?,
             services: crate::registry::services_for_reports(db, as_of, services).await?,
-            stock: crate::registry::stock(db).await?,
+            stock: crate::parts::levels(db).await?,
         })
+    }
+
+    /// [`Registry::load`] and the parts ledger's stock and open orders
+    /// (for the reorder report), the ledger summed once for both.
+    pub async fn load_with_balances(
+        db: &crate::db::Db,
+        as_of: DateTime<Utc>,
+        services: ServiceHistory,
+    ) -> Result<(Self, Vec<crate::parts::Balance>), crate::db::DbError> {
+        let balances = crate::parts::balances(db).await?;
+        let registry = Self {
+            vehicles: crate::registry::vehicles(db).await?,
+            services: crate::registry::services_for_reports(db, as_of, services).await?,
+            stock: crate::parts::levels_of(&balances),
+        };
+        Ok((registry, balances))
     }
 }
 

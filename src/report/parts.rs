@@ -10,10 +10,10 @@
 //!   fault. These are expected values, hence fractional.
 //!
 //! Weeks are the 7-day periods from the as-of date on (the first starts on
-//! it). `on_hand` is the stock expected at the start of the week (imported
-//! stock less the demand of the weeks before) and `shortfall` the part of
-//! the week's demand it cannot cover; both are `None` when no stock was
-//! imported at all (or, per depot, for a depot that never imported any).
+//! it). `on_hand` is the stock expected at the start of the week (the parts
+//! ledger's stock less the demand of the weeks before) and `shortfall` the
+//! part of the week's demand it cannot cover; both are `None` when the
+//! ledger has no movement at all (or, per depot, for a depot without any).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

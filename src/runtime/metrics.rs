@@ -472,6 +472,7 @@ fleetcare_dead_letters_total{reason=\"too_many_interfaces\"} 0
 fleetcare_dead_letters_total{reason=\"meter\"} 0
 fleetcare_dead_letters_total{reason=\"too_many_dtcs\"} 0
 fleetcare_dead_letters_total{reason=\"implausible_time\"} 0
+fleetcare_dead_letters_total{reason=\"too_many_vehicles\"} 0
 # HELP fleetcare_store_batches Write-ahead log syncs.
 # TYPE fleetcare_store_batches counter
 fleetcare_store_batches_total 2

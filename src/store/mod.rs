@@ -479,7 +479,12 @@ impl Store {
         for rec in records.get(start..).unwrap_or_default() {
             self.pending.push(rec);
         }
-        if let Some(key) = vehicle {
+        // Bounded as the pipeline's states are: a vehicle whose messages
+        // are all dead letters is listed too, up to the same number.
+        let max = self.pipeline.config().max_tracked_vehicles;
+        if let Some(key) = vehicle
+            && (self.seen.len() < max || self.seen.contains_key(&key))
+        {
             let seen = Arc::make_mut(&mut self.seen)
                 .entry(key)
                 .or_insert_with_key(|k| SeenVehicle {

@@ -480,3 +480,23 @@ fn the_store_is_readable_by_its_user_only() {
     drop(Store::open(&dir, PipelineConfig::default()).unwrap());
     assert_eq!(mode(&dir), 0o700);
 }
+
+/// Issue 20: the seen-vehicle list is bounded as the pipeline's states are,
+/// also for vehicles whose messages are all dead letters.
+#[test]
+fn seen_vehicles_stop_at_the_tracked_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = PipelineConfig {
+        max_tracked_vehicles: 5,
+        ..PipelineConfig::default()
+    };
+    let mut store = Store::open(dir.path(), config).unwrap();
+    let data: Vec<(String, String)> = (0..50)
+        .map(|i| msg(&format!("fleet/junk/J{i}/telemetry"), "{not json"))
+        .collect();
+    store.ingest(&as_messages(&data), &mut Vec::new()).unwrap();
+    let seen = store.seen_vehicles();
+    assert_eq!(seen.len(), 5);
+    assert!(seen.iter().all(|v| v.messages == 1), "{seen:?}");
+    assert_eq!(rows(&store, "dead_letters"), 50);
+}

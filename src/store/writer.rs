@@ -2,16 +2,15 @@
 //!
 //! ```text
 //! MQTT (embedded links ─┐                     writer thread, per batch:
-//!   in broker order,    ├─▶ IngestHandle ─▶ log ─▶ fsync ─▶ on_stored(), after_acks(): PUBACKs
+//!   in broker order,    ├─▶ IngestHandle ─▶ log ─▶ fsync ─▶ on_stored(): PUBACKs
 //!   or TCP client)      │   bounded queue     └─▶ decode ─▶ records for the real-time path
 //! Modbus pollers ───────┘
 //! ```
 //!
 //! Every source hands [`Incoming`] messages to an [`IngestHandle`]. The
 //! writer takes whatever is queued (up to a batch), logs and syncs it, and
-//! only then runs each message's `on_stored` callback and then the
-//! sources' `after_acks` hooks — for MQTT these send the PUBACKs, so a
-//! message is acknowledged only once it is durable. The acknowledgements
+//! only then runs each message's `on_stored` callback — for MQTT these
+//! send the PUBACKs, so a message is acknowledged only once it is durable. The acknowledgements
 //! leave before the batch is decoded, so the broker's next messages are on
 //! their way while the decoding runs. The queue is bounded: when the disk
 //! is slower than the network, sources wait instead of growing memory.
@@ -21,7 +20,7 @@
 //! covers thousands of messages; when idle a single message is synced at
 //! once, so latency stays low either way.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use fleetcare_ingest::pipeline::{Message, Record};
 use tokio::sync::mpsc;
@@ -77,21 +76,12 @@ impl Default for WriterConfig {
 #[error("the store writer has stopped; see the log for why")]
 pub struct WriterStopped;
 
-/// Run by the writer after the acknowledgements of every batch, so that a
-/// source can send what its `on_stored` callbacks queued as one message
-/// (the embedded broker's link: one router event per batch, not per ack).
-pub type AfterAcks = Box<dyn Fn() + Send + Sync>;
-
-/// The hooks sources registered; shared by every handle and the writer.
-type AfterAcksList = Arc<Mutex<Vec<AfterAcks>>>;
-
 /// Where sources send messages. Cloning is cheap; the writer stops once
 /// every handle is dropped.
 #[derive(Clone)]
 pub struct IngestHandle {
     tx: mpsc::Sender<Incoming>,
     metrics: Arc<LiveMetrics>,
-    after_acks: AfterAcksList,
 }
 
 impl std::fmt::Debug for IngestHandle {
@@ -114,24 +104,10 @@ impl IngestHandle {
         &self.metrics
     }
 
-    /// Registers `hook` to run on the writer thread after the
-    /// acknowledgements of every batch that had any (also when none of them
-    /// were this source's: a hook with nothing queued must return at once).
-    pub fn after_acks(&self, hook: AfterAcks) {
-        self.after_acks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(hook);
-    }
-
     /// A handle whose messages go to `tx` instead of a store: for testing a
-    /// source on its own. Hooks registered on it never run.
+    /// source on its own.
     pub fn from_sender(tx: mpsc::Sender<Incoming>, metrics: Arc<LiveMetrics>) -> Self {
-        Self {
-            tx,
-            metrics,
-            after_acks: AfterAcksList::default(),
-        }
+        Self { tx, metrics }
     }
 }
 
@@ -162,15 +138,13 @@ pub fn spawn_writer(
     std::thread::JoinHandle<Result<Store, StoreError>>,
 )> {
     let (tx, rx) = mpsc::channel(config.queue.max(1));
-    let after_acks = AfterAcksList::default();
     let handle = IngestHandle {
         tx,
         metrics: metrics.clone(),
-        after_acks: after_acks.clone(),
     };
     let thread = std::thread::Builder::new()
         .name("fleetcare-writer".to_owned())
-        .spawn(move || write_loop(store, rx, config.batch.max(1), &metrics, &after_acks, sink))?;
+        .spawn(move || write_loop(store, rx, config.batch.max(1), &metrics, sink))?;
     Ok((handle, thread))
 }
 
@@ -179,7 +153,6 @@ fn write_loop(
     mut rx: mpsc::Receiver<Incoming>,
     batch_max: usize,
     metrics: &LiveMetrics,
-    after_acks: &Mutex<Vec<AfterAcks>>,
     mut sink: Option<RecordSink>,
 ) -> Result<Store, StoreError> {
     let mut batch: Vec<Incoming> = Vec::with_capacity(batch_max);
@@ -213,11 +186,7 @@ fn write_loop(
         // for the sync was tried: its wake-ups cost more CPU than the
         // overlap saved (docs/decisions.md).
         let durable = |outcomes: &[Outcome]| {
-            if !acks.is_empty() {
-                acks.into_iter().for_each(|ack| ack());
-                let hooks = after_acks.lock().unwrap_or_else(PoisonError::into_inner);
-                hooks.iter().for_each(|hook| hook());
-            }
+            acks.into_iter().for_each(|ack| ack());
             let stored = outcomes.iter().filter(|o| **o == Outcome::Stored).count() as u64;
             metrics.stored.inc_by(stored);
             metrics.duplicates.inc_by(outcomes.len() as u64 - stored);

@@ -56,6 +56,11 @@ pub enum TicketError {
         key: String,
         expected: &'static str,
     },
+    /// An outlet that is not in the register (once the register has any).
+    #[error(
+        "outlet {outlet:?} is not a registered outlet; name one by its outlet_id (list them with GET /api/v1/outlets), or import it with fleetcare outlets import"
+    )]
+    UnknownOutlet { outlet: String },
     /// `create` is for complaints and manual reports only; the others come
     /// from alerts.
     #[error("{0} tickets are opened by alerts; create only complaint or manual tickets")]

@@ -11,14 +11,17 @@
 //! periodically and reports each missed deadline and each escalated
 //! complaint once. Every change is an event in the ticket's history.
 
+mod campaign;
 mod error;
 mod meters;
 mod raise;
 mod sla;
 mod state;
+mod stock;
 mod store;
 mod transition;
 mod types;
+mod warranty;
 
 #[cfg(test)]
 mod tests;
@@ -28,6 +31,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 
+pub use campaign::{Campaign, CampaignTicket, NewCampaign, RECALL_PRIORITY};
 pub use error::{Result, TicketError};
 pub use meters::StoreMeters;
 pub use sla::SlaConfig;
@@ -38,7 +42,7 @@ pub use types::{
     TicketId, TicketKind, TicketWithEvents, UnknownName,
 };
 
-use crate::catalog::ModelId;
+use crate::catalog::{Catalog, ModelId};
 use crate::db::Db;
 
 /// A vehicle's meters when a maintenance ticket closes: the service record
@@ -62,6 +66,7 @@ pub struct Tickets {
     db: Db,
     sla: Arc<SlaConfig>,
     meters: Option<Arc<dyn MeterSource>>,
+    catalog: Option<Arc<Catalog>>,
 }
 
 impl Tickets {
@@ -70,7 +75,28 @@ impl Tickets {
             db,
             sla: Arc::new(sla),
             meters: None,
+            catalog: None,
         }
+    }
+
+    /// New tickets get their warranty from this catalogue's terms (C10);
+    /// without one, every warranty is `unknown`.
+    pub fn with_catalog(mut self, catalog: Arc<Catalog>) -> Self {
+        self.catalog = Some(catalog);
+        self
+    }
+
+    fn warranty(&self) -> warranty::Lookup<'_> {
+        warranty::Lookup {
+            db: &self.db,
+            catalog: self.catalog.as_ref(),
+            meters: self.meters.as_ref(),
+        }
+    }
+
+    /// The database the tickets live in, for reports over them.
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     /// Closing a maintenance ticket records the meters `source` gives;
@@ -88,7 +114,20 @@ impl Tickets {
     /// to the one already active for its key. Alerts are by `fleetcare`
     /// in the history.
     pub async fn raise(&self, alert: NewAlert) -> Result<Raised> {
-        raise::raise(&self.db, &self.sla, alert).await
+        raise::raise(&self.db, &self.sla, alert, self.warranty(), None).await
+    }
+
+    /// A vehicle's `recall` ticket of campaign `campaign` (kind `recall`,
+    /// key `SPN:FMI`), de-duplicated like an alert: a vehicle with a
+    /// recall for the code still open counts an occurrence on it.
+    pub async fn raise_recall(&self, alert: NewAlert, campaign: i64) -> Result<Raised> {
+        if alert.kind != TicketKind::Recall {
+            return Err(TicketError::InvalidAlert {
+                kind: alert.kind,
+                problem: "must be a recall to join a campaign",
+            });
+        }
+        raise::raise(&self.db, &self.sla, alert, self.warranty(), Some(campaign)).await
     }
 
     /// A complaint or manual report (`kind` must be one of those): its own
@@ -106,7 +145,17 @@ impl Tickets {
         at: DateTime<Utc>,
     ) -> Result<Ticket> {
         raise::create(
-            &self.db, &self.sla, kind, fleet, vehicle, model, title, details, actor, at,
+            &self.db,
+            &self.sla,
+            kind,
+            fleet,
+            vehicle,
+            model,
+            title,
+            details,
+            actor,
+            at,
+            self.warranty(),
         )
         .await
     }
@@ -150,6 +199,19 @@ impl Tickets {
         )
     }
 
+    /// The zone (city or rural) of the outlet a ticket's on-site
+    /// commitment depends on (C10): its registered outlet once dispatched,
+    /// before that the one serving the vehicle's depot; `None` when the
+    /// register has neither. For the service calendar's `sla.on_site_by`.
+    pub async fn outlet_zone(&self, ticket: &Ticket) -> Result<Option<crate::registry::Zone>> {
+        Ok(crate::registry::outlet_zone(
+            &self.db,
+            ticket.outlet.as_deref(),
+            ticket.vehicle.as_ref(),
+        )
+        .await?)
+    }
+
     /// One ticket and its history, oldest event first.
     pub async fn get(&self, id: TicketId) -> Result<Option<(Ticket, Vec<TicketEvent>)>> {
         let Some(ticket) = store::load(self.db.pool(), id).await? else {
@@ -157,6 +219,14 @@ impl Tickets {
         };
         let events = store::events(self.db.pool(), id).await?;
         Ok(Some((ticket, events)))
+    }
+
+    /// The history of every closed ticket, oldest event first (for the
+    /// KPI report).
+    pub async fn events_of_closed(
+        &self,
+    ) -> Result<std::collections::HashMap<TicketId, Vec<TicketEvent>>> {
+        store::events_of_closed(&self.db).await
     }
 
     /// The tickets `filter` lets through, newest first.

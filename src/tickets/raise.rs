@@ -10,7 +10,8 @@ use super::sla::SlaConfig;
 use super::state::TicketState;
 use super::store::{self, SYSTEM_ACTOR};
 use super::types::{NewAlert, Priority, Raised, Ticket, TicketId, TicketKind};
-use crate::catalog::{ModelId, TaskId};
+use super::warranty::Lookup;
+use crate::catalog::{Cover, ModelId, TaskId};
 use crate::db::Db;
 use crate::registry::{REPAIR_PREFIX, ServiceTask};
 
@@ -33,8 +34,20 @@ const CREATED_PRIORITY: Priority = Priority::P3;
 /// Concurrent alerts for one key race to insert; the partial unique index
 /// lets one win, the others roll back (returning their ticket number) and
 /// try again, now finding the winner's ticket to count on.
-pub(super) async fn raise(db: &Db, sla: &SlaConfig, alert: NewAlert) -> Result<Raised> {
+///
+/// The warranty of a new ticket is looked up (registry, meters) outside
+/// the write transaction, only once an attempt found no active ticket to
+/// count on: an occurrence never pays for it, and the database is never
+/// locked while the store is read.
+pub(super) async fn raise(
+    db: &Db,
+    sla: &SlaConfig,
+    alert: NewAlert,
+    warranty: Lookup<'_>,
+    campaign: Option<i64>,
+) -> Result<Raised> {
     let (dedupe_on, key) = checked_subject(&alert)?;
+    let mut cover: Option<Cover> = None;
     for _ in 0..MAX_ATTEMPTS {
         let mut tx = store::begin_write(db).await?;
         if let Some(id) = add_occurrence(&mut tx, &alert, &dedupe_on, &key).await? {
@@ -53,6 +66,18 @@ pub(super) async fn raise(db: &Db, sla: &SlaConfig, alert: NewAlert) -> Result<R
             tx.commit().await?;
             return Ok(Raised::Occurrence(ticket));
         }
+        if cover.is_none() {
+            tx.rollback().await?;
+            cover = Some(
+                warranty
+                    .cover(alert.fleet.as_ref(), alert.vehicle.as_ref(), alert.at)
+                    .await,
+            );
+            continue;
+        }
+        let Some(cover) = cover.as_ref() else {
+            continue;
+        };
         let id = store::next_id(&mut tx).await?;
         let row = Insert {
             id,
@@ -66,6 +91,8 @@ pub(super) async fn raise(db: &Db, sla: &SlaConfig, alert: NewAlert) -> Result<R
             title: &alert.title,
             details: &alert.details,
             at: alert.at,
+            cover,
+            campaign,
         };
         match insert(&mut tx, sla, &row).await {
             Ok(()) => {}
@@ -110,6 +137,7 @@ pub(super) async fn create(
     details: String,
     actor: &str,
     at: DateTime<Utc>,
+    warranty: Lookup<'_>,
 ) -> Result<Ticket> {
     if !matches!(kind, TicketKind::Complaint | TicketKind::Manual) {
         return Err(TicketError::NotCreatable(kind));
@@ -129,6 +157,7 @@ pub(super) async fn create(
             reason: format!("details are at most {MAX_DETAILS} characters"),
         });
     }
+    let cover = warranty.cover(Some(&fleet), Some(&vehicle), at).await;
     let mut tx = store::begin_write(db).await?;
     let id = store::next_id(&mut tx).await?;
     let key = id.to_string();
@@ -144,6 +173,8 @@ pub(super) async fn create(
         title,
         details: &details,
         at,
+        cover: &cover,
+        campaign: None,
     };
     insert(&mut tx, sla, &row).await?;
     store::add_event(
@@ -213,7 +244,8 @@ pub(super) fn canonical_key(kind: TicketKind, key: &str) -> Result<String> {
         TicketKind::Fault
         | TicketKind::Recurring
         | TicketKind::RepeatRepair
-        | TicketKind::BatchDefect => match ServiceTask::parse(&format!("{REPAIR_PREFIX}{key}")) {
+        | TicketKind::BatchDefect
+        | TicketKind::Recall => match ServiceTask::parse(&format!("{REPAIR_PREFIX}{key}")) {
             Ok(ServiceTask::Repair { spn, fmi }) => Ok(format!("{spn}:{fmi}")),
             _ => Err(invalid("SPN:FMI, e.g. 110:0")),
         },
@@ -263,6 +295,8 @@ struct Insert<'a> {
     title: &'a str,
     details: &'a str,
     at: DateTime<Utc>,
+    cover: &'a Cover,
+    campaign: Option<i64>,
 }
 
 /// Inserts an open ticket with its deadlines. The raw sqlx error comes
@@ -274,11 +308,16 @@ async fn insert(
 ) -> std::result::Result<(), sqlx::Error> {
     let (respond_by, resolve_by) = sla.deadlines(row.priority, row.at);
     let at = store::time_text(row.at);
+    let decision = row.cover.decision;
+    // A Cover is plain data: it always serializes.
+    let cover_json = serde_json::to_string(row.cover).unwrap_or_default();
     sqlx::query(
         "INSERT INTO tickets (ticket_id, fleet_id, vehicle_id, model_id, kind, ticket_key, \
          dedupe_on, state, priority, title, details, created_at, updated_at, occurrences, \
-         respond_by, resolve_by, parts_used) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $11, $12, 1, $13, $14, '[]')",
+         respond_by, resolve_by, parts_used, warranty_status, warranty_until, warranty_basis, \
+         warranty_cover, campaign_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $11, $12, 1, $13, $14, '[]', \
+         $15, $16, $17, $18, $19)",
     )
     .bind(row.id.0)
     .bind(row.fleet.map(FleetId::as_str))
@@ -294,6 +333,11 @@ async fn insert(
     .bind(&at)
     .bind(store::time_text(respond_by))
     .bind(store::time_text(resolve_by))
+    .bind(decision.status.as_str())
+    .bind(decision.until.map(|d| d.format("%Y-%m-%d").to_string()))
+    .bind(decision.basis.map(|b| b.as_str()))
+    .bind(cover_json)
+    .bind(row.campaign)
     .execute(conn)
     .await?;
     Ok(())

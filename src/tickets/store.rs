@@ -10,7 +10,7 @@ use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row, Transaction};
 use super::error::{Result, TicketError};
 use super::state::TicketState;
 use super::types::{PartUsed, Sla, Ticket, TicketEvent, TicketFilter, TicketId};
-use crate::catalog::ModelId;
+use crate::catalog::{Cover, ModelId, WarrantyBasis, WarrantyDecision, WarrantyStatus};
 use crate::db::{Backend, Db, DbError};
 
 /// The actor of changes fleetcare makes itself (alerts, SLA checks).
@@ -91,7 +91,8 @@ pub(super) async fn add_event(
 const COLUMNS: &str = "ticket_id, fleet_id, vehicle_id, model_id, kind, ticket_key, state, \
     priority, title, details, created_at, updated_at, occurrences, respond_by, resolve_by, \
     breached_at, escalated_at, finished_at, assignee, outlet, outcome, satisfaction, \
-    labour_hours, parts_used, warranty";
+    labour_hours, parts_used, warranty, warranty_status, warranty_until, warranty_basis, \
+    labour_covered, campaign_id";
 
 /// One ticket, if it exists.
 pub(super) async fn load<'e, E>(e: E, id: TicketId) -> Result<Option<Ticket>>
@@ -105,6 +106,25 @@ where
     .fetch_optional(e)
     .await?;
     row.as_ref().map(ticket_from_row).transpose()
+}
+
+/// The warranty cover a ticket was opened with (unknown for one opened
+/// before warranties were decided).
+pub(super) async fn cover<'e, E>(e: E, id: TicketId) -> Result<Cover>
+where
+    E: Executor<'e, Database = Any>,
+{
+    let text: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT warranty_cover FROM tickets WHERE ticket_id = $1")
+            .bind(id.0)
+            .fetch_optional(e)
+            .await?;
+    match text.and_then(|(t,)| t) {
+        None => Ok(Cover::unknown()),
+        Some(t) => {
+            serde_json::from_str(&t).map_err(|e| corrupt("tickets", "warranty_cover", &t, e))
+        }
+    }
 }
 
 /// One ticket that this transaction has just written.
@@ -147,6 +167,41 @@ where
             })
         })
         .collect()
+}
+
+/// The history of every closed ticket, per ticket, oldest first (the
+/// KPI report reads the times of its moves).
+pub(super) async fn events_of_closed(
+    db: &Db,
+) -> Result<std::collections::HashMap<TicketId, Vec<TicketEvent>>> {
+    let rows = sqlx::query(
+        "SELECT e.ticket_id, e.at, e.actor, e.kind, e.from_state, e.to_state, e.note \
+         FROM ticket_events e JOIN tickets t ON t.ticket_id = e.ticket_id \
+         WHERE t.state = 'closed' ORDER BY e.ticket_id, e.seq",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let mut out: std::collections::HashMap<TicketId, Vec<TicketEvent>> = Default::default();
+    for row in &rows {
+        let state = |column: &'static str| -> Result<Option<TicketState>> {
+            let text: Option<String> = row.try_get(column)?;
+            text.map(|t| {
+                t.parse()
+                    .map_err(|e| corrupt("ticket_events", column, &t, e))
+            })
+            .transpose()
+        };
+        let id = TicketId(row.try_get("ticket_id")?);
+        out.entry(id).or_default().push(TicketEvent {
+            at: parse_time("ticket_events", "at", &row.try_get::<String, _>("at")?)?,
+            actor: row.try_get("actor")?,
+            kind: row.try_get("kind")?,
+            from: state("from_state")?,
+            to: state("to_state")?,
+            note: row.try_get("note")?,
+        });
+    }
+    Ok(out)
 }
 
 /// The `WHERE` of `filter` (empty: every ticket) and the text values its
@@ -317,7 +372,32 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
     let occurrences: i64 = row.try_get("occurrences")?;
     let satisfaction: Option<i64> = row.try_get("satisfaction")?;
     let warranty: Option<i64> = row.try_get("warranty")?;
+    let labour_covered: Option<i64> = row.try_get("labour_covered")?;
     let parts_text = parsed("parts_used")?;
+    let warranty_status = opt_text("warranty_status")?
+        .map(|s| {
+            WarrantyStatus::parse(&s)
+                .ok_or_else(|| corrupt("tickets", "warranty_status", &s, "not in, out or unknown"))
+        })
+        .transpose()?;
+    let warranty_basis = opt_text("warranty_basis")?
+        .map(|s| {
+            WarrantyBasis::parse(&s).ok_or_else(|| {
+                corrupt(
+                    "tickets",
+                    "warranty_basis",
+                    &s,
+                    "not months, engine_hours or km",
+                )
+            })
+        })
+        .transpose()?;
+    let warranty_until = opt_text("warranty_until")?
+        .map(|d| {
+            chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                .map_err(|e| corrupt("tickets", "warranty_until", &d, e))
+        })
+        .transpose()?;
     Ok(Ticket {
         id,
         fleet,
@@ -361,7 +441,14 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
         labour_hours: row.try_get("labour_hours")?,
         parts_used: serde_json::from_str::<Vec<PartUsed>>(&parts_text)
             .map_err(|e| corrupt("tickets", "parts_used", &parts_text, e))?,
-        warranty: warranty.map(|w| w != 0),
+        warranty: WarrantyDecision {
+            status: warranty_status.unwrap_or(WarrantyStatus::Unknown),
+            until: warranty_until,
+            basis: warranty_basis,
+        },
+        warranty_claim: warranty.map(|w| w != 0),
+        labour_covered: labour_covered.map(|w| w != 0),
+        campaign: row.try_get("campaign_id")?,
     })
 }
 

@@ -362,17 +362,19 @@ async fn moves_are_checked_and_recorded(db: Db) {
     assert_eq!(closed.satisfaction, Some(3));
     assert_eq!(closed.outcome, Some(Outcome::PartReplaced));
     assert_eq!(closed.labour_hours, Some(2.5));
-    assert_eq!(closed.warranty, Some(true));
+    assert_eq!(closed.warranty_claim, Some(true));
     assert_eq!(
         closed.parts_used,
         [
             PartUsed {
                 part: "FLT-OIL-01".into(),
-                qty: 2
+                qty: 2,
+                covered: Some(true),
             },
             PartUsed {
                 part: "GSK-7".into(),
-                qty: 2
+                qty: 2,
+                covered: Some(true),
             }
         ]
     );
@@ -892,7 +894,12 @@ async fn tickets_serialize_with_the_c7_fields(db: Db) {
         .unwrap()
         .into_ticket();
     let (ticket, events) = t.get(ticket.id).await.unwrap().unwrap();
-    let json = serde_json::to_value(TicketWithEvents { ticket, events }).unwrap();
+    let json = serde_json::to_value(TicketWithEvents {
+        ticket,
+        events,
+        outlet_proposed: None,
+    })
+    .unwrap();
     for field in [
         "id",
         "fleet",
@@ -920,6 +927,188 @@ async fn tickets_serialize_with_the_c7_fields(db: Db) {
     assert_eq!(json["sla"]["breached"], false);
     assert_eq!(json["events"][0]["kind"], "opened");
     assert_eq!(json["events"][0]["to"], "open");
+    // No catalogue: nothing can be said about the warranty.
+    assert_eq!(
+        json["warranty"],
+        serde_json::json!({"status": "unknown", "until": null, "basis": null})
+    );
+}
+
+/// Engine hours and km a vehicle reports, per vehicle id.
+#[derive(Debug)]
+struct HoursOf;
+
+impl super::MeterSource for HoursOf {
+    fn readings(&self, _: &FleetId, v: &VehicleId) -> super::MeterReadings {
+        let engine_hours = match v.as_str() {
+            "IN-1" => Some(3900.0),
+            "OUT-1" => Some(4100.0),
+            _ => None,
+        };
+        super::MeterReadings {
+            engine_hours,
+            pto_hours: None,
+            odometer_km: engine_hours.map(|h| h * 10.0),
+        }
+    }
+}
+
+/// Issue 21 acceptance (at the ticket store): 20 months and 3,900 h are
+/// in warranty, 4,100 h out on engine hours; closing claims the covered
+/// part and the labour, never the excluded wear part.
+async fn warranty_is_decided_at_intake_and_claimed_at_closing(db: Db) {
+    use TicketState::*;
+    let catalog = std::sync::Arc::new(
+        crate::catalog::Catalog::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"),
+        )
+        .unwrap(),
+    );
+    let t = tickets(db.clone())
+        .with_catalog(catalog)
+        .with_meters(std::sync::Arc::new(HoursOf));
+    // 20 months before t0 (2025-03-03).
+    for v in ["IN-1", "OUT-1", "NOMETER-1"] {
+        sqlx::query(
+            "INSERT INTO vehicles (vehicle_id, fleet_id, model_id, vin, commissioned_on, depot) \
+             VALUES ($1, 'acme', 'compactor-c12', NULL, '2023-07-03', 'north')",
+        )
+        .bind(v)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    }
+    let open = |v: &'static str| {
+        let t = t.clone();
+        async move {
+            t.raise(fault(v, "110:0", t0()))
+                .await
+                .unwrap()
+                .into_ticket()
+        }
+    };
+    let inside = open("IN-1").await;
+    assert_eq!(
+        serde_json::to_value(inside.warranty).unwrap(),
+        serde_json::json!({"status": "in", "until": "2025-07-03", "basis": "engine_hours"})
+    );
+    let outside = open("OUT-1").await;
+    assert_eq!(
+        serde_json::to_value(outside.warranty).unwrap(),
+        serde_json::json!({"status": "out", "until": null, "basis": "engine_hours"})
+    );
+    assert_eq!(
+        open("NOMETER-1").await.warranty.status,
+        crate::catalog::WarrantyStatus::Unknown
+    );
+    // An occurrence keeps the intake decision.
+    let again = t.raise(fault("IN-1", "110:0", minutes(1))).await.unwrap();
+    assert!(matches!(again, Raised::Occurrence(_)));
+
+    let walk = [Dispatched, Diagnosing, InRepair, QualityCheck, Delivered];
+    for ticket in [&inside, &outside] {
+        for (i, to) in walk.iter().enumerate() {
+            t.transition(
+                ticket.id,
+                Transition {
+                    assignee: Some("Li".into()),
+                    outlet: Some("north".into()),
+                    ..Transition::to(*to)
+                },
+                "support",
+                minutes(10 + i as i64),
+            )
+            .await
+            .unwrap();
+        }
+        let closed = t
+            .transition(
+                ticket.id,
+                Transition {
+                    satisfaction: Some(5),
+                    outcome: Some(Outcome::PartReplaced),
+                    labour_hours: Some(3.0),
+                    parts_used: vec![("THERMO-01".into(), 1), ("COOLANT-L".into(), 20)],
+                    ..Transition::to(Closed)
+                },
+                "support",
+                minutes(30),
+            )
+            .await
+            .unwrap();
+        let covered: Vec<_> = closed.parts_used.iter().map(|p| p.covered).collect();
+        if ticket.id == inside.id {
+            // Coolant is a fluid: excluded; the thermostat is claimed.
+            assert_eq!(covered, [Some(true), Some(false)]);
+            assert_eq!(closed.labour_covered, Some(true));
+            let (_, events) = t.get(ticket.id).await.unwrap().unwrap();
+            let note = events.last().unwrap().note.clone().unwrap();
+            assert!(
+                note.contains("; warranty: THERMO-01 and labour claimed;"),
+                "{note}"
+            );
+        } else {
+            assert_eq!(covered, [Some(false), Some(false)]);
+            assert_eq!(closed.labour_covered, Some(false));
+        }
+    }
+}
+
+/// C10: once the register has outlets, dispatch names one of them; the
+/// outlet serving the vehicle's depot gives the ticket's zone.
+async fn dispatch_names_a_registered_outlet(db: Db) {
+    use TicketState::*;
+    register(&db, "TRK-001").await;
+    let t = tickets(db.clone());
+    let a = t
+        .raise(fault("TRK-001", "110:0", t0()))
+        .await
+        .unwrap()
+        .into_ticket();
+    // No register yet: any name, and no zone.
+    assert_eq!(t.outlet_zone(&a).await.unwrap(), None);
+    sqlx::query(
+        "INSERT INTO outlets (outlet_id, name, kind, zone, phone) VALUES \
+         ('OUT-N', 'North workshop', 'own', 'rural', NULL), \
+         ('OUT-P', 'Partner north', 'partner', 'city', NULL)",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO outlet_depots (outlet_id, depot) VALUES ('OUT-N', 'north'), ('OUT-P', 'north')",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+    // The own workshop serving the depot is proposed.
+    assert_eq!(
+        t.outlet_zone(&a).await.unwrap(),
+        Some(crate::registry::Zone::Rural)
+    );
+    let dispatch = |outlet: &str| Transition {
+        assignee: Some("Wang Lei".into()),
+        outlet: Some(outlet.into()),
+        ..Transition::to(Dispatched)
+    };
+    let e = t
+        .transition(a.id, dispatch("north workshop"), "support", minutes(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, TicketError::UnknownOutlet { outlet } if outlet == "north workshop"),
+        "{e}"
+    );
+    assert!(e.is_client_error());
+    let moved = t
+        .transition(a.id, dispatch("OUT-P"), "support", minutes(2))
+        .await
+        .unwrap();
+    assert_eq!(moved.outlet.as_deref(), Some("OUT-P"));
+    assert_eq!(
+        t.outlet_zone(&moved).await.unwrap(),
+        Some(crate::registry::Zone::City)
+    );
 }
 
 db_tests!(multi_thread: one_hundred_simultaneous_alerts_make_one_ticket);
@@ -934,4 +1123,6 @@ db_tests!(
     lists_filter_and_hide_other_fleets,
     pages_counts_and_open_tickets_per_vehicle,
     tickets_serialize_with_the_c7_fields,
+    warranty_is_decided_at_intake_and_claimed_at_closing,
+    dispatch_names_a_registered_outlet,
 );

@@ -63,16 +63,22 @@ fn parts_used<'de, D: Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Vec<(String, u32)>, D::Error> {
     #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Named {
+        part: String,
+        qty: u32,
+    }
+    #[derive(Deserialize)]
     #[serde(untagged)]
     enum Part {
         Pair(String, u32),
-        Named(PartUsed),
+        Named(Named),
     }
     Ok(Vec::<Part>::deserialize(d)?
         .into_iter()
         .map(|p| match p {
             Part::Pair(part, qty) => (part, qty),
-            Part::Named(PartUsed { part, qty }) => (part, qty),
+            Part::Named(Named { part, qty }) => (part, qty),
         })
         .collect())
 }
@@ -166,7 +172,8 @@ fn invalid(field: &'static str, value: &str, reason: String) -> TicketError {
 }
 
 /// Applies `t` to ticket `id` in one transaction: the ticket row, its
-/// history, and (closing maintenance or a fault) the service record.
+/// history, (closing maintenance or a fault) the service record, and
+/// (closing) the issue of its parts from the vehicle's depot (C11).
 pub(super) async fn apply(
     db: &Db,
     id: TicketId,
@@ -191,8 +198,24 @@ pub(super) async fn apply(
             None => parts.push(PartUsed {
                 part: part.clone(),
                 qty: *qty,
+                covered: None,
             }),
         }
+    }
+    // Closing decides the claim (C10) from the cover kept since intake.
+    let mut labour_covered = None;
+    if t.to == TicketState::Closed {
+        let cover = store::cover(&mut *tx, id).await?;
+        let claim = super::warranty::claim(
+            ticket.kind,
+            t.outcome.or(ticket.outcome),
+            t.warranty.or(ticket.warranty_claim),
+            &cover,
+            &parts,
+            t.labour_hours.or(ticket.labour_hours),
+        );
+        parts = claim.parts;
+        labour_covered = Some(claim.labour);
     }
     let parts_json = serde_json::to_string(&parts).map_err(|e| TicketError::InvalidInput {
         field: "parts_used",
@@ -201,6 +224,14 @@ pub(super) async fn apply(
     })?;
     let assignee = given(&t.assignee).map(str::to_owned);
     let outlet = given(&t.outlet).map(str::to_owned);
+    // C10: the outlet is one of the register's, once it has any (before,
+    // as in earlier versions, any name).
+    if let Some(o) = &outlet {
+        let (any, known) = registry::outlets::outlet_known_in(&mut tx, o).await?;
+        if any && !known {
+            return Err(TicketError::UnknownOutlet { outlet: o.clone() });
+        }
+    }
     sqlx::query(
         "UPDATE tickets SET state = $1, updated_at = $2, \
          responded_at = COALESCE(responded_at, $3), \
@@ -209,8 +240,8 @@ pub(super) async fn apply(
          assignee = COALESCE($6, assignee), outlet = COALESCE($7, outlet), \
          outcome = COALESCE($8, outcome), satisfaction = COALESCE($9, satisfaction), \
          labour_hours = COALESCE($10, labour_hours), parts_used = $11, \
-         warranty = COALESCE($12, warranty) \
-         WHERE ticket_id = $13",
+         warranty = COALESCE($12, warranty), labour_covered = COALESCE($13, labour_covered) \
+         WHERE ticket_id = $14",
     )
     .bind(t.to.as_str())
     .bind(&now)
@@ -225,6 +256,7 @@ pub(super) async fn apply(
     .bind(t.labour_hours)
     .bind(parts_json)
     .bind(t.warranty.map(i64::from))
+    .bind(labour_covered.map(i64::from))
     .bind(id.0)
     // sqlx 0.9's Any driver declares a NULL f64 as float4 to PostgreSQL
     // (sqlx issue #4284); an unnamed statement is prepared per call.
@@ -248,6 +280,26 @@ pub(super) async fn apply(
         && let Some(said) = record_service(&mut tx, &ticket, at, readings).await?
     {
         note.push(said);
+    }
+    if t.to == TicketState::Closed {
+        let claimed: Vec<&str> = parts
+            .iter()
+            .filter(|p| p.covered == Some(true))
+            .map(|p| p.part.as_str())
+            .collect();
+        let labour = labour_covered == Some(true);
+        if labour && claimed.is_empty() {
+            note.push("warranty: labour claimed".to_owned());
+        } else if !claimed.is_empty() {
+            note.push(format!(
+                "warranty: {}{} claimed",
+                claimed.join(", "),
+                if labour { " and labour" } else { "" }
+            ));
+        }
+        if let Some(said) = super::stock::issue_parts(&mut tx, &ticket, &parts, actor, at).await? {
+            note.push(said);
+        }
     }
     let note = (!note.is_empty()).then(|| note.join("; "));
     store::add_event(
@@ -282,7 +334,7 @@ async fn record_service(
         TicketKind::Maintenance => TaskId::new(ticket.key.as_str())
             .ok()
             .map(ServiceTask::Maintenance),
-        TicketKind::Fault => {
+        TicketKind::Fault | TicketKind::Recall => {
             ServiceTask::parse(&format!("{}{}", registry::REPAIR_PREFIX, ticket.key)).ok()
         }
         _ => return Ok(None),

@@ -9,7 +9,7 @@ use fleetcare_ingest::ids::{FleetId, VehicleId};
 use serde::{Deserialize, Serialize};
 
 use super::state::TicketState;
-use crate::catalog::ModelId;
+use crate::catalog::{ModelId, WarrantyDecision};
 
 /// A ticket number: small and readable (1, 2, 3…), given in order of
 /// opening; JSON carries it as a number.
@@ -111,6 +111,8 @@ pub enum TicketKind {
     Complaint,
     /// A report entered by staff.
     Manual,
+    /// One vehicle's share of a recall campaign (C10); key `SPN:FMI`.
+    Recall,
     /// A condition signal drifting toward a catalogued fault (C12); key
     /// the signal name, one ticket per vehicle and signal.
     Condition,
@@ -124,6 +126,7 @@ named_enum!(TicketKind, "kind", {
     BatchDefect => "batch_defect",
     Complaint => "complaint",
     Manual => "manual",
+    Recall => "recall",
     Condition => "condition",
 });
 
@@ -184,6 +187,10 @@ pub struct Sla {
 pub struct PartUsed {
     pub part: String,
     pub qty: u32,
+    /// Claimed under warranty; decided when the ticket closes (C10),
+    /// null before.
+    #[serde(default)]
+    pub covered: Option<bool>,
 }
 
 /// A ticket as the API shows it (C7 field names).
@@ -217,7 +224,16 @@ pub struct Ticket {
     pub satisfaction: Option<u8>,
     pub labour_hours: Option<f64>,
     pub parts_used: Vec<PartUsed>,
-    pub warranty: Option<bool>,
+    /// Decided when the ticket opened (C10): `{status, until, basis}`.
+    pub warranty: WarrantyDecision,
+    /// What support said at closing: false declines every claim, true
+    /// accepts an `unknown` warranty (papers checked by hand); null: not
+    /// said.
+    pub warranty_claim: Option<bool>,
+    /// Whether the labour was claimed; decided when the ticket closes.
+    pub labour_covered: Option<bool>,
+    /// The recall campaign of a `recall` ticket.
+    pub campaign: Option<i64>,
 }
 
 /// One line of a ticket's history.
@@ -240,6 +256,10 @@ pub struct TicketWithEvents {
     #[serde(flatten)]
     pub ticket: Ticket,
     pub events: Vec<TicketEvent>,
+    /// Before dispatch: the registered outlet serving the vehicle's depot,
+    /// proposed for the dispatch (C10); absent when none is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outlet_proposed: Option<crate::registry::Outlet>,
 }
 
 /// What an alert asks a ticket for. `key` is `SPN:FMI` for faults,
@@ -317,7 +337,7 @@ mod tests {
         let e = "warranty".parse::<TicketKind>().unwrap_err().to_string();
         assert_eq!(
             e,
-            "kind \"warranty\" is not known; use fault, maintenance, recurring, repeat_repair, batch_defect, complaint, manual, condition"
+            "kind \"warranty\" is not known; use fault, maintenance, recurring, repeat_repair, batch_defect, complaint, manual, recall, condition"
         );
     }
 

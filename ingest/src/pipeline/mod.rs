@@ -72,6 +72,12 @@ pub struct PipelineConfig {
     /// kept; beyond it, the least recently seen vehicles' decoders are
     /// dropped. Their episodes and meters stay.
     pub max_vehicles: usize,
+    /// Vehicles the pipeline keeps any state of (episodes, meters): once
+    /// that many are known, messages of further vehicles are
+    /// `too_many_vehicles` dead letters. The states are small and never
+    /// dropped (that would end or repeat episodes), so this is what bounds
+    /// the memory a login that invents vehicle names can take.
+    pub max_tracked_vehicles: usize,
     /// A vehicle's decoders are dropped after this long without a message
     /// (receive time).
     pub vehicle_idle: Duration,
@@ -97,6 +103,7 @@ impl Default for PipelineConfig {
             max_dtcs: crate::j1939::dm::MAX_DTCS,
             max_dead_letters: 100,
             max_vehicles: 200_000,
+            max_tracked_vehicles: 1_000_000,
             vehicle_idle: Duration::from_millis(10 * 60 * 1000),
             min_event_time: DEFAULT_MIN_EVENT_TIME,
             max_future: Duration::from_millis(24 * 3600 * 1000),
@@ -129,10 +136,12 @@ pub enum DeadLetterReason {
     TooManyDtcs,
     /// An event time outside the plausible window.
     ImplausibleTime,
+    /// A new vehicle when [`PipelineConfig::max_tracked_vehicles`] are known.
+    TooManyVehicles,
 }
 
 impl DeadLetterReason {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Topic,
         Self::PayloadTooLarge,
         Self::NotUtf8,
@@ -144,6 +153,7 @@ impl DeadLetterReason {
         Self::Meter,
         Self::TooManyDtcs,
         Self::ImplausibleTime,
+        Self::TooManyVehicles,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -159,6 +169,7 @@ impl DeadLetterReason {
             Self::Meter => "meter",
             Self::TooManyDtcs => "too_many_dtcs",
             Self::ImplausibleTime => "implausible_time",
+            Self::TooManyVehicles => "too_many_vehicles",
         }
     }
 }
@@ -516,6 +527,28 @@ impl Pipeline {
             }
         };
         let slot = self.index.get(topic.vehicle_key).copied();
+        if slot.is_none() && self.vehicles.len() >= self.config.max_tracked_vehicles {
+            let origin = Origin {
+                topic: msg.topic,
+                received: msg.received,
+                vehicle: None,
+                latest: msg.received,
+            };
+            let max = self.config.max_tracked_vehicles;
+            let detail = || {
+                format!(
+                    "{max} vehicles are known ([ingest] max_tracked_vehicles): a further vehicle's messages are refused"
+                )
+            };
+            self.dead(
+                out,
+                &origin,
+                msg.payload,
+                DeadLetterReason::TooManyVehicles,
+                detail,
+            );
+            return None;
+        }
         let key = match slot.and_then(|v| self.vehicles.get_mut(v)) {
             Some(state) => {
                 state.seen_tick = self.tick;

@@ -671,3 +671,53 @@ fn an_evicted_vehicle_continues_its_episodes_as_if_never_evicted() {
     assert!(dead(&all).is_empty(), "{:?}", dead(&all));
     assert_eq!(run(1), all);
 }
+
+/// Issue 20, finding 9: a login that invents vehicle names cannot grow the
+/// states without bound; the vehicles already known keep being handled.
+#[test]
+fn vehicles_beyond_the_tracked_limit_are_dead_letters_and_known_ones_go_on() {
+    let mut p = Pipeline::new(PipelineConfig {
+        max_tracked_vehicles: 3,
+        ..PipelineConfig::default()
+    });
+    let hours = |s: u32, h: u32| {
+        let b = h.to_le_bytes();
+        dated(&format!(
+            "({s}.0) can0 18FEE500#{:02X}{:02X}{:02X}{:02X}FFFFFFFF\n",
+            b[0], b[1], b[2], b[3]
+        ))
+    };
+    for v in 0..3 {
+        let out = feed(&mut p, &format!("fleet/acme/T{v}/can"), &hours(1, 20_000));
+        assert!(dead(&out).is_empty(), "{:?}", dead(&out));
+    }
+    assert_eq!(p.vehicle_count(), 3);
+    let mut refused = 0;
+    for v in 3..1_000 {
+        let out = feed(&mut p, &format!("fleet/acme/T{v}/can"), &hours(1, 20_000));
+        let d = dead(&out);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].0, DeadLetterReason::TooManyVehicles);
+        assert!(d[0].1.contains("max_tracked_vehicles"), "{}", d[0].1);
+        refused += 1;
+    }
+    assert_eq!(p.vehicle_count(), 3);
+    assert_eq!(
+        p.stats()
+            .dead_letters
+            .get(&DeadLetterReason::TooManyVehicles),
+        Some(&refused)
+    );
+    // A known vehicle's next reading is still a reading.
+    let out = feed_at(
+        &mut p,
+        "fleet/acme/T1/can",
+        &hours(3_600, 20_020),
+        at(3_600.0),
+    );
+    assert!(dead(&out).is_empty(), "{:?}", dead(&out));
+    assert!(
+        out.iter().any(|r| matches!(r, Record::Meter { .. })),
+        "{out:?}"
+    );
+}

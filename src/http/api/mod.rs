@@ -1,17 +1,21 @@
 //! The HTTP API (contract C7): JSON under `/api/v1` for the web UI, the
 //! fleet operators' systems and scripts.
 //!
-//! One router per resource (`vehicles`, `tickets`, `reports`, `logs` for
-//! alerts and dead letters), each behind the access middleware of
+//! One router per resource (`vehicles`, `tickets`, `reports`, `stock` for
+//! the parts ledger, `logs` for alerts and dead letters), each behind the access middleware of
 //! [`auth`](super::auth): roles and fleet scoping are decided there and
 //! nowhere else. `/healthz`, `/metrics` and the OpenAPI document need no
 //! token. Choices where the contract is silent: docs/decisions.md, "HTTP API".
 
+pub(crate) mod campaigns;
 pub mod error;
 pub(crate) mod logs;
 mod openapi;
+pub(crate) mod outlets;
 pub(crate) mod page;
 pub(crate) mod reports;
+pub(crate) mod stock;
+pub(crate) mod ticket_reports;
 pub(crate) mod tickets;
 pub(crate) mod vehicles;
 
@@ -99,8 +103,11 @@ pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .merge(guarded(Resource::Vehicles, vehicles::routes()))
         .merge(guarded(Resource::Tickets, tickets::routes()))
+        .merge(guarded(Resource::Tickets, outlets::routes()))
+        .merge(guarded(Resource::Tickets, campaigns::routes()))
         .merge(guarded(Resource::Reports, reports.per_fleet))
         .merge(guarded(Resource::PartsReport, reports.parts))
+        .merge(guarded(Resource::Stock, stock::routes()))
         .merge(guarded(Resource::Alerts, logs::alert_routes()))
         .merge(guarded(Resource::DeadLetters, logs::dead_letter_routes()))
         .route("/openapi.json", get(openapi::document));

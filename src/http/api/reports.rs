@@ -14,19 +14,24 @@
 //!   cannot see are dropped.
 //! - `parts`: fleet-wide demand against the manufacturer's depot stock; not
 //!   for operators (403, decided by the access policy).
+//! - `parts/reorder`: per (part, depot) what to order and by when (C11),
+//!   in pages; for the same roles as `parts`.
 
 use axum::extract::State;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::page::PageParams;
+use super::stock::PartDepotKey;
 use super::{ApiQuery, ApiState, blocking};
 use crate::http::auth::Scope;
 use crate::query::archive;
 use crate::registry::ServiceHistory;
-use crate::report::{self, ConditionRow, DueRow, PartsRow, RecurringRow, TrendRow};
+use crate::report::{self, ConditionRow, DueRow, PartsRow, RecurringRow, ReorderRow, TrendRow};
 
 /// The report routes, in the two groups the access policy tells apart.
 pub(super) struct ReportRoutes {
@@ -40,8 +45,11 @@ pub(super) fn routes() -> ReportRoutes {
             .route("/reports/due", get(due))
             .route("/reports/recurring", get(recurring))
             .route("/reports/trends", get(trends))
-            .route("/reports/condition", get(condition)),
-        parts: Router::new().route("/reports/parts", get(parts)),
+            .route("/reports/condition", get(condition))
+            .merge(super::ticket_reports::routes()),
+        parts: Router::new()
+            .route("/reports/parts", get(parts))
+            .route("/reports/parts/reorder", get(reorder)),
     }
 }
 
@@ -184,6 +192,53 @@ pub(crate) async fn parts_rows(
         report::parts::parts_demand(s, c, None, false)
     })
     .await
+}
+
+/// The `parts/reorder` rows (`GET /reports/parts/reorder`), by part then
+/// depot.
+pub(crate) async fn reorder_rows(
+    state: &ApiState,
+    scope: &Scope,
+    as_of: DateTime<Utc>,
+) -> Result<Vec<ReorderRow>, ApiError> {
+    // The ledger summed once, for the forecast's stock and the rows'.
+    let (mut registry, balances) = report::Registry::load_with_balances(
+        &state.db,
+        as_of,
+        ServiceHistory::LastServicesAndRepairs,
+    )
+    .await?;
+    registry.vehicles = scope.filter(registry.vehicles, |v| Some(&v.fleet));
+    compute(state.clone(), registry, as_of, move |s, c| {
+        report::reorder::reorder(s, c, &balances, None)
+    })
+    .await
+}
+
+async fn reorder(
+    State(state): State<ApiState>,
+    scope: Scope,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+    page: PageParams,
+) -> Result<Response, ApiError> {
+    let after = page.after::<PartDepotKey>()?;
+    let rows: Vec<ReorderRow> = reorder_rows(&state, &scope, as_of(&q)?)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            after
+                .as_ref()
+                .is_none_or(|k| (&r.part, &r.depot) > (&k.part, &k.depot))
+        })
+        .take(page.fetch())
+        .collect();
+    let (rows, next) = page.cut(rows, |rows| {
+        rows.last().map(|r| PartDepotKey {
+            part: r.part.clone(),
+            depot: r.depot.clone(),
+        })
+    });
+    Ok(page.respond(rows, next))
 }
 
 async fn due(

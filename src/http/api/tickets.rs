@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use fleetcare_ingest::ids::{FleetId, VehicleId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::page::PageParams;
@@ -138,15 +138,90 @@ pub(crate) async fn visible_ticket(
         .map_err(error)?
         .ok_or_else(not_found)?;
     scope.check_fleet(ticket.fleet.as_ref(), "ticket")?;
-    Ok(TicketWithEvents { ticket, events })
+    let outlet_proposed = match (&ticket.outlet, &ticket.vehicle) {
+        (None, Some(v)) => crate::registry::outlets::outlet_for_vehicle(&state.db, v).await?,
+        _ => None,
+    };
+    Ok(TicketWithEvents {
+        ticket,
+        events,
+        outlet_proposed,
+    })
+}
+
+/// `GET /tickets/{id}`: the ticket, its history, and (C11) at diagnosis
+/// whether the parts its fault needs are on hand.
+#[derive(Debug, Serialize)]
+pub(crate) struct TicketView {
+    #[serde(flatten)]
+    pub(crate) current: TicketWithEvents,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) parts_check: Option<PartsCheck>,
+}
+
+/// The catalogue's parts for a ticket's fault against the stock of its
+/// vehicle's depot (C11: shown at `diagnosing`, and while
+/// `awaiting_parts`).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PartsCheck {
+    pub(crate) depot: String,
+    /// Every part has `on_hand >= needed`.
+    pub(crate) all_on_hand: bool,
+    pub(crate) parts: Vec<crate::parts::PartCheck>,
+}
+
+/// The parts check of `ticket`: a fault ticket in `diagnosing` or
+/// `awaiting_parts` whose model's catalogue lists parts for the fault, of
+/// a vehicle in the registry; `None` otherwise.
+pub(crate) async fn parts_check(
+    state: &ApiState,
+    ticket: &Ticket,
+) -> Result<Option<PartsCheck>, ApiError> {
+    use fleetcare_ingest::j1939::{Fmi, Spn};
+    if ticket.kind != TicketKind::Fault
+        || !matches!(
+            ticket.state,
+            TicketState::Diagnosing | TicketState::AwaitingParts
+        )
+    {
+        return Ok(None);
+    }
+    let code = ticket
+        .key
+        .split_once(':')
+        .and_then(|(spn, fmi)| Some((Spn::new(spn.parse().ok()?)?, Fmi::new(fmi.parse().ok()?)?)));
+    let (Some((spn, fmi)), Some(model), Some(vehicle)) = (code, &ticket.model, &ticket.vehicle)
+    else {
+        return Ok(None);
+    };
+    let Some(entry) = state.catalog.fault(model, spn, fmi) else {
+        return Ok(None);
+    };
+    if entry.parts.is_empty() {
+        return Ok(None);
+    }
+    let Some(registered) = crate::registry::vehicle(&state.db, vehicle).await? else {
+        return Ok(None);
+    };
+    let parts = crate::parts::availability(&state.db, &registered.depot, &entry.parts).await?;
+    Ok(Some(PartsCheck {
+        depot: registered.depot.to_string(),
+        all_on_hand: parts.iter().all(|p| p.enough),
+        parts,
+    }))
 }
 
 async fn show(
     State(state): State<ApiState>,
     scope: Scope,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<TicketWithEvents>, ApiError> {
-    Ok(Json(visible_ticket(&state, &scope, &id).await?))
+) -> Result<Json<TicketView>, ApiError> {
+    let current = visible_ticket(&state, &scope, &id).await?;
+    let parts_check = parts_check(&state, &current.ticket).await?;
+    Ok(Json(TicketView {
+        current,
+        parts_check,
+    }))
 }
 
 /// `POST /tickets`: a complaint or a manual report about a vehicle.

@@ -259,9 +259,16 @@ fn broker(state: &WebState, session: &Session) -> Markup {
                 div { dt { (t.connected) } dd data-field="connected" {
                     @if connected { span.badge.good { (t.yes) } } @else { span.badge.bad { (t.no) } }
                 } }
-                div { dt { (t.connections) } dd { (m.mqtt_connections.get()) } }
-                div { dt { (t.subscriptions) } dd { (m.mqtt_subscriptions.get()) } }
-                div { dt { (t.connection_errors) } dd { (m.mqtt_connection_errors.get()) } }
+                // The embedded broker is fleetcare's own edge: what counts
+                // is who is connected; fleetcare's client counters are for
+                // an external broker.
+                @if matches!(state.sources.broker, Broker::Embedded(_)) {
+                    div { dt { (t.gateways_connected) } dd data-field="gateways" { (m.mqtt_clients.get()) } }
+                } @else {
+                    div { dt { (t.connections) } dd { (m.mqtt_connections.get()) } }
+                    div { dt { (t.subscriptions) } dd { (m.mqtt_subscriptions.get()) } }
+                    div { dt { (t.connection_errors) } dd { (m.mqtt_connection_errors.get()) } }
+                }
             }
         }
     }

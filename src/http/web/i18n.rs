@@ -103,6 +103,7 @@ impl Lang {
             BatchDefect if zh => "批量缺陷",
             Complaint if zh => "投诉",
             Manual if zh => "人工报修",
+            Recall if zh => "召回",
             Condition if zh => "状态预警",
             Fault => "Fault",
             Maintenance => "Maintenance",
@@ -111,8 +112,29 @@ impl Lang {
             BatchDefect => "Batch defect",
             Complaint => "Complaint",
             Manual => "Manual report",
+            Recall => "Recall",
             Condition => "Condition drift",
         }
+    }
+
+    /// A warranty decision in a few words: `in warranty until 2027-01-10
+    /// (engine_hours)`.
+    pub fn warranty(self, w: &crate::catalog::WarrantyDecision) -> String {
+        use crate::catalog::WarrantyStatus;
+        let t = self.text();
+        let mut s = match w.status {
+            WarrantyStatus::In => t.warranty_in,
+            WarrantyStatus::Out => t.warranty_out,
+            WarrantyStatus::Unknown => t.warranty_unknown,
+        }
+        .to_owned();
+        if let Some(until) = w.until {
+            s.push_str(&format!(" · {} {until}", t.warranty_until));
+        }
+        if let Some(basis) = w.basis {
+            s.push_str(&format!(" · {} {}", t.warranty_basis, basis.as_str()));
+        }
+        s
     }
 
     pub fn outcome(self, o: Outcome) -> &'static str {
@@ -211,6 +233,7 @@ texts! {
     nav_tickets: "Tickets", "工单";
     nav_trends: "Trends", "故障趋势";
     nav_parts: "Parts", "备件";
+    nav_stock: "Stock", "库存";
     nav_health: "Ingest health", "接入状态";
     logout: "Log out", "退出";
     language: "Language", "语言";
@@ -332,6 +355,46 @@ texts! {
     sla_breached: "SLA breached", "超出服务时限";
     escalated: "Escalated", "已升级";
     warranty: "Warranty", "保修";
+    warranty_in: "in warranty", "保修期内";
+    warranty_out: "out of warranty", "已过保修期";
+    warranty_unknown: "unknown", "未知";
+    warranty_until: "until", "截至";
+    warranty_basis: "decided by", "判定依据";
+    warranty_claim: "Warranty claim", "保修索赔";
+    claim_as_decided: "as decided at intake", "按受理时判定";
+    claim_accept: "accept (papers checked)", "受理（已核对凭证）";
+    claim_decline: "decline", "不予索赔";
+    covered: "claimed", "索赔";
+    labour_covered: "Labour claimed", "工时索赔";
+    campaign: "Recall campaign", "召回活动";
+    campaigns_title: "Recall campaigns", "召回活动";
+    campaign_progress: "Progress", "进度";
+    campaign_closed: "closed", "已关闭";
+    campaign_open: "open", "未完成";
+    no_campaigns: "No recall campaign yet: open one from a batch defect on the trends page.", "暂无召回活动：可在故障趋势页的批量缺陷处发起。";
+    open_campaign: "Open recall campaign", "发起召回";
+    commissioned_from: "Commissioned from", "投运起始";
+    commissioned_to: "Commissioned to", "投运截止";
+    nav_kpis: "KPIs", "服务指标";
+    kpis_title: "Service KPIs", "售后服务指标";
+    kpi_from: "From", "起始日期";
+    kpi_to: "To", "截止日期";
+    kpi_by: "Per", "分组";
+    kpi_all: "all tickets", "全部工单";
+    kpi_group: "Group", "分组";
+    kpi_closed: "Tickets closed", "已关闭工单";
+    kpi_ftf: "First-time fix", "一次修复率";
+    kpi_respond: "Hours to respond (median / p90)", "响应时长（中位 / P90，小时）";
+    kpi_on_site: "Hours to reach on site (median / p90)", "到场时长（中位 / P90，小时）";
+    kpi_deliver: "Hours to deliver (median / p90)", "交车时长（中位 / P90，小时）";
+    kpi_downtime: "Downtime hours (P1/P2)", "停机时长（P1/P2，小时）";
+    kpi_sla: "SLA met", "服务时限达成率";
+    kpi_satisfaction: "Mean satisfaction", "平均满意度";
+    kpi_nff: "No fault found", "未发现故障比例";
+    kpi_follow_up: "Follow-ups on time", "按时回访率";
+    kpi_outlet: "outlet", "服务网点";
+    kpi_technician: "technician", "技师";
+    kpi_model: "model", "车型";
     parts_used: "Parts used", "所用零件";
     history: "History", "历史";
     actor: "By", "操作人";
@@ -354,6 +417,26 @@ texts! {
     on_hand: "On hand", "库存";
     shortfall: "Shortfall", "缺口";
     shortfalls: "parts short", "种零件缺货";
+    // Parts ledger.
+    stock_title: "Parts ledger", "备件台账";
+    stock_by_depot: "Stock by depot", "各站点库存";
+    on_order: "On order", "在途";
+    below_zero: "below zero: count it or book the receipt", "低于零：请盘点或补录入库";
+    movements: "Movements", "出入库记录";
+    movements_of: "Movements of", "出入库记录：";
+    reference: "Reference", "单据";
+    reorder_title: "Reorder suggestions", "补货建议";
+    lead_time: "Lead time (days)", "采购周期（天）";
+    safety_weeks: "Safety stock (weeks)", "安全库存（周）";
+    reorder_point: "Reorder point", "再订货点";
+    order_qty: "Order qty", "建议订货量";
+    order_by: "Order by", "最迟下单日";
+    nothing_to_order: "Nothing to order.", "暂无需补货的零件。";
+    more_rows: "More", "更多";
+    parts_check: "Parts for this fault at the depot", "本故障所需零件（站点库存）";
+    needed: "Needed", "所需";
+    all_on_hand: "All on hand", "全部有货";
+    not_all_on_hand: "Not all on hand", "部分缺货";
     // Ingest health.
     health_title: "Ingest health", "接入状态";
     message_rates: "Message rates", "消息速率";
@@ -373,6 +456,7 @@ texts! {
     connections: "Connections", "连接次数";
     connection_errors: "Connection errors", "连接错误";
     subscriptions: "Subscriptions", "订阅";
+    gateways_connected: "Gateways connected now", "当前已连接网关";
     address: "Address", "地址";
     modbus_devices: "Modbus devices", "Modbus 设备";
     no_devices: "No Modbus devices are configured.", "未配置 Modbus 设备。";

@@ -36,16 +36,20 @@ pub enum Nav {
     Overview,
     Tickets,
     Trends,
+    Kpis,
     Parts,
+    Stock,
     Health,
 }
 
 impl Nav {
-    const ALL: [Nav; 5] = [
+    const ALL: [Nav; 7] = [
         Self::Overview,
         Self::Tickets,
         Self::Trends,
+        Self::Kpis,
         Self::Parts,
+        Self::Stock,
         Self::Health,
     ];
 
@@ -54,7 +58,9 @@ impl Nav {
             Self::Overview => "/ui/",
             Self::Tickets => "/ui/tickets",
             Self::Trends => "/ui/trends",
+            Self::Kpis => "/ui/kpis",
             Self::Parts => "/ui/parts",
+            Self::Stock => "/ui/stock",
             Self::Health => "/ui/health",
         }
     }
@@ -66,7 +72,9 @@ impl Nav {
             Self::Overview => Resource::Vehicles,
             Self::Tickets => Resource::Tickets,
             Self::Trends => Resource::Reports,
+            Self::Kpis => Resource::Reports,
             Self::Parts => Resource::PartsReport,
+            Self::Stock => Resource::Stock,
             Self::Health => Resource::DeadLetters,
         }
     }
@@ -77,7 +85,9 @@ impl Nav {
             Self::Overview => t.nav_overview,
             Self::Tickets => t.nav_tickets,
             Self::Trends => t.nav_trends,
+            Self::Kpis => t.nav_kpis,
             Self::Parts => t.nav_parts,
+            Self::Stock => t.nav_stock,
             Self::Health => t.nav_health,
         }
     }

@@ -13,20 +13,24 @@
 //!
 //! Pages: [`overview`] (`/ui/`), [`vehicle`] (`/ui/vehicles/{id}`),
 //! [`tickets`] (`/ui/tickets`, `/ui/tickets/{id}`), [`trends`]
-//! (`/ui/trends`), [`parts`] (`/ui/parts`), [`health`] (`/ui/health`),
+//! (`/ui/trends`), [`parts`] (`/ui/parts`), [`stock`] (`/ui/stock`, the
+//! parts ledger), [`health`] (`/ui/health`),
 //! and [`login`]. Choices where the issue is silent: docs/decisions.md,
 //! "Web UI".
 
+pub mod campaigns;
 pub mod chart;
 pub mod error;
 pub mod health;
 pub mod i18n;
+pub mod kpis;
 pub mod layout;
 pub mod login;
 pub mod overview;
 pub mod parts;
 pub mod session;
 pub mod sessions;
+pub mod stock;
 pub mod tickets;
 pub mod trends;
 pub mod vehicle;
@@ -110,7 +114,14 @@ pub fn router(state: WebState) -> Router {
         .route("/ui/tickets/{id}", get(tickets::page))
         .route("/ui/tickets/{id}/move", post(tickets::move_ticket))
         .route("/ui/trends", get(trends::page))
+        .route(
+            "/ui/campaigns",
+            get(campaigns::list).post(campaigns::create),
+        )
+        .route("/ui/campaigns/{id}", get(campaigns::page))
+        .route("/ui/kpis", get(kpis::page))
         .route("/ui/parts", get(parts::page))
+        .route("/ui/stock", get(stock::page))
         .route("/ui/health", get(health::page))
         .route("/ui/{*rest}", any(not_found))
         .layer(axum::middleware::from_fn(session::refuse_cross_site))

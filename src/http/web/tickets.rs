@@ -20,10 +20,58 @@ use super::error::{WebError, percent_encode, see_other};
 use super::i18n::Lang;
 use super::layout::{Nav, number, page as frame, scroll, time};
 use super::session::{Session, is_ui_path};
-use crate::http::api::{Action, ApiError, Resource, page, tickets};
+use crate::http::api::{Action, ApiError, ApiState, Resource, page, tickets};
+use crate::registry::{self, Outlet, OutletKind};
 use crate::tickets::{
     Outcome, Priority, Ticket, TicketFilter, TicketId, TicketKind, TicketState, Transition,
 };
+
+/// What a dispatch form offers (C10): the register's outlets (none: a
+/// free-text field, as before the register) with the one serving the
+/// vehicle's depot proposed.
+#[derive(Debug, Default)]
+pub struct Dispatch {
+    outlets: Vec<Outlet>,
+    depot_of: HashMap<VehicleId, String>,
+}
+
+impl Dispatch {
+    /// The register and the registry's depots; nothing when the caller
+    /// may not move tickets (no form is shown).
+    pub async fn load(api: &ApiState, session: &Session) -> Result<Self, WebError> {
+        if !session.may(Action::MoveTicket) {
+            return Ok(Self::default());
+        }
+        let outlets = registry::outlets::outlets(&api.db)
+            .await
+            .map_err(ApiError::from)?;
+        let depot_of = if outlets.is_empty() {
+            HashMap::new()
+        } else {
+            registry::vehicles(&api.db)
+                .await
+                .map_err(ApiError::from)?
+                .into_iter()
+                .map(|v| (v.id, v.depot.as_str().to_owned()))
+                .collect()
+        };
+        Ok(Self { outlets, depot_of })
+    }
+
+    /// The outlet the form selects: the ticket's, else an own workshop
+    /// serving the vehicle's depot before a partner (as the API proposes).
+    fn proposed<'a>(&'a self, ticket: &'a Ticket) -> Option<&'a str> {
+        if let Some(o) = &ticket.outlet {
+            return Some(o);
+        }
+        let depot = self.depot_of.get(ticket.vehicle.as_ref()?)?;
+        self.outlets
+            .iter()
+            .filter(|o| o.depots.iter().any(|d| d == depot))
+            .min_by_key(|o| (o.kind != OutletKind::Own, o.id.clone()))
+            .map(|o| o.id.as_str())
+    }
+}
 
 /// Cards a column shows at most; the count in its heading is the total,
 /// and a link leads to the column's next cards.
@@ -141,6 +189,7 @@ pub async fn board(
         });
         columns.push((s, cards, more));
     }
+    let dispatch = Dispatch::load(&state.api, &session).await?;
     let lang = session.lang;
     let t = lang.text();
     let body = html! {
@@ -167,7 +216,7 @@ pub async fn board(
                 section.column data-state=(s.as_str()) {
                     h2 { (lang.state(*s)) " " span.count data-count=(total) { (total) } }
                     @for ticket in cards {
-                        (card(&session, ticket))
+                        (card(&session, ticket, &dispatch))
                     }
                     @if let Some(link) = more {
                         p.more { a href=(link) { (t.more_tickets) " →" } }
@@ -188,7 +237,7 @@ fn priority_class(t: &Ticket) -> &'static str {
     }
 }
 
-fn card(session: &Session, ticket: &Ticket) -> Markup {
+fn card(session: &Session, ticket: &Ticket, dispatch: &Dispatch) -> Markup {
     let lang = session.lang;
     let t = lang.text();
     html! {
@@ -210,7 +259,7 @@ fn card(session: &Session, ticket: &Ticket) -> Markup {
             @if session.may(Action::MoveTicket) && !ticket.state.allowed_moves().is_empty() {
                 details {
                     summary { (t.move_action) }
-                    (move_form(session, ticket, &session.path))
+                    (move_form(session, ticket, &session.path, dispatch))
                 }
             }
         }
@@ -219,14 +268,14 @@ fn card(session: &Session, ticket: &Ticket) -> Markup {
 
 /// The form that moves `ticket`: only the moves its state allows, with
 /// the fields those moves need (C8). Returns to `back` when done.
-pub fn move_form(session: &Session, ticket: &Ticket, back: &str) -> Markup {
+pub fn move_form(session: &Session, ticket: &Ticket, back: &str, dispatch: &Dispatch) -> Markup {
     let lang = session.lang;
     let t = lang.text();
     let moves = ticket.state.allowed_moves();
     if moves.is_empty() {
         return html! { p.muted { (t.no_moves) } };
     }
-    let dispatch = moves.contains(&TicketState::Dispatched);
+    let dispatching = moves.contains(&TicketState::Dispatched);
     let close = moves.contains(&TicketState::Closed);
     let id = format!("t{}", ticket.id);
     html! {
@@ -240,11 +289,24 @@ pub fn move_form(session: &Session, ticket: &Ticket, back: &str) -> Markup {
                     }
                 }
             }
-            @if dispatch {
+            @if dispatching {
                 label { (t.assignee) " " small.muted { "(" (t.needed_to_dispatch) ")" }
                     input name="assignee" maxlength="200" value=(ticket.assignee.as_deref().unwrap_or_default()); }
                 label { (t.outlet) " " small.muted { "(" (t.needed_to_dispatch) ")" }
-                    input name="outlet" maxlength="200" value=(ticket.outlet.as_deref().unwrap_or_default()); }
+                    @if dispatch.outlets.is_empty() {
+                        input name="outlet" maxlength="200" value=(ticket.outlet.as_deref().unwrap_or_default());
+                    } @else {
+                        @let proposed = dispatch.proposed(ticket);
+                        select name="outlet" {
+                            option value="" { "–" }
+                            @for o in &dispatch.outlets {
+                                option value=(o.id.as_str()) selected[proposed == Some(o.id.as_str())] {
+                                    (o.name) " (" (o.id.as_str()) ", " (o.kind.as_str()) ", " (o.zone.as_str()) ")"
+                                }
+                            }
+                        }
+                    }
+                }
             }
             @if close {
                 label { (t.satisfaction) " " small.muted { "(" (t.needed_to_close) ")" }
@@ -261,11 +323,11 @@ pub fn move_form(session: &Session, ticket: &Ticket, back: &str) -> Markup {
                 }
                 label { (t.labour_hours) input name="labour_hours" type="number" min="0" step="0.1" inputmode="decimal"; }
                 label { (t.parts_used) " " small.muted { "PART:QTY, …" } input name="parts_used" placeholder="FLT-OIL-01:1"; }
-                label { (t.warranty)
+                label { (t.warranty_claim) " " small.muted { "(" (lang.warranty(&ticket.warranty)) ")" }
                     select name="warranty" {
-                        option value="" { "–" }
-                        option value="yes" { (t.yes) }
-                        option value="no" { (t.no) }
+                        option value="" { (t.claim_as_decided) }
+                        option value="yes" { (t.claim_accept) }
+                        option value="no" { (t.claim_decline) }
                     }
                 }
             }
@@ -328,7 +390,9 @@ async fn ticket_page(
     let t = lang.text();
     let title = format!("#{} · {}", ticket.id, ticket.title);
     let dash = || "–".to_owned();
+    let dispatch = Dispatch::load(&state.api, session).await?;
     let back = format!("/ui/tickets/{}", ticket.id);
+    let parts_check = tickets::parts_check(&state.api, ticket).await?;
     let body = html! {
         dl.facts #ticket-facts data-ticket=(ticket.id) data-state=(ticket.state.as_str()) {
             div { dt { (t.state) } dd data-field="state" { strong { (lang.state(ticket.state)) } } }
@@ -348,6 +412,9 @@ async fn ticket_page(
                 }
             } }
             div { dt { (t.key) } dd { (ticket.key) } }
+            @if let Some(c) = ticket.campaign {
+                div { dt { (t.campaign) } dd { a href=(format!("/ui/campaigns/{c}")) { "#" (c) } } }
+            }
             div { dt { (t.occurrences) } dd { (ticket.occurrences) } }
             div { dt { (t.created) } dd { (time(ticket.created_at)) } }
             div { dt { (t.updated) } dd { (time(ticket.updated_at)) } }
@@ -360,15 +427,47 @@ async fn ticket_page(
             @if let Some(o) = ticket.outcome { div { dt { (t.outcome) } dd { (lang.outcome(o)) } } }
             @if let Some(s) = ticket.satisfaction { div { dt { (t.satisfaction) } dd { (s) } } }
             @if let Some(h) = ticket.labour_hours { div { dt { (t.labour_hours) } dd { (number(h, 1)) } } }
-            @if let Some(w) = ticket.warranty { div { dt { (t.warranty) } dd { (if w { t.yes } else { t.no }) } } }
+            div { dt { (t.warranty) } dd data-field="warranty" data-warranty=(ticket.warranty.status.as_str()) { (lang.warranty(&ticket.warranty)) } }
+            @if let Some(w) = ticket.warranty_claim { div { dt { (t.warranty_claim) } dd { (if w { t.claim_accept } else { t.claim_decline }) } } }
+            @if let Some(l) = ticket.labour_covered { div { dt { (t.labour_covered) } dd data-field="labour_covered" { (if l { t.yes } else { t.no }) } } }
             @if !ticket.parts_used.is_empty() {
                 div { dt { (t.parts_used) } dd {
-                    @for p in &ticket.parts_used { span.part { (p.part) " × " (p.qty) } " " }
+                    @for p in &ticket.parts_used {
+                        span.part data-part=(p.part) data-covered=[p.covered] { (p.part) " × " (p.qty) @if p.covered == Some(true) { " (" (t.covered) ")" } } " "
+                    }
                 } }
             }
         }
         @if !ticket.details.is_empty() {
             section { h2 { (t.details) } p.pre { (ticket.details) } }
+        }
+        @if let Some(check) = &parts_check {
+            section #parts-check data-depot=(check.depot) data-all-on-hand=(check.all_on_hand.to_string()) {
+                h2 { (t.parts_check) ": " (check.depot) }
+                p.bad[!check.all_on_hand] {
+                    strong { (if check.all_on_hand { t.all_on_hand } else { t.not_all_on_hand }) }
+                }
+                (scroll(html! {
+                    table.stack {
+                        thead { tr {
+                            th { (t.part) } th.num { (t.needed) } th.num { (t.on_hand) } th.num { (t.on_order) }
+                        } }
+                        tbody {
+                            @for p in &check.parts {
+                                tr.short[!p.enough] data-part=(p.part.as_str()) data-enough=(p.enough.to_string()) {
+                                    td data-label=(t.part) {
+                                        a href=(format!("/ui/stock?part={}#movements", percent_encode(p.part.as_str()))) { (lang.part_name(&state.api.catalog, &p.part)) }
+                                        " " small.muted { (p.part.as_str()) }
+                                    }
+                                    td.num data-label=(t.needed) { (number(p.needed, 2)) }
+                                    td.num data-label=(t.on_hand) data-col="on-hand" { (p.on_hand) }
+                                    td.num data-label=(t.on_order) { (p.on_order) }
+                                }
+                            }
+                        }
+                    }
+                }))
+            }
         }
         @if session.may(Action::MoveTicket) {
             section #move {
@@ -376,7 +475,7 @@ async fn ticket_page(
                 @if let Some((status, message)) = &problem {
                     p.error role="alert" data-status=(status.as_u16()) { (message) }
                 }
-                (move_form(session, ticket, &back))
+                (move_form(session, ticket, &back, &dispatch))
             }
         }
         section #history {

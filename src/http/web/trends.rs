@@ -16,7 +16,7 @@ use super::i18n::Lang;
 use super::layout::{Nav, number, page as frame, scroll, time};
 use super::session::Session;
 use crate::catalog::{Catalog, ModelId};
-use crate::http::api::{Resource, reports};
+use crate::http::api::{Action, Resource, reports};
 use crate::report::{RecurringKind, RecurringRow, TrendRow};
 use crate::tickets::TicketKind;
 use fleetcare_ingest::j1939::{Fmi, Spn};
@@ -153,17 +153,24 @@ pub async fn page(State(state): State<WebState>, session: Session) -> Result<Res
         }
         section #batch-defects {
             h2 { (t.batch_defects) }
-            (recurring_table(&batch, lang, catalog))
+            (recurring_table(&batch, lang, catalog, session.may(Action::RunCampaigns).then_some(&session)))
         }
         section #recurring {
             h2 { (t.recurring_title) }
-            (recurring_table(&other, lang, catalog))
+            (recurring_table(&other, lang, catalog, None))
         }
     };
     Ok(frame(&session, Some(Nav::Trends), t.trends_title, body).into_response())
 }
 
-fn recurring_table(rows: &[&RecurringRow], lang: Lang, catalog: &Catalog) -> Markup {
+/// With `recall`, batch-defect rows carry the form that opens a recall
+/// campaign (support and admin).
+fn recurring_table(
+    rows: &[&RecurringRow],
+    lang: Lang,
+    catalog: &Catalog,
+    recall: Option<&Session>,
+) -> Markup {
     let t = lang.text();
     if rows.is_empty() {
         return html! { p.muted { (t.nothing_here) } };
@@ -174,6 +181,7 @@ fn recurring_table(rows: &[&RecurringRow], lang: Lang, catalog: &Catalog) -> Mar
                 th { (t.kind) } th { (t.model) } th { (t.fault) } th.num { "SPN/FMI" }
                 th { (t.fleet) } th { (t.vehicle) } th.num { (t.episodes) } th.num { (t.vehicles) }
                 th { (t.first_seen) } th { (t.last_occurrence) }
+                @if recall.is_some() { th { (t.campaign) } }
             } }
             tbody {
                 @for r in rows {
@@ -193,6 +201,15 @@ fn recurring_table(rows: &[&RecurringRow], lang: Lang, catalog: &Catalog) -> Mar
                         td.num data-label=(t.vehicles) { (r.vehicles) }
                         td data-label=(t.first_seen) { @if let Some(at) = r.first_seen.to_datetime() { (time(at)) } }
                         td data-label=(t.last_occurrence) { @if let Some(at) = r.last_seen.to_datetime() { (time(at)) } }
+                        @if let (Some(session), Some(model)) = (recall, &r.model) {
+                            td data-label=(t.campaign) {
+                                (super::campaigns::recall_form(session, r, model, &format!(
+                                    "{} · {}",
+                                    lang.model_name(catalog, model),
+                                    lang.fault_name(catalog, model, r.spn, r.fmi).unwrap_or_else(|| format!("SPN {} FMI {}", r.spn, r.fmi))
+                                )))
+                            }
+                        }
                     }
                 }
             }

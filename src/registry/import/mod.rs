@@ -6,9 +6,10 @@
 //! nothing: rows are keyed (vehicle; vehicle, task and time; part and
 //! depot) and a row already stored as it is counts as unchanged.
 
+mod outlets;
 mod services;
 mod stock;
-mod table;
+pub(crate) mod table;
 mod vehicles;
 
 use std::fmt;
@@ -16,11 +17,13 @@ use std::path::PathBuf;
 
 use chrono::{Datelike, NaiveDate};
 
+pub use outlets::{COLUMNS as OUTLET_COLUMNS, import_outlets};
 pub use services::{COLUMNS as SERVICE_COLUMNS, import_services};
-pub use stock::{COLUMNS as STOCK_COLUMNS, import_stock};
+pub use stock::{COLUMNS as STOCK_COLUMNS, read_counts};
 pub use vehicles::{COLUMNS as VEHICLE_COLUMNS, import_vehicles};
 
 use super::error::RowProblem;
+pub(crate) use table::{Problems, Row};
 
 /// Which file was imported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +31,11 @@ pub enum Kind {
     Vehicles,
     Services,
     Stock,
+    Outlets,
+    /// `stock receive`: receipts of parts (C11).
+    Receipts,
+    /// `stock order`: order lines placed (C11).
+    Orders,
 }
 
 impl Kind {
@@ -39,6 +47,12 @@ impl Kind {
             (Self::Services, _) => "services",
             (Self::Stock, 1) => "stock level",
             (Self::Stock, _) => "stock levels",
+            (Self::Outlets, 1) => "outlet",
+            (Self::Outlets, _) => "outlets",
+            (Self::Receipts, 1) => "receipt",
+            (Self::Receipts, _) => "receipts",
+            (Self::Orders, 1) => "order line",
+            (Self::Orders, _) => "order lines",
         }
     }
 }
@@ -83,7 +97,7 @@ const FIRST_YEAR: i32 = 1900;
 
 /// A `YYYY-MM-DD` date, and nothing looser: `2024-3-5` or `05/03/2024`
 /// would be read differently in different countries.
-fn parse_date(column: &'static str, value: &str) -> Result<NaiveDate, RowProblem> {
+pub(crate) fn parse_date(column: &'static str, value: &str) -> Result<NaiveDate, RowProblem> {
     let shape_ok = value.len() == 10
         && value.bytes().enumerate().all(|(i, b)| match i {
             4 | 7 => b == b'-',
@@ -106,7 +120,7 @@ fn parse_date(column: &'static str, value: &str) -> Result<NaiveDate, RowProblem
 }
 
 /// A required field: empty is refused by name.
-fn required<'a>(column: &'static str, value: &'a str) -> Result<&'a str, RowProblem> {
+pub(crate) fn required<'a>(column: &'static str, value: &'a str) -> Result<&'a str, RowProblem> {
     if value.is_empty() {
         Err(RowProblem::Empty { column })
     } else {

@@ -1,24 +1,23 @@
-//! `fleetcare stock import FILE`: parts on the shelf per depot, for the
-//! parts forecast's shortfall.
+//! `fleetcare stock import FILE`: counts of parts on the shelf per depot,
+//! which the parts ledger books as adjustments (C11).
 
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::required;
 use super::table::{self, Problems, Row};
-use super::{ImportSummary, Kind, required};
 use crate::catalog::{Catalog, PartId};
-use crate::db::Db;
 use crate::registry::error::{Result, RowProblem};
-use crate::registry::queries;
 use crate::registry::types::{Depot, StockLevel};
 
 /// The contract's columns (C4).
 pub const COLUMNS: [&str; 3] = ["part", "depot", "on_hand"];
 
-/// Imports `path`: each row sets the count of one part at one depot. Parts
-/// and depots the file does not list keep their count, so a depot can send
-/// its own file.
-pub async fn import_stock(db: &Db, catalog: &Catalog, path: &Path) -> Result<ImportSummary> {
+/// Reads and checks `path`: each row is the count of one part at one
+/// depot. The whole file is refused (every bad row named by its line) or
+/// every count is returned, in file order; the parts ledger turns them
+/// into adjustments (`crate::parts`).
+pub fn read_counts(catalog: &Catalog, path: &Path) -> Result<Vec<StockLevel>> {
     let mut problems = Problems::default();
     let rows = table::read(path, COLUMNS, &mut problems)?;
 
@@ -46,33 +45,7 @@ pub async fn import_stock(db: &Db, catalog: &Catalog, path: &Path) -> Result<Imp
         }
     }
     problems.check(path)?;
-
-    let mut tx = db.pool().begin().await?;
-    let stored: HashMap<(PartId, Depot), u64> = queries::stock(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|s| ((s.part, s.depot), s.on_hand))
-        .collect();
-    let mut summary = ImportSummary {
-        kind: Kind::Stock,
-        path: path.to_path_buf(),
-        new: 0,
-        updated: 0,
-        unchanged: 0,
-    };
-    for level in &levels {
-        match stored.get(&(level.part.clone(), level.depot.clone())) {
-            Some(&on_hand) if on_hand == level.on_hand => {
-                summary.unchanged += 1;
-                continue;
-            }
-            Some(_) => summary.updated += 1,
-            None => summary.new += 1,
-        }
-        queries::upsert_stock(&mut *tx, level).await?;
-    }
-    tx.commit().await?;
-    Ok(summary)
+    Ok(levels)
 }
 
 fn parse_row(row: &Row<3>, catalog: &Catalog) -> Result<StockLevel, RowProblem> {

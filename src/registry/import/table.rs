@@ -11,15 +11,15 @@ use crate::registry::error::{HeaderProblem, ImportError, Result, RowError, RowPr
 
 /// A data row, its fields in the order of the expected columns.
 #[derive(Debug)]
-pub(super) struct Row<const N: usize> {
+pub(crate) struct Row<const N: usize> {
     /// 1-based; the header is line 1.
-    pub(super) line: u64,
-    pub(super) fields: [String; N],
+    pub(crate) line: u64,
+    pub(crate) fields: [String; N],
 }
 
 /// Reads all of `path`. Rows that cannot be read as CSV go to `problems`;
 /// a bad header or an unreadable file is an error at once.
-pub(super) fn read<const N: usize>(
+pub(crate) fn read<const N: usize>(
     path: &Path,
     columns: [&'static str; N],
     problems: &mut Problems,
@@ -127,15 +127,15 @@ fn column_index<const N: usize>(
 
 /// The refused rows of one file, from every check.
 #[derive(Debug, Default)]
-pub(super) struct Problems(Vec<RowError>);
+pub(crate) struct Problems(Vec<RowError>);
 
 impl Problems {
-    pub(super) fn push(&mut self, line: u64, problem: RowProblem) {
+    pub(crate) fn push(&mut self, line: u64, problem: RowProblem) {
         self.0.push(RowError { line, problem });
     }
 
     /// `Ok` when no row was refused; else every refused row in line order.
-    pub(super) fn check(mut self, path: &Path) -> Result<()> {
+    pub(crate) fn check(mut self, path: &Path) -> Result<()> {
         if self.0.is_empty() {
             return Ok(());
         }
