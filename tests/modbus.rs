@@ -330,10 +330,15 @@ async fn word_orders_scale_and_an_exception_response() {
     )
     .await;
 
+    // Body registers are condition signals (C12, issue 23).
     for body in run.telemetry("TRK-HIGH") {
         assert_eq!(
             meters(&body),
-            json!({"pto_hours": 12_345.6, "odometer_km": 482_253.0})
+            json!({
+                "pto_hours": 12_345.6,
+                "odometer_km": 482_253.0,
+                "signals": {"hydraulic_oil_temp_c": -10.0},
+            })
         );
     }
     for body in run.telemetry("TRK-LOW") {
@@ -342,7 +347,7 @@ async fn word_orders_scale_and_an_exception_response() {
             json!({"pto_hours": 12_345.6, "engine_hours": 61.7})
         );
     }
-    // Body registers stay in the status, not in C1 telemetry.
+    // And in the status.
     let high_status = run.status(0);
     assert_eq!(high_status.values.get("hydraulic_oil_temp_c"), Some(&-10.0));
     assert_eq!(high_status.connections, 1);

@@ -143,7 +143,7 @@ fn ingest(recording: &str) -> Ingested {
                         .insert((vehicle.vehicle.to_string(), meter.as_str()), *value);
                 }
                 Record::MeterReset { .. } => got.resets += 1,
-                Record::LampsChanged { .. } => {}
+                Record::LampsChanged { .. } | Record::Signal { .. } => {}
             }
         }
     }

@@ -5,8 +5,12 @@
 //! {"ts": "2026-03-01T08:00:00Z",
 //!  "engine_hours": 1234.55, "pto_hours": 210.2, "odometer_km": 48211.3,
 //!  "dtcs": [{"spn": 110, "fmi": 0, "oc": 3, "sa": 0}],
-//!  "lamps": {"mil": "off", "red_stop": "on", "amber_warning": "off", "protect": "off"}}
+//!  "lamps": {"mil": "off", "red_stop": "on", "amber_warning": "off", "protect": "off"},
+//!  "signals": {"coolant_temp_c": 88.5, "hydraulic_oil_temp_c": 61.0}}
 //! ```
+//!
+//! `signals` (contract C12) maps signal names (lowercase letters, digits,
+//! `_`; at most [`MAX_SIGNALS`] of them) to finite numbers.
 //!
 //! `ts` is required, every other field optional; `dtcs`, when present, is
 //! the complete list of active faults (an empty list clears them). Unknown
@@ -19,13 +23,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::j1939::{Address, Dtc, Fmi, LampStatus, Lamps, OccurrenceCount, Spn};
+use crate::j1939::{Address, Dtc, Fmi, LampStatus, Lamps, OccurrenceCount, SignalName, Spn};
 use crate::timestamp::Timestamp;
 
 /// The largest engine or PTO hours J1939 can carry (0xFAFFFFFF × 0.05 h).
 pub const MAX_HOURS: f64 = 210_554_060.75;
 /// The largest distance J1939 can carry (0xFAFFFFFF × 0.125 km).
 pub const MAX_KM: f64 = 526_385_151.875;
+/// The most signals one message may carry.
+pub const MAX_SIGNALS: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -59,6 +65,8 @@ pub struct Telemetry {
     /// `None`: the message says nothing about faults. `Some(empty)`: none active.
     pub dtcs: Option<Vec<TelemetryDtc>>,
     pub lamps: Option<Lamps>,
+    /// Condition signals (C12), in name order.
+    pub signals: Vec<(SignalName, f64)>,
 }
 
 /// The payload as it is on the wire, read by [`parse`] and written by
@@ -78,6 +86,8 @@ struct RawTelemetry {
     dtcs: Option<Vec<RawDtc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     lamps: Option<RawLamps>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signals: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -158,6 +168,12 @@ impl From<&Telemetry> for RawTelemetry {
                 red_stop: lamp(l.red_stop),
                 amber_warning: lamp(l.amber_warning),
                 protect: lamp(l.protect),
+            }),
+            signals: (!t.signals.is_empty()).then(|| {
+                t.signals
+                    .iter()
+                    .map(|(n, v)| (n.as_str().to_owned(), *v))
+                    .collect()
             }),
         }
     }
@@ -241,6 +257,26 @@ pub fn parse(payload: &[u8]) -> Result<Telemetry, TelemetryError> {
                 .collect::<Result<Vec<_>, TelemetryError>>()
         })
         .transpose()?;
+    let signals = raw.signals.unwrap_or_default();
+    if signals.len() > MAX_SIGNALS {
+        return Err(out_of_range(
+            "signals".to_owned(),
+            format!("{} names", signals.len()),
+            "at most 64 names",
+        ));
+    }
+    let signals = signals
+        .into_iter()
+        .map(|(name, v)| match SignalName::new(&name) {
+            Some(n) if v.is_finite() => Ok((n, v)),
+            Some(_) => Err(out_of_range(format!("signals.{name}"), v, "finite numbers")),
+            None => Err(out_of_range(
+                format!("signals.{}", name.chars().take(80).collect::<String>()),
+                "(name)",
+                "names of a-z, 0-9 and _, at most 64 characters",
+            )),
+        })
+        .collect::<Result<Vec<_>, TelemetryError>>()?;
     Ok(Telemetry {
         ts,
         engine_hours: meter(
@@ -258,6 +294,7 @@ pub fn parse(payload: &[u8]) -> Result<Telemetry, TelemetryError> {
             amber_warning: l.amber_warning.into(),
             protect: l.protect.into(),
         }),
+        signals,
     })
 }
 
@@ -380,5 +417,35 @@ mod tests {
                 .contains("unknown variant")
         );
         assert!(err("not json").contains("not valid telemetry JSON"));
+        assert!(
+            err(r#"{"ts": "2026-03-01T08:00:00Z", "signals": {"Bad Name": 1}}"#)
+                .contains("signals.Bad Name")
+        );
+        assert!(
+            err(r#"{"ts": "2026-03-01T08:00:00Z", "signals": {"x": "hot"}}"#)
+                .contains("invalid type")
+        );
+    }
+
+    // Issue 23: condition signals ride in telemetry.
+    #[test]
+    fn signals_round_trip() {
+        let t = parse(
+            br#"{"ts": "2026-03-01T08:00:00Z", "signals": {"oil_temp_c": 91.5, "pump_bar": 180}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            t.signals,
+            vec![
+                (SignalName::Known(crate::j1939::Signal::OilTempC), 91.5),
+                (SignalName::new("pump_bar").unwrap(), 180.0),
+            ]
+        );
+        let json = t.to_json();
+        assert_eq!(
+            json,
+            r#"{"ts":"2026-03-01T08:00:00.000000Z","signals":{"oil_temp_c":91.5,"pump_bar":180.0}}"#
+        );
+        assert_eq!(parse(json.as_bytes()).unwrap(), t);
     }
 }

@@ -151,6 +151,7 @@ fn telemetry_payload(at: i64) -> impl Strategy<Value = String> {
                     },
                     ..Lamps::ALL_OFF
                 }),
+                signals: Vec::new(),
             }
             .to_json()
         })
@@ -187,7 +188,8 @@ fn event_ts(r: &Record) -> Option<Timestamp> {
         | Record::FaultEnded { ts, .. }
         | Record::LampsChanged { ts, .. }
         | Record::Meter { ts, .. }
-        | Record::MeterReset { ts, .. } => Some(*ts),
+        | Record::MeterReset { ts, .. }
+        | Record::Signal { ts, .. } => Some(*ts),
         Record::DeadLetter(_) => None,
     }
 }

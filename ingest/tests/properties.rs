@@ -179,6 +179,7 @@ fn telemetry_message() -> impl Strategy<Value = Telemetry> {
                 odometer_km,
                 dtcs,
                 lamps,
+                signals: Vec::new(),
             },
         )
 }
@@ -254,6 +255,35 @@ proptest! {
             prop_assert!(events.is_empty());
             let sample = meters::decode(pgn, &data).expect("8 bytes");
             prop_assert!(sample.value.value().is_none());
+        }
+    }
+
+    /// Issue 23: every condition-signal field of every signal PGN reads
+    /// back as raw × resolution + offset while its top byte is ≤ 0xFA;
+    /// the error and not-available ranges give no event; the other
+    /// fields, left "not available", give none either.
+    #[test]
+    fn signals_round_trip(which in 0usize..6, raw in any::<u16>()) {
+        use fleetcare_ingest::j1939::signals;
+        let pgns = [65262u32, 65262, 65263, 65271, 61444, 61444];
+        let pgn = Pgn::new(pgns[which]).expect("valid");
+        let index = [0usize, 1, 0, 0, 0, 1][which];
+        let field = signals::fields(pgn)[index];
+        let raw = if field.len == 1 { raw & 0xFF } else { raw };
+        let mut data = [0xFFu8; 8];
+        data[field.offset..field.offset + field.len].copy_from_slice(&raw.to_le_bytes()[..field.len]);
+        let id = CanId::from_parts(Priority::new(6).expect("valid"), pgn, Address::GLOBAL, Address(0));
+        let events = decode_all(&[CanFrame::j1939(Timestamp::default(), id, &data)]);
+        let top = if field.len == 1 { raw } else { raw >> 8 };
+        if top <= 0xFA {
+            let [J1939Event::Signal { signal, value, .. }] = events.as_slice() else {
+                return Err(TestCaseError::fail(format!("{events:?}")));
+            };
+            prop_assert_eq!(*signal, field.signal);
+            prop_assert_eq!(*value, f64::from(raw) * field.resolution + field.offset_value);
+            prop_assert_eq!(signals::encode_raw(&field, *value), Some(raw));
+        } else {
+            prop_assert!(events.is_empty(), "{:?}", events);
         }
     }
 

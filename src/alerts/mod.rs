@@ -60,6 +60,8 @@ pub enum AlertKind {
     Recurring,
     RepeatRepair,
     BatchDefect,
+    /// A condition signal drifting toward a fault (C12).
+    Condition,
     Complaint,
     SlaBreach,
     ComplaintEscalated,
@@ -86,6 +88,7 @@ impl AlertKind {
             Self::Recurring => "recurring",
             Self::RepeatRepair => "repeat_repair",
             Self::BatchDefect => "batch_defect",
+            Self::Condition => "condition",
             Self::Complaint => "complaint",
             Self::SlaBreach => "sla_breach",
             Self::ComplaintEscalated => "complaint_escalated",

@@ -58,7 +58,8 @@ fn vehicle_of(record: &Record) -> Option<&Arc<VehicleKey>> {
         | Record::FaultEnded { vehicle, .. }
         | Record::LampsChanged { vehicle, .. }
         | Record::Meter { vehicle, .. }
-        | Record::MeterReset { vehicle, .. } => Some(vehicle),
+        | Record::MeterReset { vehicle, .. }
+        | Record::Signal { vehicle, .. } => Some(vehicle),
         Record::DeadLetter(d) => d.vehicle.as_ref(),
     }
 }
@@ -309,7 +310,7 @@ pub async fn critical_faults(ctx: AlertContext, mut rx: mpsc::UnboundedReceiver<
     }
 }
 
-/// The periodic jobs: maintenance due and recurring findings become
+/// The periodic jobs: maintenance due, recurring and condition findings become
 /// tickets; SLA breaches and unanswered complaints are alerted once. Runs
 /// at once, then every `jobs.interval`, until shutdown.
 pub async fn periodic_jobs(ctx: AlertContext, mut shutdown: Shutdown) {
@@ -377,6 +378,12 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
             // Maintenance due: one service visit per vehicle (C10).
             let due = report::due::assess(&store, &rctx)?;
             let visit_requests = visits::visits(&due, &config.visits, now);
+            for row in report::condition::condition(&store, &rctx)? {
+                out.push((
+                    findings::condition(&row, &catalog, now),
+                    AlertKind::Condition,
+                ));
+            }
             for row in report::recurring::recurring(&store, &rctx)? {
                 let r = findings::recurring(&row, &catalog, now);
                 let kind = match r.kind {

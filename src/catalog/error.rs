@@ -125,6 +125,14 @@ pub enum Problem {
         key: &'static str,
         window: f64,
     },
+    #[error(
+        "condition signal \"{signal}\" is not a signal name; use lowercase letters, digits and _ (e.g. hydraulic_oil_temp_c)"
+    )]
+    BadSignal { signal: String },
+    #[error(
+        "condition on signal \"{signal}\" is already listed on line {first_line}; list each signal once"
+    )]
+    DuplicateCondition { signal: String, first_line: usize },
     #[error("SPN {spn} is out of range; SPNs are 0 to 524287")]
     SpnOutOfRange { spn: i64 },
     #[error("FMI {fmi} is out of range; FMIs are 0 to 31")]

@@ -96,6 +96,8 @@ pub(super) struct ModelFile {
     pub(super) faults: Vec<FaultLine>,
     pub(super) modbus: Option<Spanned<ModbusSection>>,
     pub(super) warranty: Option<Spanned<WarrantySection>>,
+    #[serde(default)]
+    pub(super) conditions: Vec<ConditionLine>,
 }
 
 /// `[warranty]` (C10). Limits are read wide and checked afterwards, for
@@ -120,6 +122,25 @@ pub(super) struct ComponentSection {
     pub(super) months: Option<Spanned<i64>>,
     pub(super) engine_hours: Option<Spanned<f64>>,
     pub(super) km: Option<Spanned<f64>>,
+}
+
+/// One `[[conditions]]` table (C12).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConditionLine {
+    pub(super) signal: Spanned<String>,
+    pub(super) direction: super::model::Direction,
+    pub(super) fault: Spanned<ConditionFault>,
+    #[serde(default)]
+    pub(super) parts: Vec<PartQtyEntry>,
+}
+
+/// `fault = { spn = 520192, fmi = 0 }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConditionFault {
+    pub(super) spn: i64,
+    pub(super) fmi: i64,
 }
 
 /// One `[[maintenance]]` table. Numbers are read as floats (TOML integers

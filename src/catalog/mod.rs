@@ -27,8 +27,8 @@ use fleetcare_ingest::j1939::{Fmi, Spn};
 pub use error::{CatalogError, Location, Problem, Result};
 pub use fleetcare_ingest::ids::{InvalidId, MAX_ID_LEN, ModelId, PartId, TaskId};
 pub use model::{
-    DEFAULT_DUE_SOON_PERCENT, FaultEntry, Interval, IntervalMeter, MaintenanceTask, PartQty,
-    Severity, TruckKind, TruckModel, default_due_soon,
+    ConditionEntry, DEFAULT_DUE_SOON_PERCENT, Direction, FaultEntry, Interval, IntervalMeter,
+    MaintenanceTask, PartQty, Severity, TruckKind, TruckModel, default_due_soon,
 };
 pub use part::{DEFAULT_SAFETY_STOCK_WEEKS, Part};
 pub use warranty::{

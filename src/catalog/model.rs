@@ -26,6 +26,9 @@ pub struct TruckModel {
     pub modbus: Option<RegisterMap>,
     /// The maker's warranty (C10); every shipped model has one.
     pub warranty: Option<super::warranty::Warranty>,
+    /// What a drift of a condition signal leads to (C12); at most one
+    /// entry per signal.
+    pub conditions: Vec<ConditionEntry>,
 }
 
 impl TruckModel {
@@ -183,6 +186,48 @@ pub struct Interval {
     /// The task is due soon once this little remains; at least zero and
     /// less than `every`.
     pub due_soon: f64,
+}
+
+/// Which way a condition signal drifts before a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+impl Direction {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Down => "down",
+        }
+    }
+
+    /// +1 for up, −1 for down: the sign that makes a drift positive.
+    pub const fn sign(self) -> f64 {
+        match self {
+            Self::Up => 1.0,
+            Self::Down => -1.0,
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `[[conditions]]` entry (C12): a drift of `signal` in `direction`
+/// leads to the fault `(spn, fmi)`, repaired with `parts`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConditionEntry {
+    pub signal: String,
+    pub direction: Direction,
+    pub spn: Spn,
+    pub fmi: Fmi,
+    pub parts: Vec<PartQty>,
 }
 
 /// What the catalogue says about one fault code on one model.

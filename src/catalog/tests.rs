@@ -793,6 +793,64 @@ mod shipped {
             }
         }
     }
+
+    /// Issue 23: every shipped model says what its signals' drifts lead
+    /// to; each condition's fault is in the model's fault list, and its
+    /// signal is a C12 name or one of the model's Modbus registers.
+    #[test]
+    fn every_model_has_realistic_conditions() {
+        use fleetcare_ingest::j1939::Signal;
+        for model in shipped().models() {
+            assert!(
+                !model.conditions.is_empty(),
+                "{} has no [[conditions]]",
+                model.id
+            );
+            for c in &model.conditions {
+                assert!(
+                    model.fault(c.spn, c.fmi).is_some(),
+                    "{}: condition {} leads to SPN {} FMI {}, not in its faults",
+                    model.id,
+                    c.signal,
+                    c.spn,
+                    c.fmi
+                );
+                let register = model
+                    .modbus
+                    .as_ref()
+                    .is_some_and(|m| m.registers.iter().any(|r| r.name == c.signal));
+                assert!(
+                    Signal::from_name(&c.signal).is_some() || register,
+                    "{}: {}",
+                    model.id,
+                    c.signal
+                );
+                assert!(!c.parts.is_empty(), "{}: {}", model.id, c.signal);
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_condition_is_refused_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            models_dir().join("parts.toml"),
+            dir.path().join("parts.toml"),
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(models_dir().join("washer-w10.toml")).unwrap();
+        let bad = text.replacen("signal = \"pump_oil_temp_c\"", "signal = \"Pump Oil\"", 1);
+        std::fs::write(dir.path().join("washer-w10.toml"), bad).unwrap();
+        let e = Catalog::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("washer-w10.toml:") && e.contains("\"Pump Oil\" is not a signal name"),
+            "{e}"
+        );
+        let twice = text.replacen("signal = \"pump_oil_temp_c\"", "signal = \"battery_v\"", 1);
+        std::fs::write(dir.path().join("washer-w10.toml"), twice).unwrap();
+        let e = Catalog::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("already listed on line"), "{e}");
+    }
 }
 
 /// C10: `[warranty]` is read with its components and checked.

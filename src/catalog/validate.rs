@@ -10,11 +10,12 @@ use toml::Spanned;
 
 use super::error::{Problem, Result};
 use super::file::{
-    ComponentSection, FaultLine, ModbusSection, ModelFile, PartQtyEntry, PartsFile, Source,
-    TaskEntry, WarrantySection,
+    ComponentSection, ConditionLine, FaultLine, ModbusSection, ModelFile, PartQtyEntry, PartsFile,
+    Source, TaskEntry, WarrantySection,
 };
 use super::model::{
-    FaultEntry, Interval, IntervalMeter, MaintenanceTask, PartQty, TruckModel, default_due_soon,
+    ConditionEntry, FaultEntry, Interval, IntervalMeter, MaintenanceTask, PartQty, TruckModel,
+    default_due_soon,
 };
 use super::part::Part;
 use super::warranty::{Component, Limits, Warranty};
@@ -134,6 +135,23 @@ pub(super) fn model(
         Some(section) => Some(warranty(source, section, parts)?),
         None => None,
     };
+    let mut conditions: Vec<ConditionEntry> = Vec::with_capacity(file.conditions.len());
+    let mut condition_lines: HashMap<String, usize> = HashMap::new();
+    for line in file.conditions {
+        let span = line.signal.span();
+        let entry = condition(source, line, parts)?;
+        if let Some(&first_line) = condition_lines.get(&entry.signal) {
+            return Err(source.error_at(
+                &span,
+                Problem::DuplicateCondition {
+                    signal: entry.signal.clone(),
+                    first_line,
+                },
+            ));
+        }
+        condition_lines.insert(entry.signal.clone(), source.line_of(&span));
+        conditions.push(entry);
+    }
 
     Ok(TruckModel {
         id,
@@ -144,6 +162,7 @@ pub(super) fn model(
         faults,
         modbus,
         warranty,
+        conditions,
     })
 }
 
@@ -438,6 +457,39 @@ fn fault(source: &Source, line: FaultLine, parts: &BTreeMap<PartId, Part>) -> Re
         name: owner.text(source, &line.name, "name")?,
         name_zh: owner.optional_text(source, line.name_zh.as_ref(), "name_zh")?,
         severity: line.severity,
+        parts: part_list(source, line.parts, parts)?,
+    })
+}
+
+fn condition(
+    source: &Source,
+    line: ConditionLine,
+    parts: &BTreeMap<PartId, Part>,
+) -> Result<ConditionEntry> {
+    let signal = line.signal.get_ref();
+    if fleetcare_ingest::j1939::SignalName::new(signal).is_none() {
+        return Err(source.error_at(
+            &line.signal.span(),
+            Problem::BadSignal {
+                signal: signal.clone(),
+            },
+        ));
+    }
+    let span = line.fault.span();
+    let fault = line.fault.get_ref();
+    let spn = u32::try_from(fault.spn)
+        .ok()
+        .and_then(Spn::new)
+        .ok_or_else(|| source.error_at(&span, Problem::SpnOutOfRange { spn: fault.spn }))?;
+    let fmi = u8::try_from(fault.fmi)
+        .ok()
+        .and_then(Fmi::new)
+        .ok_or_else(|| source.error_at(&span, Problem::FmiOutOfRange { fmi: fault.fmi }))?;
+    Ok(ConditionEntry {
+        signal: signal.clone(),
+        direction: line.direction,
+        spn,
+        fmi,
         parts: part_list(source, line.parts, parts)?,
     })
 }

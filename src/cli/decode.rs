@@ -190,6 +190,17 @@ struct MeterJson {
     value: f64,
 }
 
+/// A condition signal (C12, issue 23): `{"kind": "signal", "ts", "sa",
+/// "signal", "value"}`.
+#[derive(Serialize)]
+struct SignalJson<'a> {
+    kind: &'static str,
+    ts: String,
+    sa: Option<u8>,
+    signal: &'a str,
+    value: f64,
+}
+
 fn dm_json(ts: Timestamp, sa: u8, m: &DiagnosticMessage) -> DmJson {
     DmJson {
         kind: match m.kind {
@@ -249,6 +260,24 @@ fn write_event(
                     ts: ts.to_rfc3339(),
                     sa: Some(source.0),
                     meter: meter.as_str(),
+                    value: *value,
+                },
+            )?;
+            Ok(1)
+        }
+        J1939Event::Signal {
+            ts,
+            source,
+            signal,
+            value,
+        } => {
+            write_json(
+                out,
+                &SignalJson {
+                    kind: "signal",
+                    ts: ts.to_rfc3339(),
+                    sa: Some(source.0),
+                    signal: signal.as_str(),
                     value: *value,
                 },
             )?;
@@ -315,6 +344,17 @@ fn write_telemetry(out: &mut impl Write, t: &Telemetry) -> anyhow::Result<u64> {
                 .collect(),
         };
         write_json(out, &dm)?;
+        n += 1;
+    }
+    for (signal, value) in &t.signals {
+        let json = SignalJson {
+            kind: "signal",
+            ts: t.ts.to_rfc3339(),
+            sa: None,
+            signal: signal.as_str(),
+            value: *value,
+        };
+        write_json(out, &json)?;
         n += 1;
     }
     Ok(n)

@@ -1,5 +1,6 @@
 //! The `fleetcare` command line (design contract C6).
 
+mod bench;
 mod decode;
 mod demo;
 mod registry;
@@ -97,7 +98,12 @@ enum Command {
     Run,
     /// Simulate a fleet whose faults and services are known: a recording and its ground truth.
     Simulate(crate::simulate::SimulateArgs),
-    /// Maintenance reports: services due, recurring failures, fault trends, parts demand.
+    /// Quality benchmarks on simulated fleets with known truth.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+    /// Maintenance reports: services due, recurring failures, fault trends, parts demand, condition drifts.
     Report(report::ReportArgs),
     /// Repair tickets: list them, show one with its history, move one through the repair process.
     Tickets {
@@ -217,6 +223,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => registry::import(&cli.global.config()?, registry::ImportFile::Outlets, &file),
         Command::Simulate(args) => simulate::run(&cli.global.config()?, &args),
         Command::Report(args) => report::run(&cli.global.config()?, &args),
+        Command::Bench { command } => bench::run(&cli.global.config()?, &command),
         Command::Tickets { command } => tickets::run(&cli.global.config()?, command),
         Command::Tokens {
             command: TokensCommand::Create(args),

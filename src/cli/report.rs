@@ -1,4 +1,4 @@
-//! `fleetcare report due|recurring|trends|parts|claims|kpis` (contracts C6, C10): the jobs of
+//! `fleetcare report due|recurring|trends|parts|claims|kpis|condition` (contracts C6, C10, C12): the jobs of
 //! [`crate::report`] over the store and the registry, printed as a table,
 //! JSON or CSV on stdout.
 
@@ -45,6 +45,11 @@ enum Which {
         /// Weeks to cover, the as-of week included [default: trend_weeks of the config, 12].
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=520))]
         weeks: Option<u32>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Condition signals that drifted from the vehicle's and its peers' normal under the same load, speed and ambient (C12).
+    Condition {
         #[command(flatten)]
         common: Common,
     },
@@ -236,6 +241,7 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
         Which::Due { common, .. }
         | Which::Recurring { common }
         | Which::Trends { common, .. }
+        | Which::Condition { common }
         | Which::Parts { common, .. } => common,
         which @ (Which::Claims { .. } | Which::Kpis { .. }) => {
             return ticket_report(config, which);
@@ -300,6 +306,14 @@ pub(super) fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<()> {
             let registry = load(ServiceHistory::Repairs)?;
             print(
                 &report::recurring::recurring(&store, &context(&catalog, config, &registry, as_of))
+                    .context(FAILED)?,
+                common.format,
+            )
+        }
+        Which::Condition { .. } => {
+            let registry = load(ServiceHistory::Nothing)?;
+            print(
+                &report::condition::condition(&store, &context(&catalog, config, &registry, as_of))
                     .context(FAILED)?,
                 common.format,
             )

@@ -3,7 +3,8 @@
 //! reports — which truck needs which service and when ([`due`]), which
 //! faults keep coming back and which repairs did not hold ([`recurring`]),
 //! how often each code strikes per model ([`trends`]) and which parts to
-//! stock ([`parts`]).
+//! stock ([`parts`]) — and which truck's condition signals drift toward a
+//! failure before its fault code fires ([`condition`], C12).
 //!
 //! Each job scans only the days it needs from the store (polars lazy scans
 //! with the time predicate and the columns pushed down to Parquet), then
@@ -13,6 +14,7 @@
 //! contract is silent: `docs/reports.md`.
 
 pub mod claims;
+pub mod condition;
 pub mod due;
 mod history;
 pub mod kpis;
@@ -36,6 +38,7 @@ use crate::registry::{ServiceHistory, ServiceRecord, StockLevel, Vehicle};
 use crate::store::StoreError;
 
 pub use claims::{ClaimRow, Period};
+pub use condition::ConditionRow;
 pub use due::{DueRow, MeterValue, NextServiceRow};
 pub use kpis::{KpiBy, KpiRow};
 pub use parts::PartsRow;

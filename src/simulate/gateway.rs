@@ -277,6 +277,7 @@ pub(crate) fn telemetry_upload(t_us: i64, m: Meters, faults: &[Active]) -> (Stri
                 .collect(),
         ),
         lamps: Some(lamps(faults.iter())),
+        signals: Vec::new(),
     };
     (message.to_json(), sent)
 }

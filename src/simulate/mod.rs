@@ -22,6 +22,7 @@
 //! - `drive`: the day loop; `truth`: the ground truth; `output`: the files.
 
 mod args;
+pub mod condition;
 mod drive;
 mod duty;
 mod faults;

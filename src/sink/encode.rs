@@ -40,7 +40,7 @@ impl Encoder {
 
 /// Whether a record becomes a line (dead letters do not).
 pub(crate) fn has_line(r: &Record) -> bool {
-    !matches!(r, Record::DeadLetter(_))
+    !matches!(r, Record::DeadLetter(_) | Record::Signal { .. })
 }
 
 /// Nanoseconds since the epoch; `None` beyond what an i64 of ns holds
@@ -197,7 +197,8 @@ fn encode_one(r: &Record, models: &ModelMap, out: &mut LineBuf) {
                 .tag(tag::VEHICLE, vehicle.vehicle.as_str());
             lamp_fields(p, lamps).finish(ns);
         }
-        Record::DeadLetter(_) => {}
+        // Signals reach the store as windows; the sink writes no samples.
+        Record::DeadLetter(_) | Record::Signal { .. } => {}
     }
 }
 

@@ -9,6 +9,9 @@
 //! | `meter_days`   | vehicle and meter of a part's day: the first  |
 //! |                | and last time, lowest and highest value       |
 //! | `dead_letters` | rejected message or line, with its reason     |
+//! | `signal_windows` | vehicle, condition signal and hour: count,  |
+//! |                | mean, M2 (spread), min, max, and the mean     |
+//! |                | load, speed and ambient of that hour (C12)    |
 //!
 //! `meter_days` is written with each `meters` part, from the same rows and
 //! under the same part number, so the reports read a day of meters as a
@@ -25,14 +28,111 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fleetcare_ingest::Timestamp;
-use fleetcare_ingest::j1939::Lamps;
+use fleetcare_ingest::j1939::{Lamps, Signal, SignalName};
 use fleetcare_ingest::pipeline::episodes::FaultSource;
 use fleetcare_ingest::pipeline::{DeadLetter, Record, VehicleKey};
 use polars::prelude::*;
 
 use super::dedupe::{day_dir_name, day_of_ts};
 
-pub(crate) const TABLES: [&str; 5] = ["faults", "lamps", "meters", "meter_days", "dead_letters"];
+pub(crate) const TABLES: [&str; 6] = [
+    "faults",
+    "lamps",
+    "meters",
+    "meter_days",
+    "dead_letters",
+    "signal_windows",
+];
+
+/// The length of a signal window: one hour, in µs.
+pub const SIGNAL_WINDOW_US: i64 = 3_600_000_000;
+
+/// Count, mean, M2 (sum of squared deviations from the mean), min and max
+/// of a window's samples, updated one sample at a time (Welford) and
+/// merged with another window's (Chan et al.), so the spread needs no
+/// second pass and no sample is kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Moments {
+    pub count: u64,
+    pub mean: f64,
+    pub m2: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Moments {
+    pub fn of(x: f64) -> Self {
+        Self {
+            count: 1,
+            mean: x,
+            m2: 0.0,
+            min: x,
+            max: x,
+        }
+    }
+
+    pub fn push(&mut self, x: f64) {
+        self.count += 1;
+        let d = x - self.mean;
+        self.mean += d / self.count as f64;
+        self.m2 += d * (x - self.mean);
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+    }
+
+    pub fn merge(&mut self, o: &Self) {
+        let n = self.count + o.count;
+        if n == 0 {
+            return;
+        }
+        let d = o.mean - self.mean;
+        let (na, nb) = (self.count as f64, o.count as f64);
+        self.mean += d * nb / n as f64;
+        self.m2 += o.m2 + d * d * na * nb / n as f64;
+        self.count = n;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+    }
+
+    /// The sample standard deviation; 0 for fewer than two samples.
+    pub fn std(&self) -> f64 {
+        if self.count < 2 {
+            0.0
+        } else {
+            (self.m2.max(0.0) / (self.count - 1) as f64).sqrt()
+        }
+    }
+}
+
+/// One vehicle's hour: its signals' moments, few enough that a list
+/// beats a map.
+#[derive(Debug, Default, Clone)]
+struct VehicleHour {
+    signals: Vec<(SignalName, Moments)>,
+}
+
+impl VehicleHour {
+    fn push(&mut self, signal: &SignalName, x: f64) {
+        match self.signals.iter_mut().find(|(s, _)| s == signal) {
+            Some((_, m)) => m.push(x),
+            None => self.signals.push((signal.clone(), Moments::of(x))),
+        }
+    }
+
+    fn mean_of(&self, s: Signal) -> Option<f64> {
+        self.signals
+            .iter()
+            .find(|(n, _)| *n == SignalName::Known(s))
+            .map(|(_, m)| m.mean)
+    }
+}
+
+/// A day's signal samples folded into windows as they come: per vehicle
+/// and hour, never one row per sample.
+#[derive(Debug, Default, Clone)]
+struct SignalWindows {
+    hours: HashMap<(Arc<VehicleKey>, i64), VehicleHour>,
+}
 
 fn source_text(s: FaultSource) -> String {
     match s {
@@ -97,6 +197,7 @@ struct Day {
     lamps: LampRows,
     meters: Meters,
     dead: DeadLetters,
+    signals: SignalWindows,
 }
 
 impl Day {
@@ -109,6 +210,7 @@ impl Day {
             meters_frame(self.meters)?,
             meter_days,
             dead_frame(self.dead)?,
+            signal_windows_frame(self.signals)?,
         ])
     }
 }
@@ -235,6 +337,20 @@ impl PendingRows {
                 m.value.push(*previous);
                 m.reset.push(true);
             }
+            Record::Signal {
+                vehicle,
+                ts,
+                signal,
+                value,
+            } => {
+                let hour = ts.as_micros().div_euclid(SIGNAL_WINDOW_US) * SIGNAL_WINDOW_US;
+                let day = self.days.entry(day_of_ts(*ts)).or_default();
+                let slot = day.signals.hours.entry((vehicle.clone(), hour));
+                if let Entry::Vacant(_) = slot {
+                    self.rows += 1;
+                }
+                slot.or_default().push(signal, *value);
+            }
             Record::DeadLetter(d) => self.push_dead(d),
         }
     }
@@ -276,6 +392,7 @@ impl PendingRows {
                 ("meter_days", meter_days_frame(&rows.meters)?),
                 ("meters", meters_frame(rows.meters)?),
                 ("dead_letters", dead_frame(rows.dead)?),
+                ("signal_windows", signal_windows_frame(rows.signals)?),
             ];
             for (table, df) in frames {
                 let Some(mut df) = df else { continue };
@@ -373,7 +490,7 @@ impl Runs {
 /// chunk cost more than the rows (17% of a `recurring` report).
 fn compression(table: &str) -> ParquetCompression {
     match table {
-        "meters" => ParquetCompression::Zstd(None),
+        "meters" | "signal_windows" => ParquetCompression::Zstd(None),
         _ => ParquetCompression::Snappy,
     }
 }
@@ -532,6 +649,87 @@ fn merge_day(day: &mut (i64, i64, f64, f64), more: (i64, i64, f64, f64)) {
     day.3 = day.3.max(more.3);
 }
 
+/// The `signal_windows` rows of one day: per vehicle, signal and hour the
+/// samples' moments and that hour's mean engine load, speed and ambient
+/// temperature (null when the vehicle sent none), sorted by fleet,
+/// vehicle, signal and window so that the columns compress well. Floats
+/// are stored as f32 (7 significant digits, more than any sensor has).
+fn signal_windows_frame(w: SignalWindows) -> PolarsResult<Option<DataFrame>> {
+    if w.hours.is_empty() {
+        return Ok(None);
+    }
+    type Row<'a> = (&'a VehicleKey, &'a str, i64, Moments, [Option<f64>; 3]);
+    let mut rows: Vec<Row<'_>> = Vec::new();
+    for ((key, hour), vh) in &w.hours {
+        let conditions = [
+            vh.mean_of(Signal::EngineLoadPct),
+            vh.mean_of(Signal::EngineSpeedRpm),
+            vh.mean_of(Signal::AmbientTempC),
+        ];
+        for (name, m) in &vh.signals {
+            rows.push((key, name.as_str(), *hour, *m, conditions));
+        }
+    }
+    rows.sort_unstable_by(|a, b| {
+        (a.0.fleet.as_str(), a.0.vehicle.as_str(), a.1, a.2).cmp(&(
+            b.0.fleet.as_str(),
+            b.0.vehicle.as_str(),
+            b.1,
+            b.2,
+        ))
+    });
+    let f32_of = |v: f64| v as f32;
+    let cond = |i: usize| -> Vec<Option<f32>> {
+        rows.iter()
+            .map(|r| r.4.get(i).copied().flatten().map(f32_of))
+            .collect()
+    };
+    let (load, speed, ambient) = (cond(0), cond(1), cond(2));
+    DataFrame::new_infer_height(vec![
+        Column::new(
+            "fleet".into(),
+            rows.iter().map(|r| r.0.fleet.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "vehicle".into(),
+            rows.iter()
+                .map(|r| r.0.vehicle.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "signal".into(),
+            rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        ),
+        datetime("window", rows.iter().map(|r| r.2).collect())?,
+        Column::new(
+            "count".into(),
+            rows.iter()
+                .map(|r| u32::try_from(r.3.count).unwrap_or(u32::MAX))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "mean".into(),
+            rows.iter().map(|r| f32_of(r.3.mean)).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "m2".into(),
+            rows.iter().map(|r| f32_of(r.3.m2)).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "min".into(),
+            rows.iter().map(|r| f32_of(r.3.min)).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "max".into(),
+            rows.iter().map(|r| f32_of(r.3.max)).collect::<Vec<_>>(),
+        ),
+        Column::new("load_pct".into(), load),
+        Column::new("speed_rpm".into(), speed),
+        Column::new("ambient_c".into(), ambient),
+    ])
+    .map(Some)
+}
+
 fn dead_frame(d: DeadLetters) -> PolarsResult<Option<DataFrame>> {
     if d.received.is_empty() {
         return Ok(None);
@@ -649,6 +847,98 @@ mod tests {
             fleet: FleetId::new(fleet).unwrap(),
             vehicle: VehicleId::new(vehicle).unwrap(),
         })
+    }
+
+    // Issue 23: moments folded one sample at a time equal the two-pass
+    // figures, and merging two halves equals folding the whole.
+    #[test]
+    fn moments_fold_and_merge() {
+        let xs = [61.5, 63.0, 59.25, 70.0, 64.5, 62.0, 58.75];
+        let mut m = Moments::of(xs[0]);
+        for &x in &xs[1..] {
+            m.push(x);
+        }
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let m2: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
+        assert!((m.mean - mean).abs() < 1e-12 && (m.m2 - m2).abs() < 1e-9);
+        assert_eq!((m.count, m.min, m.max), (7, 58.75, 70.0));
+        let (mut a, mut b) = (Moments::of(xs[0]), Moments::of(xs[4]));
+        for &x in &xs[1..4] {
+            a.push(x);
+        }
+        for &x in &xs[5..] {
+            b.push(x);
+        }
+        a.merge(&b);
+        assert_eq!(a.count, 7);
+        assert!((a.mean - mean).abs() < 1e-12 && (a.m2 - m2).abs() < 1e-9);
+        assert!((a.std() - (m2 / 6.0).sqrt()).abs() < 1e-12);
+    }
+
+    // Issue 23: signal samples become one row per vehicle, signal and
+    // hour, with that hour's operating conditions; never one per sample.
+    #[test]
+    fn signal_samples_become_hourly_windows() {
+        use fleetcare_ingest::j1939::{Signal, SignalName};
+        let t = key("acme", "T-1");
+        let hour = 1_772_352_000_000_000i64; // 2026-03-01T08:00Z
+        let mut rows = PendingRows::default();
+        let sample = |min: i64, signal: SignalName, value: f64| Record::Signal {
+            vehicle: t.clone(),
+            ts: Timestamp::from_micros(hour + min * 60_000_000),
+            signal,
+            value,
+        };
+        let oil = SignalName::Known(Signal::HydraulicOilTempC);
+        let load = SignalName::Known(Signal::EngineLoadPct);
+        for (min, v) in [(0, 60.0), (10, 62.0), (20, 64.0), (70, 70.0)] {
+            rows.push(&sample(min, oil.clone(), v));
+        }
+        rows.push(&sample(5, load.clone(), 40.0));
+        rows.push(&sample(15, load, 50.0));
+        rows.push(&sample(30, SignalName::new("pump_bar").unwrap(), 180.0));
+        let frames = rows.into_frames().unwrap();
+        let [(_, day)] = frames.as_slice() else {
+            panic!("one day");
+        };
+        let f = day[5].as_ref().unwrap();
+        assert_eq!(f.height(), 4, "{f}");
+        let strs = |c: &str| -> Vec<String> {
+            let col = f.column(c).unwrap().str().unwrap();
+            (0..col.len())
+                .map(|i| col.get(i).unwrap().to_owned())
+                .collect()
+        };
+        let f32s =
+            |c: &str| -> Vec<Option<f32>> { f.column(c).unwrap().f32().unwrap().iter().collect() };
+        assert_eq!(
+            strs("signal"),
+            [
+                "engine_load_pct",
+                "hydraulic_oil_temp_c",
+                "hydraulic_oil_temp_c",
+                "pump_bar"
+            ]
+        );
+        let counts: Vec<u32> = f
+            .column("count")
+            .unwrap()
+            .u32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(counts, [2, 3, 1, 1]);
+        assert_eq!(
+            f32s("mean"),
+            [Some(45.0), Some(62.0), Some(70.0), Some(180.0)]
+        );
+        assert_eq!(f32s("m2")[1], Some(8.0));
+        assert_eq!(f32s("min")[1], Some(60.0));
+        assert_eq!(f32s("max")[1], Some(64.0));
+        // The first hour's load; the second hour had none.
+        assert_eq!(f32s("load_pct"), [Some(45.0), Some(45.0), None, Some(45.0)]);
+        assert_eq!(f32s("ambient_c"), [None, None, None, None]);
     }
 
     /// One row per vehicle and meter, sorted by name, spanning that day's

@@ -340,6 +340,9 @@ pub(super) fn canonical_key(kind: TicketKind, key: &str) -> Result<String> {
         TicketKind::Maintenance => TaskId::new(key)
             .map(|t| t.as_str().to_owned())
             .map_err(|_| invalid("the id of the maintenance task, e.g. engine-oil")),
+        TicketKind::Condition => fleetcare_ingest::j1939::SignalName::new(key)
+            .map(|n| n.as_str().to_owned())
+            .ok_or_else(|| invalid("a signal name, e.g. hydraulic_oil_temp_c")),
         TicketKind::Complaint | TicketKind::Manual => {
             if key.trim().is_empty() || key.chars().count() > 64 {
                 Err(invalid("1 to 64 characters"))
@@ -478,6 +481,12 @@ mod tests {
             canonical_key(TicketKind::Maintenance, "engine-oil").unwrap(),
             "engine-oil"
         );
+        // Issue 23: a condition ticket is per signal.
+        assert_eq!(
+            canonical_key(TicketKind::Condition, "battery_v").unwrap(),
+            "battery_v"
+        );
+        assert!(canonical_key(TicketKind::Condition, "Battery V").is_err());
         let e = canonical_key(TicketKind::Fault, "110")
             .unwrap_err()
             .to_string();

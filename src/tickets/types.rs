@@ -114,6 +114,9 @@ pub enum TicketKind {
     Manual,
     /// One vehicle's share of a recall campaign (C10); key `SPN:FMI`.
     Recall,
+    /// A condition signal drifting toward a catalogued fault (C12); key
+    /// the signal name, one ticket per vehicle and signal.
+    Condition,
 }
 
 named_enum!(TicketKind, "kind", {
@@ -125,6 +128,7 @@ named_enum!(TicketKind, "kind", {
     Complaint => "complaint",
     Manual => "manual",
     Recall => "recall",
+    Condition => "condition",
 });
 
 /// Urgency, P1 the most urgent (C8: P1 for a red stop lamp or a critical
@@ -427,7 +431,7 @@ mod tests {
         let e = "warranty".parse::<TicketKind>().unwrap_err().to_string();
         assert_eq!(
             e,
-            "kind \"warranty\" is not known; use fault, maintenance, recurring, repeat_repair, batch_defect, complaint, manual, recall"
+            "kind \"warranty\" is not known; use fault, maintenance, recurring, repeat_repair, batch_defect, complaint, manual, recall, condition"
         );
     }
 

@@ -7,5 +7,6 @@
 
 pub mod candump;
 pub mod dm;
+pub mod signals;
 pub mod telemetry;
 pub mod transport;

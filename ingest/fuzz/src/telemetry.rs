@@ -16,11 +16,19 @@ pub fn check(data: &[u8]) {
                 // Gateways send decoded fields, never the legacy layout.
                 assert!(!d.dtc.cm, "{d:?}");
             }
+            assert!(t.signals.len() <= fleetcare_ingest::telemetry::MAX_SIGNALS);
+            for (name, v) in &t.signals {
+                assert!(v.is_finite(), "{name} = {v}");
+                assert!(!name.as_str().is_empty() && name.as_str().len() <= 64);
+            }
         }
         Err(TelemetryError::Json(_) | TelemetryError::BadTime { .. }) => {}
         Err(TelemetryError::OutOfRange { field, .. }) => {
             // The field name is what an operator reads in the log.
-            let known = matches!(field.as_str(), "engine_hours" | "pto_hours" | "odometer_km")
+            let known = matches!(
+                field.as_str(),
+                "engine_hours" | "pto_hours" | "odometer_km" | "signals"
+            ) || field.starts_with("signals.")
                 || field
                     .strip_prefix("dtcs[")
                     .and_then(|f| f.split_once("]."))

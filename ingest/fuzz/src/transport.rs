@@ -592,7 +592,8 @@ fn check_step(
                 error: InvalidMessage::Meter(_),
                 ..
             }
-            | J1939Event::Meter { .. } => {}
+            | J1939Event::Meter { .. }
+            | J1939Event::Signal { .. } => {}
         }
     }
     if transport {

@@ -46,3 +46,8 @@ fn transport() {
 fn dm() {
     replay("dm", fleetcare_ingest_fuzz::dm::check);
 }
+
+#[test]
+fn signals() {
+    replay("signals", fleetcare_ingest_fuzz::signals::check);
+}

@@ -4,6 +4,7 @@ use super::can_id::{Address, Pgn};
 use super::dm::{DiagnosticMessage, DmError, DmKind};
 use super::dtc::SpnConversion;
 use super::meters::{self, Meter, MeterError, MeterSample};
+use super::signals::{self, Signal};
 use super::transport::{Reassembler, TransportConfig, TransportFailure, TransportOutput};
 use crate::frame::{CanFrame, FrameId};
 use crate::timestamp::Timestamp;
@@ -40,6 +41,14 @@ pub enum J1939Event {
         ts: Timestamp,
         source: Address,
         meter: Meter,
+        value: f64,
+    },
+    /// A condition signal (C12) with a valid value; "not available" and
+    /// error values are not events.
+    Signal {
+        ts: Timestamp,
+        source: Address,
+        signal: Signal,
         value: f64,
     },
     /// A frame the receiving node answers with (transport CTS, EOM ACK, Abort).
@@ -92,6 +101,7 @@ impl J1939Decoder {
             || pgn == Pgn::TP_CM
             || pgn == Pgn::TP_DT
             || meters::is_meter_pgn(pgn)
+            || signals::is_signal_pgn(pgn)
     }
 
     /// Transport sessions in progress.
@@ -188,6 +198,17 @@ impl J1939Decoder {
                     pgn,
                     error: e.into(),
                 }),
+            }
+        } else if signals::is_signal_pgn(pgn) {
+            for sample in signals::decode(pgn, data) {
+                if let Some(value) = sample.value.value() {
+                    out.push(J1939Event::Signal {
+                        ts,
+                        source,
+                        signal: sample.signal,
+                        value,
+                    });
+                }
             }
         }
     }

@@ -23,7 +23,7 @@ use crate::frame::FrameId;
 use crate::ids::{FleetId, VehicleId};
 use crate::j1939::{
     Address, DecoderConfig, DiagnosticMessage, DmKind, Dtc, Fmi, J1939Decoder, J1939Event, Lamps,
-    Meter, Spn,
+    Meter, SignalName, Spn,
 };
 use crate::telemetry;
 use crate::timestamp::{Duration, Timestamp};
@@ -251,6 +251,15 @@ pub enum Record {
         previous: f64,
         raw: f64,
         offset: f64,
+    },
+    /// One reading of a condition signal (C12): a J1939 parameter, a
+    /// telemetry `signals` entry or a Modbus register. The store keeps
+    /// windows of them (count, mean, spread, min, max), never the samples.
+    Signal {
+        vehicle: Arc<VehicleKey>,
+        ts: Timestamp,
+        signal: SignalName,
+        value: f64,
     },
     DeadLetter(DeadLetter),
 }
@@ -852,6 +861,18 @@ impl Pipeline {
             J1939Event::Meter {
                 ts, meter, value, ..
             } => self.apply_meter(v, origin, line, ts, meter, value, out),
+            J1939Event::Signal {
+                ts, signal, value, ..
+            } => {
+                if let Some(vehicle) = self.vehicles.get(v) {
+                    out.push(Record::Signal {
+                        vehicle: vehicle.key.clone(),
+                        ts,
+                        signal: signal.into(),
+                        value,
+                    });
+                }
+            }
             J1939Event::TransportFailed(f) => {
                 let detail = || {
                     format!(
@@ -1058,6 +1079,14 @@ impl Pipeline {
                 self.config.max_dtcs
             );
             return self.dead(out, origin, bytes, DeadLetterReason::TooManyDtcs, || detail);
+        }
+        for (signal, value) in &t.signals {
+            out.push(Record::Signal {
+                vehicle: target.key.clone(),
+                ts: t.ts,
+                signal: signal.clone(),
+                value: *value,
+            });
         }
         let readings = [
             (Meter::EngineHours, t.engine_hours),

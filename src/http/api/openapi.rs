@@ -23,7 +23,7 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_str(super::DOCUMENT).unwrap();
         assert_eq!(doc["openapi"], "3.0.3");
         let paths = doc["paths"].as_object().unwrap();
-        assert_eq!(paths.len(), 23);
+        assert_eq!(paths.len(), 24);
         for path in paths.keys() {
             assert!(
                 path.starts_with("/api/v1/") || path == "/healthz" || path == "/metrics",

@@ -1,4 +1,4 @@
-//! `GET /reports/{due,recurring,trends,parts}?as_of=`: the C6 report rows as
+//! `GET /reports/{due,recurring,trends,parts,condition}?as_of=`: the C6 report rows as
 //! JSON, scoped to the caller's fleets.
 //!
 //! - `due`: computed over the vehicles the caller may see (so every row is
@@ -9,6 +9,9 @@
 //!   roles that see every fleet.
 //! - `trends`: per model, with no fleet column; computed over the vehicles
 //!   the caller may see, so an operator's trends count its own trucks only.
+//! - `condition` (C12): computed over every fleet (a model's peers teach
+//!   the baseline, whoever owns them), then rows of fleets the caller
+//!   cannot see are dropped.
 //! - `parts`: fleet-wide demand against the manufacturer's depot stock; not
 //!   for operators (403, decided by the access policy).
 //! - `parts/reorder`: per (part, depot) what to order and by when (C11),
@@ -28,7 +31,7 @@ use super::{ApiQuery, ApiState, blocking};
 use crate::http::auth::Scope;
 use crate::query::archive;
 use crate::registry::ServiceHistory;
-use crate::report::{self, DueRow, PartsRow, RecurringRow, ReorderRow, TrendRow};
+use crate::report::{self, ConditionRow, DueRow, PartsRow, RecurringRow, ReorderRow, TrendRow};
 
 /// The report routes, in the two groups the access policy tells apart.
 pub(super) struct ReportRoutes {
@@ -42,6 +45,7 @@ pub(super) fn routes() -> ReportRoutes {
             .route("/reports/due", get(due))
             .route("/reports/recurring", get(recurring))
             .route("/reports/trends", get(trends))
+            .route("/reports/condition", get(condition))
             .merge(super::ticket_reports::routes()),
         parts: Router::new()
             .route("/reports/parts", get(parts))
@@ -142,6 +146,17 @@ pub(crate) async fn recurring_rows(
     let registry = load(state, scope, false, as_of, ServiceHistory::Repairs).await?;
     let rows = compute(state.clone(), registry, as_of, report::recurring::recurring).await?;
     Ok(scope.filter(rows, |r| r.fleet.as_ref()))
+}
+
+/// The `condition` rows the caller may see (`GET /reports/condition`).
+pub(crate) async fn condition_rows(
+    state: &ApiState,
+    scope: &Scope,
+    as_of: DateTime<Utc>,
+) -> Result<Vec<ConditionRow>, ApiError> {
+    let registry = load(state, scope, false, as_of, ServiceHistory::Nothing).await?;
+    let rows = compute(state.clone(), registry, as_of, report::condition::condition).await?;
+    Ok(scope.filter(rows, |r| Some(&r.fleet)))
 }
 
 /// The `trends` rows over the caller's vehicles (`GET /reports/trends`).
@@ -248,6 +263,14 @@ async fn trends(
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Json<Vec<TrendRow>>, ApiError> {
     Ok(Json(trend_rows(&state, &scope, as_of(&q)?).await?))
+}
+
+async fn condition(
+    State(state): State<ApiState>,
+    scope: Scope,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> Result<Json<Vec<ConditionRow>>, ApiError> {
+    Ok(Json(condition_rows(&state, &scope, as_of(&q)?).await?))
 }
 
 async fn parts(

@@ -76,6 +76,53 @@ pub fn line(label: &str, points: &[(i64, f64)], x_labels: (&str, &str)) -> Marku
     )
 }
 
+/// A condition signal by day against its baseline (C12): `days` are
+/// (days since the epoch, the day's mean, the expected value), oldest
+/// first; the band is the expected value ± `band`. The signal is a solid
+/// line, the expected value a dashed one inside its shaded band.
+pub fn band_line(
+    label: &str,
+    days: &[(i64, f64, f64)],
+    band: f64,
+    x_labels: (&str, &str),
+) -> Markup {
+    let (Some(first), Some(last)) = (days.first(), days.last()) else {
+        return html! {};
+    };
+    let (lo, hi) = days
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), d| {
+            (lo.min(d.1).min(d.2 - band), hi.max(d.1).max(d.2 + band))
+        });
+    let (t0, t1) = (first.0 as f64, last.0 as f64);
+    let x = |t: i64| scale(t as f64, t0, t1, LEFT, W - RIGHT);
+    let y = |v: f64| scale(v, lo, hi, H - BOTTOM, TOP);
+    let pts = |f: &dyn Fn(&(i64, f64, f64)) -> f64| -> Vec<String> {
+        days.iter()
+            .map(|d| format!("{:.1},{:.1}", x(d.0), y(f(d))))
+            .collect()
+    };
+    let upper = pts(&|d| d.2 + band);
+    let mut lower = pts(&|d| d.2 - band);
+    lower.reverse();
+    let polygon = [upper, lower].concat().join(" ");
+    frame(
+        label,
+        H,
+        html! {
+            line.axis x1=(LEFT) y1=(H - BOTTOM) x2=(W - RIGHT) y2=(H - BOTTOM) {}
+            line.axis x1=(LEFT) y1=(TOP) x2=(LEFT) y2=(H - BOTTOM) {}
+            text.tick x=(LEFT - 4.0) y=(TOP + 8.0) text-anchor="end" { (number(hi, 1)) }
+            text.tick x=(LEFT - 4.0) y=(H - BOTTOM) text-anchor="end" { (number(lo, 1)) }
+            text.tick x=(LEFT) y=(H - 4.0) { (x_labels.0) }
+            text.tick x=(W - RIGHT) y=(H - 4.0) text-anchor="end" { (x_labels.1) }
+            polygon.band points=(polygon) {}
+            polyline.line.expected points=(pts(&|d| d.2).join(" ")) {}
+            polyline.s0.line points=(pts(&|d| d.1).join(" ")) {}
+        },
+    )
+}
+
 /// One bar of a [`bars`] chart: stacked segments (one per series).
 #[derive(Debug, Clone)]
 pub struct Bar {
@@ -263,6 +310,22 @@ mod tests {
         .into_string();
         assert_eq!(b.matches("<rect").count(), 2);
         assert!(b.contains("planned"));
+    }
+
+    // Issue 23: the signal, its expected value and the band around it.
+    #[test]
+    fn a_signal_is_drawn_with_its_baseline_band() {
+        let days = [
+            (20_000, 60.0, 59.0),
+            (20_001, 61.0, 59.5),
+            (20_002, 66.0, 59.2),
+        ];
+        let svg = band_line("hydraulic<oil", &days, 2.0, ("a", "b")).into_string();
+        assert!(svg.contains("hydraulic&lt;oil"));
+        assert_eq!(svg.matches("<polygon").count(), 1);
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(!svg.contains("style="));
+        assert_eq!(band_line("l", &[], 1.0, ("", "")).into_string(), "");
     }
 
     #[test]

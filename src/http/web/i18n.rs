@@ -104,6 +104,7 @@ impl Lang {
             Complaint if zh => "投诉",
             Manual if zh => "人工报修",
             Recall if zh => "召回",
+            Condition if zh => "状态预警",
             Fault => "Fault",
             Maintenance => "Maintenance",
             Recurring => "Recurring failure",
@@ -112,6 +113,7 @@ impl Lang {
             Complaint => "Complaint",
             Manual => "Manual report",
             Recall => "Recall",
+            Condition => "Condition drift",
         }
     }
 
@@ -309,6 +311,10 @@ texts! {
     meter_days: "Days", "天数";
     latest: "Latest", "最新";
     meter_chart_none: "No meter readings stored yet.", "尚无仪表读数。";
+    conditions: "Condition signals", "状态信号";
+    condition_none: "No condition signals of this model stored yet.", "尚无该车型的状态信号。";
+    condition_expected: "expected under the same load, speed and ambient", "同等负载、转速和环境温度下的预期值";
+    condition_learning: "still learning this truck's normal", "仍在学习本车的正常状态";
     fault_timeline: "Fault timeline (last 90 days)", "故障时间线（近 90 天）";
     started: "Started", "开始";
     ended: "Ended", "结束";

@@ -35,14 +35,25 @@ pub async fn page(
     let now = Utc::now();
     let from = now - chrono::Duration::days(EPISODE_DAYS);
     let st = state.api.clone();
-    let history = blocking(move || {
+    let mut registry =
+        crate::report::Registry::load(&st.db, now, crate::registry::ServiceHistory::Nothing)
+            .await
+            .map_err(ApiError::from)?;
+    // The baseline needs the model's peers, and nothing else.
+    registry
+        .vehicles
+        .retain(|v| v.model.as_str() == archive.vehicle.model);
+    let (history, conditions) = blocking(move || {
         let store = archive::open(&st.store)?;
-        Ok(archive::meter_history(
-            &store,
-            &fleet,
-            &vehicle,
-            from.timestamp_micros(),
-        )?)
+        let history = archive::meter_history(&store, &fleet, &vehicle, from.timestamp_micros())?;
+        let ctx = crate::report::Context {
+            catalog: &st.catalog,
+            registry: &registry,
+            detect: &st.config.detect,
+            as_of: now,
+        };
+        let conditions = crate::report::condition::vehicle_charts(&store, &ctx, &fleet, &vehicle)?;
+        Ok((history, conditions))
     })
     .await?;
     let lang = session.lang;
@@ -75,6 +86,27 @@ pub async fn page(
                 }
             }
         }
+        section #condition-charts {
+            h2 { (t.conditions) }
+            @if conditions.is_empty() {
+                p.muted { (t.condition_none) }
+            } @else {
+                div.charts {
+                    @for c in &conditions {
+                        @let labels = condition_labels(&c.days);
+                        figure data-signal=(c.signal) {
+                            figcaption {
+                                (c.signal) " "
+                                small.muted {
+                                    @if c.watched { (t.condition_expected) } @else { (t.condition_learning) }
+                                }
+                            }
+                            (chart::band_line(&c.signal, &c.days, c.band, (&labels.0, &labels.1)))
+                        }
+                    }
+                }
+            }
+        }
         section #faults {
             h2 { (t.fault_timeline) }
             (fault_timeline(&archive, lang, catalog, model.as_ref(), from, now, &x_labels))
@@ -93,6 +125,16 @@ pub async fn page(
         }
     };
     Ok(frame(&session, Some(Nav::Overview), &title, body).into_response())
+}
+
+/// The first and last day of a condition chart as dates.
+fn condition_labels(days: &[(i64, f64, f64)]) -> (String, String) {
+    let date = |d: Option<&(i64, f64, f64)>| {
+        d.and_then(|d| DateTime::from_timestamp(d.0 * 86_400, 0))
+            .map(|t| t.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    };
+    (date(days.first()), date(days.last()))
 }
 
 /// A meter's name with its unit.
