@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 use fleetcare_ingest::pipeline::{Record, VehicleKey};
 use tokio::sync::mpsc;
@@ -19,11 +19,14 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::registry::ModelMap;
 use crate::registry::ServiceHistory;
-use crate::report::{self, Context, Registry};
+use crate::report::{self, Context, RecurringKind, RecurringRow, Registry};
 use crate::runtime::{LiveMetrics, Shutdown, TicketSkip};
 use crate::store::RecordSink;
 use crate::store::StoreReader;
-use crate::tickets::{NewAlert, Raised, TicketKind, Tickets};
+use crate::tickets::{
+    NewAlert, Observed, Raised, Ticket, TicketKind, Tickets, VerificationStatus, VerifyRules,
+    Watched, decide_verification,
+};
 
 /// What the alert tasks share.
 #[derive(Debug, Clone)]
@@ -87,25 +90,131 @@ pub fn fault_start_sink(tx: mpsc::UnboundedSender<LiveBatch>) -> RecordSink {
     })
 }
 
-/// Raises a ticket and alerts when it was newly opened.
-async fn raise(ctx: &AlertContext, request: NewAlert, kind: AlertKind) {
+/// Raises a ticket and alerts when it was newly opened; the ticket opened
+/// or counted, `None` when it could not be raised (logged).
+async fn raise(ctx: &AlertContext, request: NewAlert, kind: AlertKind) -> Option<Ticket> {
+    raise_then(ctx, request, kind, None).await
+}
+
+/// [`raise`], and for a repeat repair that came back at `back_at`, the
+/// link to the repair it brings back (C10) before the alert goes out, so
+/// the alert names the earlier technician and outlet.
+async fn raise_then(
+    ctx: &AlertContext,
+    request: NewAlert,
+    kind: AlertKind,
+    back_at: Option<DateTime<Utc>>,
+) -> Option<Ticket> {
     let (fleet, vehicle) = (request.fleet.clone(), request.vehicle.clone());
+    let link = |ticket: Ticket| async move {
+        let Some(back) = back_at else {
+            return ticket;
+        };
+        let window = repeat_window(&ctx.config);
+        match ctx.tickets.link_repeat(ticket.id, back, window).await {
+            Ok(Some(_)) => match ctx.tickets.get(ticket.id).await {
+                Ok(Some((t, _))) => t,
+                _ => ticket,
+            },
+            Ok(None) => ticket,
+            Err(e) => {
+                tracing::error!(error = %e, ticket = %ticket.id, "cannot link the repeat repair");
+                ticket
+            }
+        }
+    };
     match ctx.tickets.raise(request).await {
         Ok(Raised::Opened(ticket)) => {
+            let ticket = link(ticket).await;
             ctx.metrics
                 .ticket_opened(ticket.kind.as_str(), ticket.priority.as_str());
             tracing::info!(ticket = %ticket.id, kind = kind.as_str(), "ticket opened");
             ctx.notifier
                 .send(Alert::for_ticket(kind, &ticket, Utc::now()));
+            Some(ticket)
         }
-        Ok(Raised::Occurrence(_)) => {}
-        Err(e) => tracing::error!(
-            error = %e,
-            fleet = fleet.as_ref().map(|f| f.as_str()),
-            vehicle = vehicle.as_ref().map(|v| v.as_str()),
-            "cannot raise a ticket"
-        ),
+        Ok(Raised::Occurrence(ticket)) => Some(link(ticket).await),
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                fleet = fleet.as_ref().map(|f| f.as_str()),
+                vehicle = vehicle.as_ref().map(|v| v.as_str()),
+                "cannot raise a ticket"
+            );
+            None
+        }
     }
+}
+
+/// `detect.repeat_repair_days` as a duration.
+fn repeat_window(config: &Config) -> TimeDelta {
+    TimeDelta::days(i64::from(config.detect.repeat_repair_days))
+}
+
+/// Repair verification (C10): the verdicts the store allows on delivered
+/// repairs are recorded; a code back within the repeat-repair window opens
+/// (or counts on) a repeat-repair ticket linked to the repair.
+async fn verify_repairs(
+    ctx: &AlertContext,
+    watched: Vec<Watched>,
+    observed: Vec<Observed>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(usize, usize)> {
+    let rules = VerifyRules {
+        after_engine_hours: ctx.config.detect.verify_after_engine_hours,
+        repeat_window: repeat_window(&ctx.config),
+    };
+    let (mut verified, mut repeated) = (0, 0);
+    for (w, seen) in watched.into_iter().zip(observed) {
+        let Some(verdict) = decide_verification(w.delivered_at, seen, rules, now) else {
+            continue;
+        };
+        match verdict.status {
+            VerificationStatus::Repeated => {
+                let key = VehicleKey {
+                    fleet: w.fleet.clone(),
+                    vehicle: w.vehicle.clone(),
+                };
+                let model = ctx
+                    .models
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&key)
+                    .cloned();
+                let back = fleetcare_ingest::Timestamp::from_datetime(&verdict.at);
+                let row = RecurringRow {
+                    kind: RecurringKind::RepeatRepair,
+                    fleet: Some(w.fleet),
+                    vehicle: Some(w.vehicle),
+                    model,
+                    spn: w.spn,
+                    fmi: w.fmi,
+                    episodes: 1,
+                    vehicles: 1,
+                    first_seen: back,
+                    last_seen: back,
+                };
+                let request = findings::recurring(&row, &ctx.catalog, now);
+                if raise_then(ctx, request, AlertKind::RepeatRepair, Some(verdict.at))
+                    .await
+                    .is_some()
+                {
+                    repeated += 1;
+                }
+                // Linked above unless the repeat ticket was linked to an
+                // earlier repair already: the verdict stands either way,
+                // so the code is not raised again at the next run.
+                ctx.tickets.record_verdict(w.id, verdict).await?;
+            }
+            _ => {
+                if ctx.tickets.record_verdict(w.id, verdict).await? {
+                    tracing::info!(ticket = %w.id, verdict = %verdict.status, "repair verification");
+                    verified += usize::from(verdict.status == VerificationStatus::Verified);
+                }
+            }
+        }
+    }
+    Ok((verified, repeated))
 }
 
 /// A vehicle in the registry or not, as the real-time path learns it.
@@ -301,6 +410,10 @@ pub async fn periodic_jobs(ctx: AlertContext, mut shutdown: Shutdown) {
     }
 }
 
+/// Ticket requests of the periodic jobs; a repeat repair carries when its
+/// code came back, to link it to the repair it brings back.
+type Requests = Vec<(NewAlert, AlertKind, Option<DateTime<Utc>>)>;
+
 /// One run of the periodic jobs.
 pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -316,11 +429,13 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
         .iter()
         .map(|v| (v.id.clone(), v.fleet.clone()))
         .collect();
+    let watched = ctx.tickets.watched().await?;
     let (catalog, config, reader) = (ctx.catalog.clone(), ctx.config.clone(), ctx.store.clone());
     // polars work is CPU-bound: off the async workers.
-    let requests =
-        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(NewAlert, AlertKind)>> {
+    let (requests, watched, observed) = tokio::task::spawn_blocking(
+        move || -> anyhow::Result<(Requests, Vec<Watched>, Vec<Observed>)> {
             let store = reader.snapshot()?;
+            let observed = report::verification::observe(&store, &watched, now)?;
             let rctx = Context {
                 catalog: &catalog,
                 registry: &registry,
@@ -330,24 +445,30 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
             let mut out = Vec::new();
             for row in report::due::maintenance_due(&store, &rctx, false)? {
                 if let Some(r) = findings::maintenance(&row, &catalog, now) {
-                    out.push((r, AlertKind::Maintenance));
+                    out.push((r, AlertKind::Maintenance, None));
                 }
             }
             for row in report::recurring::recurring(&store, &rctx)? {
                 let r = findings::recurring(&row, &catalog, now);
-                let kind = match r.kind {
-                    TicketKind::RepeatRepair => AlertKind::RepeatRepair,
-                    TicketKind::BatchDefect => AlertKind::BatchDefect,
-                    _ => AlertKind::Recurring,
+                let (kind, back_at) = match r.kind {
+                    TicketKind::RepeatRepair => {
+                        (AlertKind::RepeatRepair, row.first_seen.to_datetime())
+                    }
+                    TicketKind::BatchDefect => (AlertKind::BatchDefect, None),
+                    _ => (AlertKind::Recurring, None),
                 };
-                out.push((r, kind));
+                out.push((r, kind, back_at));
             }
-            Ok(out)
-        })
-        .await??;
+            Ok((out, watched, observed))
+        },
+    )
+    .await??;
+    // Verdicts first: a repair whose code came back opens its repeat
+    // repair linked to it before the recurring findings count on it.
+    let (verified, repeated) = verify_repairs(ctx, watched, observed, now).await?;
     let findings = requests.len();
     let mut unknown: HashSet<VehicleKey> = HashSet::new();
-    for (request, kind) in requests {
+    for (request, kind, back_at) in requests {
         // A finding about one vehicle opens a ticket only if it is
         // registered; one about a model (a batch defect) always may.
         if let (Some(fleet), Some(vehicle)) = (&request.fleet, &request.vehicle)
@@ -361,7 +482,7 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
             });
             continue;
         }
-        raise(ctx, request, kind).await;
+        raise_then(ctx, request, kind, back_at).await;
     }
     for key in &unknown {
         alert_unknown(ctx, key, fleet_of.get(&key.vehicle)).await;
@@ -377,6 +498,8 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
     }
     tracing::info!(
         findings,
+        verified,
+        repeated,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "periodic jobs done"
     );

@@ -22,6 +22,7 @@ pub mod recurring;
 pub mod status;
 pub mod trends;
 mod usage;
+pub mod verification;
 
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,7 @@ mod state;
 mod store;
 mod transition;
 mod types;
+mod verification;
 mod warranty;
 
 #[cfg(test)]
@@ -39,6 +40,10 @@ pub use transition::{Transition, check as check_transition};
 pub use types::{
     NewAlert, Outcome, PartUsed, Priority, Raised, Sla, Ticket, TicketEvent, TicketFilter,
     TicketId, TicketKind, TicketWithEvents, UnknownName,
+};
+pub use verification::{
+    Observed, RepeatOf, Verdict, Verification, VerificationStatus, VerifyRules, WATCHED_KINDS,
+    Watched, decide as decide_verification,
 };
 
 use crate::catalog::{Catalog, ModelId};

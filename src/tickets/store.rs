@@ -9,7 +9,8 @@ use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row, Transaction};
 
 use super::error::{Result, TicketError};
 use super::state::TicketState;
-use super::types::{PartUsed, Sla, Ticket, TicketEvent, TicketFilter, TicketId};
+use super::types::{PartUsed, Sla, Ticket, TicketEvent, TicketFilter, TicketId, TicketKind};
+use super::verification::{RepeatOf, Verification};
 use crate::catalog::{Cover, ModelId, WarrantyBasis, WarrantyDecision, WarrantyStatus};
 use crate::db::{Backend, Db, DbError};
 
@@ -92,7 +93,8 @@ const COLUMNS: &str = "ticket_id, fleet_id, vehicle_id, model_id, kind, ticket_k
     priority, title, details, created_at, updated_at, occurrences, respond_by, resolve_by, \
     breached_at, escalated_at, finished_at, assignee, outlet, outcome, satisfaction, \
     labour_hours, parts_used, warranty, warranty_status, warranty_until, warranty_basis, \
-    labour_covered, campaign_id";
+    labour_covered, campaign_id, delivered_at, verification, verified_at, repeat_of, \
+    repeat_technician, repeat_outlet";
 
 /// One ticket, if it exists.
 pub(super) async fn load<'e, E>(e: E, id: TicketId) -> Result<Option<Ticket>>
@@ -398,14 +400,43 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
                 .map_err(|e| corrupt("tickets", "warranty_until", &d, e))
         })
         .transpose()?;
+    let kind: TicketKind = kind_text
+        .parse()
+        .map_err(|e| corrupt("tickets", "kind", &kind_text, e))?;
+    let verification_text = opt_text("verification")?;
+    let verified_at = opt_text("verified_at")?
+        .map(|t| parse_time("tickets", "verified_at", &t))
+        .transpose()?;
+    let verification = Verification::from_columns(
+        kind,
+        opt_text("delivered_at")?.is_some(),
+        verification_text.as_deref(),
+        verified_at,
+    )
+    .map_err(|e| {
+        corrupt(
+            "tickets",
+            "verification",
+            verification_text.as_deref().unwrap_or(""),
+            e,
+        )
+    })?;
+    let repeat_of: Option<i64> = row.try_get("repeat_of")?;
+    let repeat_of = repeat_of
+        .map(|t| -> Result<RepeatOf> {
+            Ok(RepeatOf {
+                ticket: TicketId(t),
+                technician: opt_text("repeat_technician")?,
+                outlet: opt_text("repeat_outlet")?,
+            })
+        })
+        .transpose()?;
     Ok(Ticket {
         id,
         fleet,
         vehicle,
         model,
-        kind: kind_text
-            .parse()
-            .map_err(|e| corrupt("tickets", "kind", &kind_text, e))?,
+        kind,
         key: text("ticket_key")?,
         state: state_text
             .parse()
@@ -449,10 +480,16 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
         warranty_claim: warranty.map(|w| w != 0),
         labour_covered: labour_covered.map(|w| w != 0),
         campaign: row.try_get("campaign_id")?,
+        verification,
+        repeat_of,
     })
 }
 
-fn parse_time(table: &'static str, column: &'static str, text: &str) -> Result<DateTime<Utc>> {
+pub(super) fn parse_time(
+    table: &'static str,
+    column: &'static str,
+    text: &str,
+) -> Result<DateTime<Utc>> {
     Ok(DateTime::parse_from_rfc3339(text)
         .map_err(|e| corrupt(table, column, text, e))?
         .with_timezone(&Utc))

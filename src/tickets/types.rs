@@ -230,6 +230,11 @@ pub struct Ticket {
     pub labour_covered: Option<bool>,
     /// The recall campaign of a `recall` ticket.
     pub campaign: Option<i64>,
+    /// A delivered repair's verification (C10): `{status: watching |
+    /// verified | repeated | returned, at}`; null for tickets not watched.
+    pub verification: Option<super::verification::Verification>,
+    /// On a repeat repair: the earlier ticket, its technician and outlet.
+    pub repeat_of: Option<super::verification::RepeatOf>,
 }
 
 /// One line of a ticket's history.
