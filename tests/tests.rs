@@ -20,4 +20,5 @@ mod modbus;
 mod mqtt;
 mod reports;
 mod simulate;
+mod verification;
 mod web;
