@@ -32,6 +32,8 @@ pub mod sessions;
 pub mod tickets;
 pub mod trends;
 pub mod vehicle;
+#[cfg(test)]
+mod verification_tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

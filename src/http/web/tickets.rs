@@ -423,6 +423,14 @@ async fn ticket_page(
             div { dt { (t.escalated) } dd { (if ticket.escalated { t.yes } else { t.no }) } }
             div { dt { (t.assignee) } dd data-field="assignee" { (ticket.assignee.clone().unwrap_or_else(dash)) } }
             div { dt { (t.outlet) } dd data-field="outlet" { (ticket.outlet.clone().unwrap_or_else(dash)) } }
+            @if let Some(v) = &ticket.verification { div { dt { (t.verification) } dd data-field="verification" data-verification=(v.status.as_str()) { (lang.verification(v)) } } }
+            @if let Some(r) = &ticket.repeat_of {
+                div { dt { (t.repeat_of) } dd data-field="repeat_of" {
+                    a href=(format!("/ui/tickets/{}", r.ticket)) { "#" (r.ticket) }
+                    " · " (t.assignee) " " (r.technician.clone().unwrap_or_else(dash))
+                    " · " (t.outlet) " " (r.outlet.clone().unwrap_or_else(dash))
+                } }
+            }
             @if let Some(o) = ticket.outcome { div { dt { (t.outcome) } dd { (lang.outcome(o)) } } }
             @if let Some(s) = ticket.satisfaction { div { dt { (t.satisfaction) } dd { (s) } } }
             @if let Some(h) = ticket.labour_hours { div { dt { (t.labour_hours) } dd { (number(h, 1)) } } }
