@@ -23,8 +23,11 @@ const REPORT: &str = "verification";
 /// the engine hours at delivery.
 const LOOKBACK_DAYS: i64 = 14;
 
-/// One meter reading (or a day's highest) of one vehicle.
+/// (fleet, vehicle) → its engine-hours readings (µs, value; a summarised
+/// day as its first time and highest value).
 type Readings = HashMap<(String, String), Vec<(i64, f64)>>;
+/// (fleet, vehicle, SPN, FMI) → the code's episode starts (µs).
+type Starts = HashMap<(String, String, u32, u32), Vec<i64>>;
 
 /// What the store saw of each watched repair, in the order given.
 pub fn observe(store: &Snapshot, watched: &[Watched], now: DateTime<Utc>) -> Result<Vec<Observed>> {
@@ -103,8 +106,8 @@ fn code_starts(
     from: i64,
     to: i64,
     vehicles: &HashSet<(&str, &str)>,
-) -> Result<HashMap<(String, String, u32, u32), Vec<i64>>> {
-    let mut out: HashMap<_, Vec<i64>> = HashMap::new();
+) -> Result<Starts> {
+    let mut out = Starts::new();
     let Some(lf) = history::episode_starts(store, Some(from), to)? else {
         return Ok(out);
     };
