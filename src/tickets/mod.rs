@@ -22,6 +22,7 @@ mod transition;
 mod types;
 mod verification;
 mod warranty;
+mod wording;
 
 #[cfg(test)]
 mod tests;
@@ -45,6 +46,7 @@ pub use verification::{
     Observed, RepeatOf, Verdict, Verification, VerificationStatus, VerifyRules, WATCHED_KINDS,
     Watched, decide as decide_verification,
 };
+pub use wording::{Language, title as title_in};
 
 use crate::catalog::{Catalog, ModelId};
 use crate::db::Db;
