@@ -178,6 +178,19 @@ impl Lang {
         }
     }
 
+    /// The same language as the ticket wording knows it.
+    pub const fn language(self) -> crate::tickets::Language {
+        match self {
+            Self::En => crate::tickets::Language::En,
+            Self::ZhCn => crate::tickets::Language::ZhCn,
+        }
+    }
+
+    /// A ticket's title in this language, from its facts (C10).
+    pub fn ticket_title(self, ticket: &crate::tickets::Ticket, catalog: &Catalog) -> String {
+        crate::tickets::title_in(ticket, catalog, self.language())
+    }
+
     /// A catalogue name in this language: `name_zh` for zh-CN when given.
     fn pick<'a>(self, name: &'a str, name_zh: Option<&'a str>) -> &'a str {
         match (self, name_zh) {

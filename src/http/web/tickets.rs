@@ -216,7 +216,7 @@ pub async fn board(
                 section.column data-state=(s.as_str()) {
                     h2 { (lang.state(*s)) " " span.count data-count=(total) { (total) } }
                     @for ticket in cards {
-                        (card(&session, ticket, &dispatch))
+                        (card(&session, ticket, &dispatch, &state.api.catalog))
                     }
                     @if let Some(link) = more {
                         p.more { a href=(link) { (t.more_tickets) " →" } }
@@ -237,7 +237,12 @@ fn priority_class(t: &Ticket) -> &'static str {
     }
 }
 
-fn card(session: &Session, ticket: &Ticket, dispatch: &Dispatch) -> Markup {
+fn card(
+    session: &Session,
+    ticket: &Ticket,
+    dispatch: &Dispatch,
+    catalog: &crate::catalog::Catalog,
+) -> Markup {
     let lang = session.lang;
     let t = lang.text();
     html! {
@@ -248,7 +253,7 @@ fn card(session: &Session, ticket: &Ticket, dispatch: &Dispatch) -> Markup {
                 span.kind { (lang.kind(ticket.kind)) }
                 @if ticket.sla.breached { span.badge.bad { (t.sla_breached) } }
             }
-            p.title { (ticket.title) }
+            p.title { (lang.ticket_title(ticket, catalog)) }
             p.meta {
                 @if let Some(v) = &ticket.vehicle {
                     a href=(format!("/ui/vehicles/{v}")) { (v.as_str()) } " · "
@@ -339,7 +344,7 @@ pub fn move_form(session: &Session, ticket: &Ticket, back: &str, dispatch: &Disp
 }
 
 /// A list of tickets as a table (the vehicle page's).
-pub fn ticket_table(list: &[Ticket], lang: Lang) -> Markup {
+pub fn ticket_table(list: &[Ticket], lang: Lang, catalog: &crate::catalog::Catalog) -> Markup {
     let t = lang.text();
     if list.is_empty() {
         return html! { p.muted { (t.nothing_here) } };
@@ -357,7 +362,7 @@ pub fn ticket_table(list: &[Ticket], lang: Lang) -> Markup {
                         td data-label=(t.kind) { (lang.kind(ticket.kind)) }
                         td data-label=(t.state) { (lang.state(ticket.state)) }
                         td data-label=(t.priority) { (ticket.priority.as_str()) }
-                        td data-label=(t.title) { (ticket.title) }
+                        td data-label=(t.title) { (lang.ticket_title(ticket, catalog)) }
                         td data-label=(t.created) { (time(ticket.created_at)) }
                         td data-label=(t.updated) { (time(ticket.updated_at)) }
                     }
@@ -388,7 +393,11 @@ async fn ticket_page(
     let ticket = &current.ticket;
     let lang = session.lang;
     let t = lang.text();
-    let title = format!("#{} · {}", ticket.id, ticket.title);
+    let title = format!(
+        "#{} · {}",
+        ticket.id,
+        lang.ticket_title(ticket, &state.api.catalog)
+    );
     let dash = || "–".to_owned();
     let dispatch = Dispatch::load(&state.api, session).await?;
     let back = format!("/ui/tickets/{}", ticket.id);

@@ -89,4 +89,29 @@ async fn the_ticket_page_shows_the_verdict_and_the_repeat_link(db: Db) {
         html.contains(&format!("Repeat of ticket #{}", fault.id)),
         "the details name it too: {html}"
     );
+
+    // Issue 21 item 9: a zh-CN reader sees the fault's title in Chinese,
+    // from the ticket's facts, on the board, the ticket page and the
+    // vehicle page; an English reader the stored title.
+    let zh_page = |path: &str| {
+        axum::http::Request::get(path)
+            .header(
+                axum::http::header::COOKIE,
+                format!("fleetcare_session={session}; fleetcare_lang=zh-CN"),
+            )
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let title_zh = "A1：发动机冷却液温度过高（最严重）";
+    for path in [
+        format!("/ui/tickets/{}", fault.id),
+        "/ui/tickets".to_owned(),
+        "/ui/vehicles/A1".to_owned(),
+    ] {
+        let html = text(call(&app, zh_page(&path)).await).await;
+        assert!(html.contains(title_zh), "{path}: {html}");
+        let html = text(call(&app, page(&path, &session)).await).await;
+        assert!(!html.contains(title_zh), "{path}: {html}");
+        assert!(html.contains("A1: coolant temperature"), "{path}: {html}");
+    }
 }
