@@ -16,3 +16,12 @@ ALTER TABLE tickets ADD COLUMN repeat_of BIGINT;
 ALTER TABLE tickets ADD COLUMN repeat_technician TEXT;
 ALTER TABLE tickets ADD COLUMN repeat_outlet TEXT;
 CREATE INDEX tickets_by_delivery ON tickets (vehicle_id, ticket_key, delivered_at);
+
+-- Fleets and their language (issue 21 item 9, C10: `fleets import`):
+-- the API, the CLI and alerts give ticket titles in it. A fleet not listed
+-- speaks English.
+CREATE TABLE fleets (
+    fleet_id TEXT PRIMARY KEY,
+    name     TEXT NOT NULL,
+    language TEXT NOT NULL CHECK (language IN ('en', 'zh-CN'))
+);

@@ -22,6 +22,7 @@ pub(super) enum ImportFile {
     Services,
     Stock,
     Outlets,
+    Fleets,
 }
 
 /// Imports `file`, printing the summary on stdout; refused rows go to
@@ -37,6 +38,7 @@ pub(super) fn import(config: &Config, what: ImportFile, file: &Path) -> anyhow::
             }
             ImportFile::Stock => registry::import_stock(&db, &catalog, file).await,
             ImportFile::Outlets => registry::import_outlets(&db, file).await,
+            ImportFile::Fleets => registry::import_fleets(&db, file).await,
         };
         db.close().await;
         result

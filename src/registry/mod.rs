@@ -3,6 +3,7 @@
 //! tickets, read by the jobs, the API and `vehicles unknown`.
 
 mod error;
+pub mod fleets;
 pub mod import;
 pub mod outlets;
 mod queries;
@@ -15,7 +16,10 @@ mod tests;
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 
 pub use error::{HeaderProblem, ImportError, MAX_REPORTED_ROWS, RowError, RowProblem};
-pub use import::{ImportSummary, import_outlets, import_services, import_stock, import_vehicles};
+pub use fleets::{Fleet, Language};
+pub use import::{
+    ImportSummary, import_fleets, import_outlets, import_services, import_stock, import_vehicles,
+};
 pub use outlets::{Outlet, OutletId, OutletKind, Zone, outlet_zone};
 pub use types::{
     Depot, DepotError, MAX_DEPOT_LEN, REPAIR_PREFIX, ServiceHistory, ServiceRecord, ServiceSource,

@@ -5,47 +5,12 @@
 //! opened (`title_en`); complaints, manual reports and recalls carry a
 //! title a person wrote, shown as written in every language.
 
-use std::fmt;
-
 use fleetcare_ingest::j1939::{Fmi, Spn};
-use serde::{Deserialize, Serialize};
 
 use super::{Priority, Ticket, TicketKind};
 use crate::catalog::Catalog;
 
-/// A fleet's language: what its API answers, CLI lines and alerts say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-pub enum Language {
-    #[default]
-    #[serde(rename = "en")]
-    En,
-    #[serde(rename = "zh-CN")]
-    ZhCn,
-}
-
-impl Language {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::En => "en",
-            Self::ZhCn => "zh-CN",
-        }
-    }
-
-    /// `en` or `zh-CN` (case as written in C10).
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "en" => Some(Self::En),
-            "zh-CN" => Some(Self::ZhCn),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Language {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::registry::Language;
 
 /// The ticket's title in `lang`: the stored (English) title for `en` and
 /// for tickets whose title a person wrote; for zh-CN, a sentence from the

@@ -6,6 +6,7 @@
 //! nothing: rows are keyed (vehicle; vehicle, task and time; part and
 //! depot) and a row already stored as it is counts as unchanged.
 
+mod fleets;
 mod outlets;
 mod services;
 mod stock;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 
 use chrono::{Datelike, NaiveDate};
 
+pub use fleets::{COLUMNS as FLEET_COLUMNS, import_fleets};
 pub use outlets::{COLUMNS as OUTLET_COLUMNS, import_outlets};
 pub use services::{COLUMNS as SERVICE_COLUMNS, import_services};
 pub use stock::{COLUMNS as STOCK_COLUMNS, import_stock};
@@ -31,6 +33,7 @@ pub enum Kind {
     Services,
     Stock,
     Outlets,
+    Fleets,
 }
 
 impl Kind {
@@ -44,6 +47,8 @@ impl Kind {
             (Self::Stock, _) => "stock levels",
             (Self::Outlets, 1) => "outlet",
             (Self::Outlets, _) => "outlets",
+            (Self::Fleets, 1) => "fleet",
+            (Self::Fleets, _) => "fleets",
         }
     }
 }
