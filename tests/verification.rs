@@ -183,6 +183,13 @@ async fn delivered_repairs_are_verified_or_repeated(database_url: Option<String>
     fleetcare::registry::import_vehicles(&db, &catalog, &vehicles)
         .await
         .unwrap();
+    // The fleet speaks Chinese: alerts carry the Chinese title and the
+    // English one beside it (issue 21 item 9).
+    let fleets = dir.path().join("fleets.csv");
+    std::fs::write(&fleets, "fleet_id,name,language\nacme,Acme 环卫,zh-CN\n").unwrap();
+    fleetcare::registry::import_fleets(&db, &fleets)
+        .await
+        .unwrap();
     let tickets = Tickets::new(db.clone(), config.sla.clone()).with_catalog(catalog.clone());
     let t1 = delivered_fault(&tickets, "VR-1", C1).await;
     let t2 = delivered_fault(&tickets, "VR-2", C2).await;
@@ -280,6 +287,17 @@ async fn delivered_repairs_are_verified_or_repeated(database_url: Option<String>
     assert!(
         details.contains("technician Li Wei, outlet OUT-N"),
         "{body}"
+    );
+    let title = body["title"].as_str().unwrap_or_default();
+    assert!(
+        title.starts_with("VR-2：") && title.ends_with("（返修）"),
+        "{body}"
+    );
+    assert_eq!(body["title_en"].as_str(), Some(repeat.title.as_str()));
+    assert!(
+        repeat.title.ends_with("(repeat repair)"),
+        "{}",
+        repeat.title
     );
 
     // The API shows both on the tickets.

@@ -97,7 +97,10 @@ pub struct Alert {
     pub model: Option<ModelId>,
     pub ticket: Option<TicketId>,
     pub priority: Option<Priority>,
+    /// In the fleet's language (`fleets import`; C10).
     pub title: String,
+    /// The English title, beside `title` whatever the fleet's language.
+    pub title_en: String,
     pub details: String,
     /// For a digest: the alerts it stands for.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -108,6 +111,7 @@ impl Alert {
     /// The alert for a ticket that was just opened (or breached, escalated).
     pub fn for_ticket(kind: AlertKind, ticket: &Ticket, at: DateTime<Utc>) -> Self {
         Self {
+            title_en: ticket.title.clone(),
             id: new_id(),
             at,
             kind,
@@ -119,6 +123,21 @@ impl Alert {
             title: ticket.title.clone(),
             details: ticket.details.clone(),
             held: Vec::new(),
+        }
+    }
+
+    /// [`Alert::for_ticket`] with the title in `lang`, rendered from the
+    /// ticket's facts (`title_en` keeps the English one).
+    pub fn for_ticket_in(
+        kind: AlertKind,
+        ticket: &Ticket,
+        at: DateTime<Utc>,
+        catalog: &crate::catalog::Catalog,
+        lang: crate::tickets::Language,
+    ) -> Self {
+        Self {
+            title: crate::tickets::title_in(ticket, catalog, lang),
+            ..Self::for_ticket(kind, ticket, at)
         }
     }
 }
@@ -144,6 +163,7 @@ impl Alert {
             model: None,
             ticket: None,
             priority: None,
+            title_en: format!("{}: not in the fleet registry", vehicle.vehicle),
             title: format!("{}: not in the fleet registry", vehicle.vehicle),
             details: format!(
                 "Vehicle {} sends data under fleet {} but {why}: its data is stored and listed by `fleetcare vehicles unknown`, and no ticket is opened for it until it is imported with `fleetcare vehicles import`.",

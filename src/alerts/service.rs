@@ -24,8 +24,8 @@ use crate::runtime::{LiveMetrics, Shutdown, TicketSkip};
 use crate::store::RecordSink;
 use crate::store::StoreReader;
 use crate::tickets::{
-    NewAlert, Observed, Raised, Ticket, TicketKind, Tickets, VerificationStatus, VerifyRules,
-    Watched, decide_verification,
+    Language, NewAlert, Observed, Raised, Ticket, TicketKind, Tickets, VerificationStatus,
+    VerifyRules, Watched, decide_verification,
 };
 
 /// What the alert tasks share.
@@ -129,8 +129,7 @@ async fn raise_then(
             ctx.metrics
                 .ticket_opened(ticket.kind.as_str(), ticket.priority.as_str());
             tracing::info!(ticket = %ticket.id, kind = kind.as_str(), "ticket opened");
-            ctx.notifier
-                .send(Alert::for_ticket(kind, &ticket, Utc::now()));
+            ctx.notifier.send(ticket_alert(ctx, kind, &ticket).await);
             Some(ticket)
         }
         Ok(Raised::Occurrence(ticket)) => Some(link(ticket).await),
@@ -144,6 +143,21 @@ async fn raise_then(
             None
         }
     }
+}
+
+/// The alert for `ticket`, its title in the fleet's language (English
+/// when the fleet is not registered or the register cannot be read).
+async fn ticket_alert(ctx: &AlertContext, kind: AlertKind, ticket: &Ticket) -> Alert {
+    let lang = match &ticket.fleet {
+        Some(fleet) => crate::registry::fleets::language(&ctx.db, fleet)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(fleet = %fleet, error = %e, "cannot read the fleet's language; the alert is in English");
+                Language::En
+            }),
+        None => Language::En,
+    };
+    Alert::for_ticket_in(kind, ticket, Utc::now(), &ctx.catalog, lang)
 }
 
 /// `detect.repeat_repair_days` as a duration.
@@ -493,8 +507,7 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
         } else {
             AlertKind::SlaBreach
         };
-        ctx.notifier
-            .send(Alert::for_ticket(kind, &ticket, Utc::now()));
+        ctx.notifier.send(ticket_alert(ctx, kind, &ticket).await);
     }
     tracing::info!(
         findings,
