@@ -308,6 +308,9 @@ async fn delivered_repairs_are_verified_or_repeated(database_url: Option<String>
     let body = api_body(t1).await;
     assert_eq!(body["verification"]["status"], "verified");
     let body = api_body(repeat.id).await;
+    // In the fleet's language, the English title beside it.
+    assert_eq!(body["title"], title, "{body}");
+    assert_eq!(body["title_en"], repeat.title.as_str(), "{body}");
     assert_eq!(
         body["repeat_of"],
         json!({"ticket": t2.0, "technician": "Li Wei", "outlet": "OUT-N"})

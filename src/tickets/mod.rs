@@ -46,7 +46,7 @@ pub use verification::{
     Observed, RepeatOf, Verdict, Verification, VerificationStatus, VerifyRules, WATCHED_KINDS,
     Watched, decide as decide_verification,
 };
-pub use wording::{Language, title as title_in};
+pub use wording::{Language, in_fleet_languages, title as title_in};
 
 use crate::catalog::{Catalog, ModelId};
 use crate::db::Db;

@@ -445,6 +445,7 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
             .parse()
             .map_err(|e| corrupt("tickets", "priority", &priority_text, e))?,
         title: text("title")?,
+        title_en: text("title")?,
         details: text("details")?,
         created_at: time("created_at")?,
         updated_at: time("updated_at")?,

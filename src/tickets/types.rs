@@ -202,7 +202,11 @@ pub struct Ticket {
     pub key: String,
     pub state: TicketState,
     pub priority: Priority,
+    /// In the fleet's language where the API and the CLI answer (C10);
+    /// as stored (English) elsewhere.
     pub title: String,
+    /// The English title, as the ticket was opened with.
+    pub title_en: String,
     pub details: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -12,14 +12,32 @@ use crate::catalog::Catalog;
 
 pub use crate::registry::Language;
 
+/// Sets each ticket's `title` to its fleet's language (`languages`; a
+/// fleet not in it, or no fleet, speaks English); `title_en` stays.
+pub fn in_fleet_languages(
+    tickets: &mut [Ticket],
+    catalog: &Catalog,
+    languages: &std::collections::HashMap<fleetcare_ingest::ids::FleetId, Language>,
+) {
+    for t in tickets {
+        let lang = t
+            .fleet
+            .as_ref()
+            .and_then(|f| languages.get(f))
+            .copied()
+            .unwrap_or_default();
+        t.title = title(t, catalog, lang);
+    }
+}
+
 /// The ticket's title in `lang`: the stored (English) title for `en` and
 /// for tickets whose title a person wrote; for zh-CN, a sentence from the
 /// facts with the catalogue's Chinese names (a fault the catalogue has no
 /// `name_zh` for is named by its code, still in a Chinese sentence).
 pub fn title(ticket: &Ticket, catalog: &Catalog, lang: Language) -> String {
     match lang {
-        Language::En => ticket.title.clone(),
-        Language::ZhCn => title_zh(ticket, catalog).unwrap_or_else(|| ticket.title.clone()),
+        Language::En => ticket.title_en.clone(),
+        Language::ZhCn => title_zh(ticket, catalog).unwrap_or_else(|| ticket.title_en.clone()),
     }
 }
 

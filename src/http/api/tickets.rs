@@ -92,7 +92,8 @@ async fn list(
         fleets_visible: None,
     };
     let before = page.after::<TicketId>()?;
-    let rows = visible_tickets(&state, &scope, filter, before, page.fetch()).await?;
+    let mut rows = visible_tickets(&state, &scope, filter, before, page.fetch()).await?;
+    in_languages(&state, &mut rows).await?;
     let (rows, next) = page.cut(rows, |rows| rows.last().map(|t| t.id));
     Ok(page.respond(rows, next))
 }
@@ -154,7 +155,20 @@ async fn show(
     scope: Scope,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TicketWithEvents>, ApiError> {
-    Ok(Json(visible_ticket(&state, &scope, &id).await?))
+    let mut found = visible_ticket(&state, &scope, &id).await?;
+    in_languages(&state, std::slice::from_mut(&mut found.ticket)).await?;
+    Ok(Json(found))
+}
+
+/// The API answers with each ticket's `title` in its fleet's language and
+/// `title_en` beside it (C10).
+async fn in_languages(state: &ApiState, tickets: &mut [Ticket]) -> Result<(), ApiError> {
+    if tickets.iter().all(|t| t.fleet.is_none()) {
+        return Ok(());
+    }
+    let languages = crate::registry::fleets::languages(&state.db).await?;
+    crate::tickets::in_fleet_languages(tickets, &state.catalog, &languages);
+    Ok(())
 }
 
 /// `POST /tickets`: a complaint or a manual report about a vehicle.
@@ -200,6 +214,8 @@ async fn create(
         .await
         .map_err(error)?;
     tracing::info!(ticket = %ticket.id, kind = %ticket.kind, "Ticket created through the API.");
+    let mut ticket = ticket;
+    in_languages(&state, std::slice::from_mut(&mut ticket)).await?;
     Ok((StatusCode::CREATED, Json(ticket)))
 }
 
@@ -213,7 +229,9 @@ async fn transition(
 ) -> Result<Json<Ticket>, ApiError> {
     let current = movable_ticket(&state, &scope, &id).await?;
     let ApiJson(body) = ApiJson::<Transition>::from_request(request, &state).await?;
-    Ok(Json(apply(&state, &scope, current.ticket.id, body).await?))
+    let mut moved = apply(&state, &scope, current.ticket.id, body).await?;
+    in_languages(&state, std::slice::from_mut(&mut moved)).await?;
+    Ok(Json(moved))
 }
 
 /// The ticket `id` if the caller sees it (else 404) and may move it (else
