@@ -406,3 +406,77 @@ macro_rules! on_both {
 }
 
 on_both!(delivered_repairs_are_verified_or_repeated);
+
+/// Issue 21 item 9 from the CLI: `fleets import` gives a fleet its
+/// language; `tickets show` and `tickets list` then give the title of a
+/// critical fault in Chinese, `title_en` beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_gives_titles_in_the_fleets_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fleetcare"))
+            .arg("--data")
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let fleets = dir.path().join("fleets.csv");
+    std::fs::write(
+        &fleets,
+        "fleet_id,name,language\nacme,Acme 环卫,zh-CN\nother,Other,\n",
+    )
+    .unwrap();
+    let out = cli(&["fleets", "import", fleets.to_str().unwrap()]);
+    assert!(
+        out.starts_with("imported 2 fleets (2 new, 0 updated, 0 unchanged)"),
+        "{out}"
+    );
+
+    let config = Config {
+        data_dir: data.clone(),
+        ..Config::default()
+    };
+    let db = Db::connect(&config).await.unwrap();
+    let tickets = Tickets::new(db.clone(), config.sla.clone());
+    for (fleet, vehicle) in [("acme", "VR-9"), ("other", "VR-8")] {
+        tickets
+            .raise(NewAlert {
+                kind: TicketKind::Fault,
+                fleet: Some(FleetId::new(fleet).unwrap()),
+                vehicle: Some(VehicleId::new(vehicle).unwrap()),
+                model: Some(ModelId::new("compactor-c12").unwrap()),
+                key: "110:0".into(),
+                priority: Priority::P1,
+                title: format!("{vehicle}: Engine coolant temperature above normal"),
+                details: "red stop lamp".into(),
+                at: days_ago(1.0),
+            })
+            .await
+            .unwrap();
+    }
+    db.close().await;
+
+    let zh = "VR-9：发动机冷却液温度过高（最严重）";
+    let show: Value = serde_json::from_str(&cli(&["tickets", "show", "1"])).unwrap();
+    assert_eq!(show["fleet"], "acme");
+    assert_eq!(show["title"], zh);
+    assert_eq!(
+        show["title_en"],
+        "VR-9: Engine coolant temperature above normal"
+    );
+    let show: Value = serde_json::from_str(&cli(&["tickets", "show", "2"])).unwrap();
+    assert_eq!(
+        show["title"], "VR-8: Engine coolant temperature above normal",
+        "an English fleet"
+    );
+    let list = cli(&["tickets", "list"]);
+    assert!(list.contains(zh), "{list}");
+}
