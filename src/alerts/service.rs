@@ -25,7 +25,7 @@ use crate::store::RecordSink;
 use crate::store::StoreReader;
 use crate::tickets::{
     Language, NewAlert, Observed, Raised, Ticket, TicketKind, Tickets, VerificationStatus,
-    VerifyRules, Watched, decide_verification,
+    VerifyRules, WATCH_DAYS, Watched, decide_verification,
 };
 
 /// What the alert tasks share.
@@ -443,7 +443,10 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
         .iter()
         .map(|v| (v.id.clone(), v.fleet.clone()))
         .collect();
-    let watched = ctx.tickets.watched().await?;
+    let watched = ctx
+        .tickets
+        .watched(now - TimeDelta::days(WATCH_DAYS))
+        .await?;
     let (catalog, config, reader) = (ctx.catalog.clone(), ctx.config.clone(), ctx.store.clone());
     // polars work is CPU-bound: off the async workers.
     let (requests, watched, observed) = tokio::task::spawn_blocking(

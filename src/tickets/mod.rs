@@ -43,8 +43,8 @@ pub use types::{
     TicketId, TicketKind, TicketWithEvents, UnknownName,
 };
 pub use verification::{
-    Observed, RepeatOf, Verdict, Verification, VerificationStatus, VerifyRules, WATCHED_KINDS,
-    Watched, decide as decide_verification,
+    Observed, RepeatOf, Verdict, Verification, VerificationStatus, VerifyRules, WATCH_DAYS,
+    WATCHED_KINDS, Watched, decide as decide_verification,
 };
 pub use wording::{Language, in_fleet_languages, title as title_in};
 

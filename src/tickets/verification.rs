@@ -28,6 +28,11 @@ use super::store::{self, time_text};
 use super::{Result, TicketId, TicketKind, Tickets};
 use crate::db::Db;
 
+/// How long after delivery a repair is watched at most: a vehicle that
+/// has not run the engine hours by then (laid up, sold, no data) keeps
+/// `watching` without a verdict, and the jobs stop reading its history.
+pub const WATCH_DAYS: i64 = 180;
+
 /// The kinds whose repair is watched: those keyed by a fault code on one
 /// vehicle.
 pub const WATCHED_KINDS: [TicketKind; 3] = [
@@ -220,16 +225,18 @@ fn parse_code(key: &str) -> Option<(Spn, Fmi)> {
 }
 
 impl Tickets {
-    /// The delivered repairs still watched (no verdict), oldest delivery
-    /// first. Tickets whose key is not a code are skipped.
-    pub async fn watched(&self) -> Result<Vec<Watched>> {
+    /// The delivered repairs still watched (no verdict) delivered at or
+    /// after `since`, oldest delivery first. Tickets whose key is not a
+    /// code are skipped.
+    pub async fn watched(&self, since: DateTime<Utc>) -> Result<Vec<Watched>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT ticket_id, fleet_id, vehicle_id, ticket_key, delivered_at FROM tickets \
              WHERE kind IN ({}) AND delivered_at IS NOT NULL AND verification IS NULL \
              AND state <> 'cancelled' AND fleet_id IS NOT NULL AND vehicle_id IS NOT NULL \
-             ORDER BY delivered_at, ticket_id",
+             AND delivered_at >= $1 ORDER BY delivered_at, ticket_id",
             watched_kinds_sql()
         )))
+        .bind(time_text(since))
         .fetch_all(self.db.pool())
         .await?;
         let mut out = Vec::with_capacity(rows.len());
