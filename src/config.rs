@@ -383,6 +383,9 @@ pub struct DetectConfig {
     pub recurring_min_episodes: u32,
     pub recurring_window_days: u32,
     pub repeat_repair_days: u32,
+    /// A delivered repair is verified once the vehicle's engine ran this
+    /// many hours without its code coming back (C10).
+    pub verify_after_engine_hours: f64,
     pub batch_min_vehicles: u32,
     pub batch_min_share: f64,
     pub batch_window_days: u32,
@@ -405,6 +408,7 @@ impl Default for DetectConfig {
             recurring_min_episodes: 3,
             recurring_window_days: 30,
             repeat_repair_days: 30,
+            verify_after_engine_hours: 72.0,
             batch_min_vehicles: 3,
             batch_min_share: 0.2,
             batch_window_days: 30,
@@ -1011,6 +1015,12 @@ impl Config {
         if !(0.0..=1.0).contains(&d.batch_min_share) {
             return Err("detect.batch_min_share is a share between 0 and 1, e.g. 0.2".into());
         }
+        if !(d.verify_after_engine_hours.is_finite() && d.verify_after_engine_hours > 0.0) {
+            return Err(
+                "detect.verify_after_engine_hours must be more than zero engine hours, e.g. 72"
+                    .into(),
+            );
+        }
         self.sla.validate()?;
         if self.store.compact_log_bytes == 0 {
             return Err("store.compact_log_bytes must be at least 1".into());
@@ -1380,6 +1390,13 @@ mod tests {
             .to_string();
         assert!(e.contains("unknown field `topic_prefx`"), "{e}");
         assert!(e.starts_with("x.toml:"), "{e}");
+        let e = Config::parse(
+            Path::new("x.toml"),
+            "[detect]\nverify_after_engine_hours = 0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("verify_after_engine_hours"), "{e}");
         let e = Config::parse(Path::new("x.toml"), "[detect]\nbatch_min_share = 20\n")
             .unwrap_err()
             .to_string();

@@ -22,4 +22,5 @@ mod mqtt;
 mod parts;
 mod reports;
 mod simulate;
+mod verification;
 mod web;

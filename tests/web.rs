@@ -1019,6 +1019,23 @@ async fn operators_and_support_see_in_the_browser_what_the_api_returns() {
     user.screenshots("vehicle").await;
     check_board(&user, &api, support).await;
     user.screenshots("tickets").await;
+    // Issue 21 item 9: an alert-raised ticket's title in Chinese, rendered
+    // from the ticket's facts and the catalogue's names (the seed has no
+    // critical fault; a service falling due is such a ticket too).
+    let all = api.get_all("/api/v1/tickets", support).await;
+    let raised = rows(&all)
+        .iter()
+        .find(|t| t["kind"] == "maintenance" && t["vehicle"].is_string())
+        .unwrap_or_else(|| panic!("no maintenance ticket in {all}"));
+    user.goto(&format!("/ui/tickets/{}", raised["id"])).await;
+    let h1 = user.text("h1").await;
+    let vehicle = raised["vehicle"].as_str().unwrap();
+    assert!(h1.contains(&format!("{vehicle}：")), "{h1}");
+    assert!(!h1.contains(raised["title_en"].as_str().unwrap()), "{h1}");
+    assert!(
+        h1.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "{h1}"
+    );
     move_through_forms(&user, &api, support, ticket_a).await;
     check_board(&user, &api, support).await;
 

@@ -85,6 +85,7 @@ impl RateLimit {
                     ticket: None,
                     priority: held.iter().filter_map(|a| a.priority).min(),
                     title: format!("{vehicle}: {} more alerts", held.len()),
+                    title_en: format!("{vehicle}: {} more alerts", held.len()),
                     details: held
                         .iter()
                         .map(|a| a.title.as_str())
@@ -114,6 +115,7 @@ mod tests {
             ticket: None,
             priority: None,
             title: format!("alert {n}"),
+            title_en: format!("alert {n}"),
             details: String::new(),
             held: Vec::new(),
         }

@@ -136,7 +136,10 @@ pub struct Alert {
     pub model: Option<ModelId>,
     pub ticket: Option<TicketId>,
     pub priority: Option<Priority>,
+    /// In the fleet's language (`fleets import`; C10).
     pub title: String,
+    /// The English title, beside `title` whatever the fleet's language.
+    pub title_en: String,
     pub details: String,
     /// For a digest: the alerts it stands for.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -147,6 +150,7 @@ impl Alert {
     /// The alert for a ticket that was just opened (or breached, escalated).
     pub fn for_ticket(kind: AlertKind, ticket: &Ticket, at: DateTime<Utc>) -> Self {
         Self {
+            title_en: ticket.title.clone(),
             id: new_id(),
             at,
             kind,
@@ -158,6 +162,21 @@ impl Alert {
             title: ticket.title.clone(),
             details: ticket.details.clone(),
             held: Vec::new(),
+        }
+    }
+
+    /// [`Alert::for_ticket`] with the title in `lang`, rendered from the
+    /// ticket's facts (`title_en` keeps the English one).
+    pub fn for_ticket_in(
+        kind: AlertKind,
+        ticket: &Ticket,
+        at: DateTime<Utc>,
+        catalog: &crate::catalog::Catalog,
+        lang: crate::tickets::Language,
+    ) -> Self {
+        Self {
+            title: crate::tickets::title_in(ticket, catalog, lang),
+            ..Self::for_ticket(kind, ticket, at)
         }
     }
 }
@@ -183,6 +202,7 @@ impl Alert {
             model: None,
             ticket: None,
             priority: None,
+            title_en: format!("{}: not in the fleet registry", vehicle.vehicle),
             title: format!("{}: not in the fleet registry", vehicle.vehicle),
             details: format!(
                 "Vehicle {} sends data under fleet {} but {why}: its data is stored and listed by `fleetcare vehicles unknown`, and no ticket is opened for it until it is imported with `fleetcare vehicles import`.",
@@ -214,6 +234,10 @@ impl Alert {
 
     /// To support: the progress of recall campaign `c`.
     pub fn recall_progress(c: &crate::tickets::Campaign, at: DateTime<Utc>) -> Self {
+        let title = format!(
+            "Recall campaign {}: {} of {} vehicles done",
+            c.id, c.closed, c.vehicles
+        );
         Self {
             id: new_id(),
             at,
@@ -223,10 +247,9 @@ impl Alert {
             model: Some(c.model.clone()),
             ticket: None,
             priority: None,
-            title: format!(
-                "Recall campaign {}: {} of {} vehicles done",
-                c.id, c.closed, c.vehicles
-            ),
+            // To support, in English.
+            title_en: title.clone(),
+            title,
             details: format!(
                 "{} (SPN {} FMI {}): {} closed, {} cancelled, {} open.",
                 c.title, c.spn, c.fmi, c.closed, c.cancelled, c.open

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 use fleetcare_ingest::pipeline::{Record, VehicleKey};
 use tokio::sync::mpsc;
@@ -20,11 +20,14 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::registry::ModelMap;
 use crate::registry::ServiceHistory;
-use crate::report::{self, Context, Registry};
+use crate::report::{self, Context, RecurringKind, RecurringRow, Registry};
 use crate::runtime::{LiveMetrics, Shutdown, TicketSkip};
 use crate::store::RecordSink;
 use crate::store::StoreReader;
-use crate::tickets::{NewAlert, Raised, SlaFinding, TicketKind, Tickets};
+use crate::tickets::{
+    Language, NewAlert, Observed, Raised, SlaFinding, Ticket, TicketKind, Tickets,
+    VerificationStatus, VerifyRules, WATCH_DAYS, Watched, decide_verification,
+};
 
 /// What the alert tasks share.
 #[derive(Debug, Clone)]
@@ -89,24 +92,58 @@ pub fn fault_start_sink(tx: mpsc::UnboundedSender<LiveBatch>) -> RecordSink {
     })
 }
 
-/// Raises a ticket and alerts when it was newly opened.
-async fn raise(ctx: &AlertContext, request: NewAlert, kind: AlertKind) {
+/// Raises a ticket and alerts when it was newly opened; the ticket opened
+/// or counted, `None` when it could not be raised (logged).
+async fn raise(ctx: &AlertContext, request: NewAlert, kind: AlertKind) -> Option<Ticket> {
+    raise_then(ctx, request, kind, None).await
+}
+
+/// [`raise`], and for a repeat repair that came back at `back_at`, the
+/// link to the repair it brings back (C10) before the alert goes out, so
+/// the alert names the earlier technician and outlet.
+async fn raise_then(
+    ctx: &AlertContext,
+    request: NewAlert,
+    kind: AlertKind,
+    back_at: Option<DateTime<Utc>>,
+) -> Option<Ticket> {
     let (fleet, vehicle) = (request.fleet.clone(), request.vehicle.clone());
+    let link = |ticket: Ticket| async move {
+        let Some(back) = back_at else {
+            return ticket;
+        };
+        let window = repeat_window(&ctx.config);
+        match ctx.tickets.link_repeat(ticket.id, back, window).await {
+            Ok(Some(_)) => match ctx.tickets.get(ticket.id).await {
+                Ok(Some((t, _))) => t,
+                _ => ticket,
+            },
+            Ok(None) => ticket,
+            Err(e) => {
+                tracing::error!(error = %e, ticket = %ticket.id, "cannot link the repeat repair");
+                ticket
+            }
+        }
+    };
     match ctx.tickets.raise(request).await {
         Ok(Raised::Opened(ticket)) => {
+            let ticket = link(ticket).await;
             ctx.metrics
                 .ticket_opened(ticket.kind.as_str(), ticket.priority.as_str());
             tracing::info!(ticket = %ticket.id, kind = kind.as_str(), "ticket opened");
-            ctx.notifier
-                .send(Alert::for_ticket(kind, &ticket, Utc::now()));
+            ctx.notifier.send(ticket_alert(ctx, kind, &ticket).await);
+            Some(ticket)
         }
-        Ok(Raised::Occurrence(_)) => {}
-        Err(e) => tracing::error!(
-            error = %e,
-            fleet = fleet.as_ref().map(|f| f.as_str()),
-            vehicle = vehicle.as_ref().map(|v| v.as_str()),
-            "cannot raise a ticket"
-        ),
+        Ok(Raised::Occurrence(ticket)) => Some(link(ticket).await),
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                fleet = fleet.as_ref().map(|f| f.as_str()),
+                vehicle = vehicle.as_ref().map(|v| v.as_str()),
+                "cannot raise a ticket"
+            );
+            None
+        }
     }
 }
 
@@ -118,11 +155,8 @@ async fn raise_visit(ctx: &AlertContext, visit: VisitRequest) {
             ctx.metrics
                 .ticket_opened(ticket.kind.as_str(), ticket.priority.as_str());
             tracing::info!(ticket = %ticket.id, tasks = visit.tasks.len(), "service visit opened");
-            ctx.notifier.send(Alert::for_ticket(
-                AlertKind::Maintenance,
-                &ticket,
-                Utc::now(),
-            ));
+            ctx.notifier
+                .send(ticket_alert(ctx, AlertKind::Maintenance, &ticket).await);
         }
         Ok(Raised::Occurrence(_)) => {}
         Err(e) => tracing::error!(
@@ -132,6 +166,92 @@ async fn raise_visit(ctx: &AlertContext, visit: VisitRequest) {
             "cannot raise a service visit"
         ),
     }
+}
+
+/// The alert for `ticket`, its title in the fleet's language (English
+/// when the fleet is not registered or the register cannot be read).
+async fn ticket_alert(ctx: &AlertContext, kind: AlertKind, ticket: &Ticket) -> Alert {
+    let lang = match &ticket.fleet {
+        Some(fleet) => crate::registry::fleets::language(&ctx.db, fleet)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(fleet = %fleet, error = %e, "cannot read the fleet's language; the alert is in English");
+                Language::En
+            }),
+        None => Language::En,
+    };
+    Alert::for_ticket_in(kind, ticket, Utc::now(), &ctx.catalog, lang)
+}
+
+/// `detect.repeat_repair_days` as a duration.
+fn repeat_window(config: &Config) -> TimeDelta {
+    TimeDelta::days(i64::from(config.detect.repeat_repair_days))
+}
+
+/// Repair verification (C10): the verdicts the store allows on delivered
+/// repairs are recorded; a code back within the repeat-repair window opens
+/// (or counts on) a repeat-repair ticket linked to the repair.
+async fn verify_repairs(
+    ctx: &AlertContext,
+    watched: Vec<Watched>,
+    observed: Vec<Observed>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(usize, usize)> {
+    let rules = VerifyRules {
+        after_engine_hours: ctx.config.detect.verify_after_engine_hours,
+        repeat_window: repeat_window(&ctx.config),
+    };
+    let (mut verified, mut repeated) = (0, 0);
+    for (w, seen) in watched.into_iter().zip(observed) {
+        let Some(verdict) = decide_verification(w.delivered_at, seen, rules, now) else {
+            continue;
+        };
+        match verdict.status {
+            VerificationStatus::Repeated => {
+                let key = VehicleKey {
+                    fleet: w.fleet.clone(),
+                    vehicle: w.vehicle.clone(),
+                };
+                let model = ctx
+                    .models
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&key)
+                    .cloned();
+                let back = fleetcare_ingest::Timestamp::from_datetime(&verdict.at);
+                let row = RecurringRow {
+                    kind: RecurringKind::RepeatRepair,
+                    fleet: Some(w.fleet),
+                    vehicle: Some(w.vehicle),
+                    model,
+                    spn: w.spn,
+                    fmi: w.fmi,
+                    episodes: 1,
+                    vehicles: 1,
+                    first_seen: back,
+                    last_seen: back,
+                };
+                let request = findings::recurring(&row, &ctx.catalog, now);
+                if raise_then(ctx, request, AlertKind::RepeatRepair, Some(verdict.at))
+                    .await
+                    .is_some()
+                {
+                    repeated += 1;
+                }
+                // Linked above unless the repeat ticket was linked to an
+                // earlier repair already: the verdict stands either way,
+                // so the code is not raised again at the next run.
+                ctx.tickets.record_verdict(w.id, verdict).await?;
+            }
+            _ => {
+                if ctx.tickets.record_verdict(w.id, verdict).await? {
+                    tracing::info!(ticket = %w.id, verdict = %verdict.status, "repair verification");
+                    verified += usize::from(verdict.status == VerificationStatus::Verified);
+                }
+            }
+        }
+    }
+    Ok((verified, repeated))
 }
 
 /// A vehicle in the registry or not, as the real-time path learns it.
@@ -346,6 +466,9 @@ pub async fn alert_parts_waits(
     }
     Ok(sent)
 }
+/// Ticket requests of the periodic jobs; a repeat repair carries when its
+/// code came back, to link it to the repair it brings back.
+type Requests = Vec<(NewAlert, AlertKind, Option<DateTime<Utc>>)>;
 
 /// One run of the periodic jobs.
 pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
@@ -362,12 +485,17 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
         .iter()
         .map(|v| (v.id.clone(), v.fleet.clone()))
         .collect();
+    let watched = ctx
+        .tickets
+        .watched(now - TimeDelta::days(WATCH_DAYS))
+        .await?;
     let (catalog, config, reader) = (ctx.catalog.clone(), ctx.config.clone(), ctx.store.clone());
     // polars work is CPU-bound: off the async workers.
-    type Found = (Vec<(NewAlert, AlertKind)>, Vec<VisitRequest>);
-    let (requests, visit_requests) =
+    type Found = (Requests, Vec<VisitRequest>, Vec<Watched>, Vec<Observed>);
+    let (requests, visit_requests, watched, observed) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<Found> {
             let store = reader.snapshot()?;
+            let observed = report::verification::observe(&store, &watched, now)?;
             let rctx = Context {
                 catalog: &catalog,
                 registry: &registry,
@@ -382,26 +510,32 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
                 out.push((
                     findings::condition(&row, &catalog, now),
                     AlertKind::Condition,
+                    None,
                 ));
             }
             for row in report::recurring::recurring(&store, &rctx)? {
                 let r = findings::recurring(&row, &catalog, now);
-                let kind = match r.kind {
-                    TicketKind::RepeatRepair => AlertKind::RepeatRepair,
-                    TicketKind::BatchDefect => AlertKind::BatchDefect,
-                    _ => AlertKind::Recurring,
+                let (kind, back_at) = match r.kind {
+                    TicketKind::RepeatRepair => {
+                        (AlertKind::RepeatRepair, row.first_seen.to_datetime())
+                    }
+                    TicketKind::BatchDefect => (AlertKind::BatchDefect, None),
+                    _ => (AlertKind::Recurring, None),
                 };
-                out.push((r, kind));
+                out.push((r, kind, back_at));
             }
-            Ok((out, visit_requests))
+            Ok((out, visit_requests, watched, observed))
         })
         .await??;
+    // Verdicts first: a repair whose code came back opens its repeat
+    // repair linked to it before the recurring findings count on it.
+    let (verified, repeated) = verify_repairs(ctx, watched, observed, now).await?;
     let findings = requests.len() + visit_requests.len();
     for v in visit_requests {
         raise_visit(ctx, v).await;
     }
     let mut unknown: HashSet<VehicleKey> = HashSet::new();
-    for (request, kind) in requests {
+    for (request, kind, back_at) in requests {
         // A finding about one vehicle opens a ticket only if it is
         // registered; one about a model (a batch defect) always may.
         if let (Some(fleet), Some(vehicle)) = (&request.fleet, &request.vehicle)
@@ -415,7 +549,7 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
             });
             continue;
         }
-        raise(ctx, request, kind).await;
+        raise_then(ctx, request, kind, back_at).await;
     }
     for key in &unknown {
         alert_unknown(ctx, key, fleet_of.get(&key.vehicle)).await;
@@ -429,8 +563,7 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
             }
         };
         for kind in kinds {
-            ctx.notifier
-                .send(Alert::for_ticket(*kind, &ticket, Utc::now()));
+            ctx.notifier.send(ticket_alert(ctx, *kind, &ticket).await);
         }
     }
     for campaign in ctx.tickets.check_campaign_progress(Utc::now()).await? {
@@ -438,15 +571,14 @@ pub async fn run_jobs(ctx: &AlertContext) -> anyhow::Result<()> {
             .send(Alert::recall_progress(&campaign, Utc::now()));
     }
     for ticket in ctx.tickets.check_follow_ups(Utc::now()).await? {
-        ctx.notifier.send(Alert::for_ticket(
-            AlertKind::FollowUpOverdue,
-            &ticket,
-            Utc::now(),
-        ));
+        ctx.notifier
+            .send(ticket_alert(ctx, AlertKind::FollowUpOverdue, &ticket).await);
     }
     alert_parts_waits(ctx, Utc::now()).await?;
     tracing::info!(
         findings,
+        verified,
+        repeated,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "periodic jobs done"
     );

@@ -158,6 +158,7 @@ mod tests {
             ticket: None,
             priority: None,
             title: kind.as_str().to_owned(),
+            title_en: kind.as_str().to_owned(),
             details: String::new(),
             held: Vec::new(),
         }

@@ -81,6 +81,11 @@ enum Command {
         #[command(subcommand)]
         command: OutletsCommand,
     },
+    /// Fleets and their language (en, zh-CN): import the register (CSV).
+    Fleets {
+        #[command(subcommand)]
+        command: FleetsCommand,
+    },
     /// Decode candump -L or telemetry JSON lines into JSON events; stores nothing.
     Decode {
         /// The log to read; `-` or nothing reads standard input.
@@ -157,6 +162,15 @@ enum OutletsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum FleetsCommand {
+    /// Add or update fleets: fleet_id,name,language (en or zh-CN; empty: en).
+    Import {
+        /// The CSV file, with that header row.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum StockCommand {
     /// Count parts on hand (part,depot,on_hand): the difference to the ledger is booked as an adjustment.
     Import {
@@ -221,6 +235,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Outlets {
             command: OutletsCommand::Import { file },
         } => registry::import(&cli.global.config()?, registry::ImportFile::Outlets, &file),
+        Command::Fleets {
+            command: FleetsCommand::Import { file },
+        } => registry::import(&cli.global.config()?, registry::ImportFile::Fleets, &file),
         Command::Simulate(args) => simulate::run(&cli.global.config()?, &args),
         Command::Report(args) => report::run(&cli.global.config()?, &args),
         Command::Bench { command } => bench::run(&cli.global.config()?, &command),

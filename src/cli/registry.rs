@@ -28,6 +28,7 @@ pub(super) enum ImportFile {
     Receipts,
     /// Order lines placed.
     Orders,
+    Fleets,
 }
 
 /// Who the ledger names for what the command line books.
@@ -54,6 +55,7 @@ pub(super) fn import(config: &Config, what: ImportFile, file: &Path) -> anyhow::
                 crate::parts::import_orders(&db, &catalog, file, CLI_ACTOR, Utc::now()).await
             }
             ImportFile::Outlets => registry::import_outlets(&db, file).await,
+            ImportFile::Fleets => registry::import_fleets(&db, file).await,
         };
         db.close().await;
         result

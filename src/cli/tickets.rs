@@ -113,9 +113,16 @@ pub(super) fn run(config: &Config, command: TicketsCommand) -> anyhow::Result<()
                 )),
             }),
         );
+        // Titles in each fleet's language need the catalogue's names; a
+        // catalogue that cannot be read leaves them in English.
+        let catalog = crate::catalog::Catalog::load(&config.models_dir).ok();
+        let lang = Languages {
+            db: &db,
+            catalog: catalog.as_ref(),
+        };
         let result = match command {
-            TicketsCommand::List(args) => list(&tickets, args).await,
-            TicketsCommand::Show { id } => show(&tickets, id).await,
+            TicketsCommand::List(args) => list(&tickets, args, lang).await,
+            TicketsCommand::Show { id } => show(&tickets, id, lang).await,
             TicketsCommand::Move(args) => move_ticket(&tickets, args).await,
         };
         db.close().await;
@@ -123,7 +130,25 @@ pub(super) fn run(config: &Config, command: TicketsCommand) -> anyhow::Result<()
     })
 }
 
-async fn list(tickets: &Tickets, args: ListArgs) -> anyhow::Result<()> {
+/// What setting titles in the fleets' languages takes (C10).
+#[derive(Clone, Copy)]
+struct Languages<'a> {
+    db: &'a Db,
+    catalog: Option<&'a crate::catalog::Catalog>,
+}
+
+impl Languages<'_> {
+    /// Each ticket's `title` in its fleet's language (`title_en` stays).
+    async fn apply(self, found: &mut [crate::tickets::Ticket]) -> anyhow::Result<()> {
+        if let Some(catalog) = self.catalog {
+            let languages = crate::registry::fleets::languages(self.db).await?;
+            crate::tickets::in_fleet_languages(found, catalog, &languages);
+        }
+        Ok(())
+    }
+}
+
+async fn list(tickets: &Tickets, args: ListArgs, lang: Languages<'_>) -> anyhow::Result<()> {
     let filter = TicketFilter {
         state: args.state,
         kind: args.kind,
@@ -131,7 +156,8 @@ async fn list(tickets: &Tickets, args: ListArgs) -> anyhow::Result<()> {
         vehicle: args.vehicle,
         fleets_visible: None,
     };
-    let found = tickets.list(&filter).await?;
+    let mut found = tickets.list(&filter).await?;
+    lang.apply(&mut found).await?;
     let mut out = io::stdout().lock();
     if found.is_empty() {
         writeln!(out, "no tickets match")?;
@@ -185,11 +211,12 @@ async fn list(tickets: &Tickets, args: ListArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn show(tickets: &Tickets, id: TicketId) -> anyhow::Result<()> {
-    let (ticket, events) = tickets.get(id).await?.with_context(|| {
+async fn show(tickets: &Tickets, id: TicketId, lang: Languages<'_>) -> anyhow::Result<()> {
+    let (mut ticket, events) = tickets.get(id).await?.with_context(|| {
         format!("there is no ticket {id}; list tickets with fleetcare tickets list")
     })?;
     let tasks = tickets.visit_tasks(id).await?;
+    lang.apply(std::slice::from_mut(&mut ticket)).await?;
     let outlet_proposed = match (&ticket.outlet, &ticket.vehicle) {
         (None, Some(v)) => crate::registry::outlets::outlet_for_vehicle(tickets.db(), v).await?,
         _ => None,

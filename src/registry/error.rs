@@ -191,6 +191,8 @@ pub enum RowProblem {
     },
     #[error("outlet \"{outlet}\" is already on line {first_line}; list each outlet once")]
     DuplicateOutlet { outlet: String, first_line: u64 },
+    #[error("fleet \"{fleet}\" is already on line {first_line}; list each fleet once")]
+    DuplicateFleet { fleet: String, first_line: u64 },
     #[error("{column} \"{value}\" is not {expected}; use one of those")]
     BadChoice {
         column: &'static str,

@@ -4,6 +4,7 @@
 //! unknown`. Stock itself is the parts ledger's (`crate::parts`).
 
 mod error;
+pub mod fleets;
 pub mod import;
 pub mod outlets;
 mod queries;
@@ -16,7 +17,10 @@ mod tests;
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 
 pub use error::{HeaderProblem, ImportError, MAX_REPORTED_ROWS, RowError, RowProblem};
-pub use import::{ImportSummary, import_outlets, import_services, import_vehicles, read_counts};
+pub use fleets::{Fleet, Language};
+pub use import::{
+    ImportSummary, import_fleets, import_outlets, import_services, import_vehicles, read_counts,
+};
 pub use outlets::{Outlet, OutletId, OutletKind, Zone, outlet_zone};
 pub use types::{
     Depot, DepotError, MAX_DEPOT_LEN, REPAIR_PREFIX, ServiceHistory, ServiceRecord, ServiceSource,

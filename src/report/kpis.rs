@@ -7,7 +7,11 @@
 //!   maintenance), the share with no later ticket for the same vehicle and
 //!   code (a recurring failure, repeat repair, fault or recall; for a
 //!   complaint or manual report, another one for the vehicle) opened
-//!   within 30 days after its delivery;
+//!   within 30 days after its delivery; where repair verification (C10,
+//!   `tickets::verification`) has a verdict, the verdict decides:
+//!   `verified` (the code stayed away for the engine hours asked) counts
+//!   as fixed, `repeated` (the code came back within 30 days, whether or
+//!   not a new ticket was opened for it) as not fixed;
 //! - hours to respond (opened → first move out of `open`), to reach on
 //!   site (opened → first move to `diagnosing`, or a note saying
 //!   `on_site: true`), to deliver (opened → first move to `delivered`):
@@ -30,7 +34,7 @@ use super::claims::Period;
 use super::output::Row;
 use crate::tickets::{
     Outcome, Priority, Ticket, TicketError, TicketEvent, TicketFilter, TicketId, TicketKind,
-    TicketState, Tickets,
+    TicketState, Tickets, VerificationStatus,
 };
 
 /// A repair that comes back within this long after delivery was not
@@ -83,6 +87,8 @@ pub struct KpiTicket {
     pub closed_at: Option<DateTime<Utc>>,
     pub outcome: Option<Outcome>,
     pub satisfaction: Option<u8>,
+    /// The verdict of repair verification, if any.
+    pub verification: Option<VerificationStatus>,
 }
 
 impl KpiTicket {
@@ -118,6 +124,7 @@ impl KpiTicket {
             },
             outcome: t.outcome,
             satisfaction: t.satisfaction,
+            verification: t.verification.map(|v| v.status),
         }
     }
 
@@ -268,9 +275,13 @@ fn row(
         .collect();
     let fixed = repairs
         .iter()
-        .filter(|t| {
-            let later = t.vehicle.as_ref().and_then(|v| per_vehicle.get(v));
-            !later.is_some_and(|l| l.iter().any(|o| t.repeated_by(o)))
+        .filter(|t| match t.verification {
+            Some(VerificationStatus::Verified) => true,
+            Some(VerificationStatus::Repeated) => false,
+            _ => {
+                let later = t.vehicle.as_ref().and_then(|v| per_vehicle.get(v));
+                !later.is_some_and(|l| l.iter().any(|o| t.repeated_by(o)))
+            }
         })
         .count();
     let span = |to: fn(&KpiTicket) -> Option<DateTime<Utc>>| -> Vec<f64> {
@@ -423,9 +434,32 @@ mod tests {
                         Some(f[12].parse().unwrap())
                     },
                     satisfaction: f[13].parse().ok(),
+                    verification: None,
                 }
             })
             .collect()
+    }
+
+    /// A verdict of repair verification decides first-time fix where
+    /// there is one: the fixture's 15 of 19 become 19 of 19 when every
+    /// repair was verified, none when every code came back.
+    #[test]
+    fn verification_verdicts_decide_first_time_fix() {
+        let share = |status| {
+            let all: Vec<KpiTicket> = fixture()
+                .into_iter()
+                .map(|t| KpiTicket {
+                    verification: Some(status),
+                    ..t
+                })
+                .collect();
+            kpis(&all, march(), KpiBy::All)[0].first_time_fix_share
+        };
+        assert_eq!(share(VerificationStatus::Verified), Some(1.0));
+        assert_eq!(share(VerificationStatus::Repeated), Some(0.0));
+        // Watching or returned: the later-ticket rule, as without verdicts.
+        assert_eq!(share(VerificationStatus::Watching), Some(0.7895));
+        assert_eq!(share(VerificationStatus::Returned), Some(0.7895));
     }
 
     pub(crate) fn march() -> Period {

@@ -25,6 +25,7 @@ pub mod reorder;
 pub mod status;
 pub mod trends;
 mod usage;
+pub mod verification;
 
 #[cfg(test)]
 mod tests;

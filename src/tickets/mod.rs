@@ -24,8 +24,10 @@ mod stock;
 mod store;
 mod transition;
 mod types;
+mod verification;
 mod visit;
 mod warranty;
+mod wording;
 
 #[cfg(test)]
 mod tests;
@@ -47,7 +49,12 @@ pub use types::{
     Ticket, TicketEvent, TicketFilter, TicketId, TicketKind, TicketWithEvents, UnknownName,
     VisitReason, VisitTask, Zone,
 };
+pub use verification::{
+    Observed, RepeatOf, Verdict, Verification, VerificationStatus, VerifyRules, WATCH_DAYS,
+    WATCHED_KINDS, Watched, decide as decide_verification,
+};
 pub use visit::VISIT_KEY;
+pub use wording::{Language, in_fleet_languages, title as title_in};
 
 use crate::catalog::{Catalog, ModelId, TaskId};
 use crate::db::Db;

@@ -9,7 +9,10 @@ use sqlx::{Any, AnyConnection, AssertSqlSafe, Executor, Row, Transaction};
 
 use super::error::{Result, TicketError};
 use super::state::TicketState;
-use super::types::{Complainant, PartUsed, Sla, Ticket, TicketEvent, TicketFilter, TicketId, Zone};
+use super::types::{
+    Complainant, PartUsed, Sla, Ticket, TicketEvent, TicketFilter, TicketId, TicketKind, Zone,
+};
+use super::verification::{RepeatOf, Verification};
 use crate::catalog::{Cover, ModelId, WarrantyBasis, WarrantyDecision, WarrantyStatus};
 use crate::db::{Backend, Db, DbError};
 
@@ -93,7 +96,8 @@ const COLUMNS: &str = "ticket_id, fleet_id, vehicle_id, model_id, kind, ticket_k
     breached_at, escalated_at, finished_at, assignee, outlet, outcome, satisfaction, \
     labour_hours, parts_used, warranty, warranty_status, warranty_until, warranty_basis, \
     labour_covered, campaign_id, on_site_by, on_site_at, zone, follow_up_by, \
-    follow_up_alerted_at, complainant_name, complainant_phone, complainant_email, channel";
+    follow_up_alerted_at, complainant_name, complainant_phone, complainant_email, channel, \
+    delivered_at, verification, verified_at, repeat_of, repeat_technician, repeat_outlet";
 
 /// One ticket, if it exists.
 pub(super) async fn load<'e, E>(e: E, id: TicketId) -> Result<Option<Ticket>>
@@ -413,14 +417,43 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
                 .map_err(|e| corrupt("tickets", "warranty_until", &d, e))
         })
         .transpose()?;
+    let kind: TicketKind = kind_text
+        .parse()
+        .map_err(|e| corrupt("tickets", "kind", &kind_text, e))?;
+    let verification_text = opt_text("verification")?;
+    let verified_at = opt_text("verified_at")?
+        .map(|t| parse_time("tickets", "verified_at", &t))
+        .transpose()?;
+    let verification = Verification::from_columns(
+        kind,
+        opt_text("delivered_at")?.is_some(),
+        verification_text.as_deref(),
+        verified_at,
+    )
+    .map_err(|e| {
+        corrupt(
+            "tickets",
+            "verification",
+            verification_text.as_deref().unwrap_or(""),
+            e,
+        )
+    })?;
+    let repeat_of: Option<i64> = row.try_get("repeat_of")?;
+    let repeat_of = repeat_of
+        .map(|t| -> Result<RepeatOf> {
+            Ok(RepeatOf {
+                ticket: TicketId(t),
+                technician: opt_text("repeat_technician")?,
+                outlet: opt_text("repeat_outlet")?,
+            })
+        })
+        .transpose()?;
     Ok(Ticket {
         id,
         fleet,
         vehicle,
         model,
-        kind: kind_text
-            .parse()
-            .map_err(|e| corrupt("tickets", "kind", &kind_text, e))?,
+        kind,
         key: text("ticket_key")?,
         state: state_text
             .parse()
@@ -429,6 +462,7 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
             .parse()
             .map_err(|e| corrupt("tickets", "priority", &priority_text, e))?,
         title: text("title")?,
+        title_en: text("title")?,
         details: text("details")?,
         created_at: time("created_at")?,
         updated_at: time("updated_at")?,
@@ -478,6 +512,8 @@ fn ticket_from_row(row: &AnyRow) -> Result<Ticket> {
                     .map_err(|e| corrupt("tickets", "zone", &z, e))
             })
             .transpose()?,
+        verification,
+        repeat_of,
     })
 }
 

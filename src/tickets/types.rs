@@ -291,7 +291,11 @@ pub struct Ticket {
     pub key: String,
     pub state: TicketState,
     pub priority: Priority,
+    /// In the fleet's language where the API and the CLI answer (C10);
+    /// as stored (English) elsewhere.
     pub title: String,
+    /// The English title, as the ticket was opened with.
+    pub title_en: String,
     pub details: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -325,6 +329,11 @@ pub struct Ticket {
     pub channel: Option<Channel>,
     /// The zone of the outlet going on site (customer reports).
     pub zone: Option<Zone>,
+    /// A delivered repair's verification (C10): `{status: watching |
+    /// verified | repeated | returned, at}`; null for tickets not watched.
+    pub verification: Option<super::verification::Verification>,
+    /// On a repeat repair: the earlier ticket, its technician and outlet.
+    pub repeat_of: Option<super::verification::RepeatOf>,
 }
 
 /// One line of a ticket's history.

@@ -92,7 +92,8 @@ async fn list(
         fleets_visible: None,
     };
     let before = page.after::<TicketId>()?;
-    let rows = visible_tickets(&state, &scope, filter, before, page.fetch()).await?;
+    let mut rows = visible_tickets(&state, &scope, filter, before, page.fetch()).await?;
+    in_languages(&state, &mut rows).await?;
     let (rows, next) = page.cut(rows, |rows| rows.last().map(|t| t.id));
     Ok(page.respond(rows, next))
 }
@@ -218,12 +219,24 @@ async fn show(
     scope: Scope,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<TicketView>, ApiError> {
-    let current = visible_ticket(&state, &scope, &id).await?;
+    let mut current = visible_ticket(&state, &scope, &id).await?;
+    in_languages(&state, std::slice::from_mut(&mut current.ticket)).await?;
     let parts_check = parts_check(&state, &current.ticket).await?;
     Ok(Json(TicketView {
         current,
         parts_check,
     }))
+}
+
+/// The API answers with each ticket's `title` in its fleet's language and
+/// `title_en` beside it (C10).
+async fn in_languages(state: &ApiState, tickets: &mut [Ticket]) -> Result<(), ApiError> {
+    if tickets.iter().all(|t| t.fleet.is_none()) {
+        return Ok(());
+    }
+    let languages = crate::registry::fleets::languages(&state.db).await?;
+    crate::tickets::in_fleet_languages(tickets, &state.catalog, &languages);
+    Ok(())
 }
 
 /// `POST /tickets`: a complaint or a manual report (C7, C10), about one
@@ -254,7 +267,8 @@ async fn create(
     scope: Scope,
     ApiJson(body): ApiJson<NewTicket>,
 ) -> Result<(StatusCode, Json<Ticket>), ApiError> {
-    let ticket = file(&state, &scope, body.into_report()?).await?;
+    let mut ticket = file(&state, &scope, body.into_report()?).await?;
+    in_languages(&state, std::slice::from_mut(&mut ticket)).await?;
     Ok((StatusCode::CREATED, Json(ticket)))
 }
 
@@ -381,7 +395,9 @@ async fn transition(
 ) -> Result<Json<Ticket>, ApiError> {
     let current = movable_ticket(&state, &scope, &id).await?;
     let ApiJson(body) = ApiJson::<Transition>::from_request(request, &state).await?;
-    Ok(Json(apply(&state, &scope, current.ticket.id, body).await?))
+    let mut moved = apply(&state, &scope, current.ticket.id, body).await?;
+    in_languages(&state, std::slice::from_mut(&mut moved)).await?;
+    Ok(Json(moved))
 }
 
 /// The ticket `id` if the caller sees it (else 404) and may move it (else

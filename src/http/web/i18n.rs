@@ -137,6 +137,22 @@ impl Lang {
         s
     }
 
+    /// A repair verification (C10) in a few words, with its date.
+    pub fn verification(self, v: &crate::tickets::Verification) -> String {
+        use crate::tickets::VerificationStatus::*;
+        let t = self.text();
+        let s = match v.status {
+            Watching => t.verify_watching,
+            Verified => t.verify_verified,
+            Repeated => t.verify_repeated,
+            Returned => t.verify_returned,
+        };
+        match v.at {
+            Some(at) => format!("{s} · {}", at.format("%Y-%m-%d")),
+            None => s.to_owned(),
+        }
+    }
+
     pub fn outcome(self, o: Outcome) -> &'static str {
         use Outcome::*;
         let zh = self == Self::ZhCn;
@@ -162,6 +178,19 @@ impl Lang {
             Status::DueSoon => "Due soon",
             Status::Overdue => "Overdue",
         }
+    }
+
+    /// The same language as the ticket wording knows it.
+    pub const fn language(self) -> crate::tickets::Language {
+        match self {
+            Self::En => crate::tickets::Language::En,
+            Self::ZhCn => crate::tickets::Language::ZhCn,
+        }
+    }
+
+    /// A ticket's title in this language, from its facts (C10).
+    pub fn ticket_title(self, ticket: &crate::tickets::Ticket, catalog: &Catalog) -> String {
+        crate::tickets::title_in(ticket, catalog, self.language())
     }
 
     /// A catalogue name in this language: `name_zh` for zh-CN when given.
@@ -365,6 +394,12 @@ texts! {
     claim_accept: "accept (papers checked)", "受理（已核对凭证）";
     claim_decline: "decline", "不予索赔";
     covered: "claimed", "索赔";
+    verification: "Repair verification", "修复验证";
+    verify_watching: "watching the code", "观察故障码中";
+    verify_verified: "verified: the code stayed away", "已验证：故障码未再出现";
+    verify_repeated: "not held: the code came back", "未修好：故障码复现";
+    verify_returned: "the code came back after the repeat window", "返修期后故障码复现";
+    repeat_of: "Repeat of", "返修自";
     labour_covered: "Labour claimed", "工时索赔";
     campaign: "Recall campaign", "召回活动";
     campaigns_title: "Recall campaigns", "召回活动";

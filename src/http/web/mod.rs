@@ -35,6 +35,8 @@ pub mod stock;
 pub mod tickets;
 pub mod trends;
 pub mod vehicle;
+#[cfg(test)]
+mod verification_tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

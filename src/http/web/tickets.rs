@@ -231,7 +231,7 @@ pub async fn board(
                 section.column data-state=(s.as_str()) {
                     h2 { (lang.state(*s)) " " span.count data-count=(total) { (total) } }
                     @for ticket in cards {
-                        (card(&session, ticket, &dispatch))
+                        (card(&session, ticket, &dispatch, &state.api.catalog))
                     }
                     @if let Some(link) = more {
                         p.more { a href=(link) { (t.more_tickets) " →" } }
@@ -252,7 +252,12 @@ fn priority_class(t: &Ticket) -> &'static str {
     }
 }
 
-fn card(session: &Session, ticket: &Ticket, dispatch: &Dispatch) -> Markup {
+fn card(
+    session: &Session,
+    ticket: &Ticket,
+    dispatch: &Dispatch,
+    catalog: &crate::catalog::Catalog,
+) -> Markup {
     let lang = session.lang;
     let t = lang.text();
     html! {
@@ -263,7 +268,7 @@ fn card(session: &Session, ticket: &Ticket, dispatch: &Dispatch) -> Markup {
                 span.kind { (lang.kind(ticket.kind)) }
                 @if ticket.sla.breached { span.badge.bad { (t.sla_breached) } }
             }
-            p.title { (ticket.title) }
+            p.title { (lang.ticket_title(ticket, catalog)) }
             p.meta {
                 @if let Some(v) = &ticket.vehicle {
                     a href=(format!("/ui/vehicles/{v}")) { (v.as_str()) } " · "
@@ -409,7 +414,7 @@ fn follow_up_table(list: &[Ticket], lang: Lang) -> Markup {
 }
 
 /// A list of tickets as a table (the vehicle page's).
-pub fn ticket_table(list: &[Ticket], lang: Lang) -> Markup {
+pub fn ticket_table(list: &[Ticket], lang: Lang, catalog: &crate::catalog::Catalog) -> Markup {
     let t = lang.text();
     if list.is_empty() {
         return html! { p.muted { (t.nothing_here) } };
@@ -427,7 +432,7 @@ pub fn ticket_table(list: &[Ticket], lang: Lang) -> Markup {
                         td data-label=(t.kind) { (lang.kind(ticket.kind)) }
                         td data-label=(t.state) { (lang.state(ticket.state)) }
                         td data-label=(t.priority) { (ticket.priority.as_str()) }
-                        td data-label=(t.title) { (ticket.title) }
+                        td data-label=(t.title) { (lang.ticket_title(ticket, catalog)) }
                         td data-label=(t.created) { (time(ticket.created_at)) }
                         td data-label=(t.updated) { (time(ticket.updated_at)) }
                     }
@@ -458,7 +463,11 @@ async fn ticket_page(
     let ticket = &current.ticket;
     let lang = session.lang;
     let t = lang.text();
-    let title = format!("#{} · {}", ticket.id, ticket.title);
+    let title = format!(
+        "#{} · {}",
+        ticket.id,
+        lang.ticket_title(ticket, &state.api.catalog)
+    );
     let dash = || "–".to_owned();
     let dispatch = Dispatch::load(&state.api, session).await?;
     let back = format!("/ui/tickets/{}", ticket.id);
@@ -509,6 +518,14 @@ async fn ticket_page(
             div { dt { (t.escalated) } dd { (if ticket.escalated { t.yes } else { t.no }) } }
             div { dt { (t.assignee) } dd data-field="assignee" { (ticket.assignee.clone().unwrap_or_else(dash)) } }
             div { dt { (t.outlet) } dd data-field="outlet" { (ticket.outlet.clone().unwrap_or_else(dash)) } }
+            @if let Some(v) = &ticket.verification { div { dt { (t.verification) } dd data-field="verification" data-verification=(v.status.as_str()) { (lang.verification(v)) } } }
+            @if let Some(r) = &ticket.repeat_of {
+                div { dt { (t.repeat_of) } dd data-field="repeat_of" {
+                    a href=(format!("/ui/tickets/{}", r.ticket)) { "#" (r.ticket) }
+                    " · " (t.assignee) " " (r.technician.clone().unwrap_or_else(dash))
+                    " · " (t.outlet) " " (r.outlet.clone().unwrap_or_else(dash))
+                } }
+            }
             @if let Some(o) = ticket.outcome { div { dt { (t.outcome) } dd { (lang.outcome(o)) } } }
             @if let Some(s) = ticket.satisfaction { div { dt { (t.satisfaction) } dd { (s) } } }
             @if let Some(h) = ticket.labour_hours { div { dt { (t.labour_hours) } dd { (number(h, 1)) } } }

@@ -121,7 +121,7 @@ pub async fn page(
         }
         section #tickets {
             h2 { (t.tickets) }
-            (ticket_table(&archive.tickets, lang))
+            (ticket_table(&archive.tickets, lang, catalog))
         }
     };
     Ok(frame(&session, Some(Nav::Overview), &title, body).into_response())

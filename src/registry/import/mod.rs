@@ -6,6 +6,7 @@
 //! nothing: rows are keyed (vehicle; vehicle, task and time; part and
 //! depot) and a row already stored as it is counts as unchanged.
 
+mod fleets;
 mod outlets;
 mod services;
 mod stock;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 
 use chrono::{Datelike, NaiveDate};
 
+pub use fleets::{COLUMNS as FLEET_COLUMNS, import_fleets};
 pub use outlets::{COLUMNS as OUTLET_COLUMNS, import_outlets};
 pub use services::{COLUMNS as SERVICE_COLUMNS, import_services};
 pub use stock::{COLUMNS as STOCK_COLUMNS, read_counts};
@@ -36,6 +38,7 @@ pub enum Kind {
     Receipts,
     /// `stock order`: order lines placed (C11).
     Orders,
+    Fleets,
 }
 
 impl Kind {
@@ -53,6 +56,8 @@ impl Kind {
             (Self::Receipts, _) => "receipts",
             (Self::Orders, 1) => "order line",
             (Self::Orders, _) => "order lines",
+            (Self::Fleets, 1) => "fleet",
+            (Self::Fleets, _) => "fleets",
         }
     }
 }
