@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 use serde::{Serialize, Serializer};
 
+use super::duty::{self, DutyHours};
 use super::output::{Row, opt_date};
 use super::status::{
     IntervalDue, LastService, MeterValues, Status, date_of_day_number, deciding, task_intervals,
@@ -136,9 +137,13 @@ impl TaskDue<'_> {
     }
 }
 
-/// What the store says of each vehicle's meters: current values and usage
-/// per day, for [`assess_with`].
-pub(crate) type Meters = HashMap<usage::VehicleKey, VehicleMeters>;
+/// What the store says of each vehicle's meters, for [`assess_with`]:
+/// current values and usage per day, and the hours of hard duty (C12).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Meters {
+    pub(crate) vehicles: HashMap<usage::VehicleKey, VehicleMeters>,
+    pub(crate) duty: DutyHours,
+}
 
 /// Every task of every registered vehicle whose model is in the catalogue.
 pub fn assess<'a>(store: &Snapshot, ctx: &Context<'a>) -> Result<Vec<TaskDue<'a>>> {
@@ -148,7 +153,10 @@ pub fn assess<'a>(store: &Snapshot, ctx: &Context<'a>) -> Result<Vec<TaskDue<'a>
 /// The meters [`assess`] judges tasks on. It reads the registry's vehicles,
 /// not its services, so it can run while those are being read.
 pub(crate) fn read_meters(store: &Snapshot, ctx: &Context<'_>) -> Result<Meters> {
-    usage::vehicle_meters(store, ctx, "due")
+    Ok(Meters {
+        vehicles: usage::vehicle_meters(store, ctx, "due")?,
+        duty: duty::read(store, ctx, "due")?,
+    })
 }
 
 /// [`assess`] on meters already read.
@@ -161,19 +169,25 @@ pub(crate) fn assess_with<'a>(ctx: &Context<'a>, meters: &Meters) -> Vec<TaskDue
             tracing::warn!(vehicle = %vehicle.id, model = %vehicle.model, "Skipped a vehicle whose model is not in the catalogue.");
             continue;
         };
-        let m = meters
-            .get(&(vehicle.fleet.clone(), vehicle.id.clone()))
-            .copied()
-            .unwrap_or_default();
+        let key = (vehicle.fleet.clone(), vehicle.id.clone());
+        let m = meters.vehicles.get(&key).copied().unwrap_or_default();
         for task in &model.maintenance {
-            let intervals = task_intervals(
+            let last = last.get(&(&vehicle.id, &task.id));
+            let mut intervals = task_intervals(
                 task,
-                last.get(&(&vehicle.id, &task.id)),
+                last,
                 vehicle.commissioned_on,
                 as_of,
                 &m.current,
                 &m.per_day,
             );
+            if let Some(d) = &task.duty {
+                let since = last.map_or(vehicle.commissioned_on, |l| l.date);
+                if let Some(share) = meters.duty.share_since(&key, d, since) {
+                    let extra = duty::extra(d, share);
+                    intervals = intervals.into_iter().map(|i| i.with_duty(extra)).collect();
+                }
+            }
             out.push(TaskDue {
                 vehicle,
                 model,

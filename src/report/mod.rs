@@ -16,6 +16,7 @@
 pub mod claims;
 pub mod condition;
 pub mod due;
+mod duty;
 mod history;
 pub mod kpis;
 pub mod output;
