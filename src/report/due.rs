@@ -275,6 +275,43 @@ pub fn due_rows(tasks: &[TaskDue<'_>], as_of: NaiveDate, all: bool) -> Vec<DueRo
         .collect()
 }
 
+/// A meter interval of a task with hard duty (C12), as the vehicle archive
+/// shows it: the meter's reading beside the duty-adjusted meter.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DutyMeterRow {
+    pub task: TaskId,
+    pub meter: IntervalMeter,
+    pub signal: String,
+    pub above: f64,
+    pub factor: f64,
+    /// The reading.
+    pub raw: f64,
+    /// What counts toward the interval.
+    pub adjusted: f64,
+}
+
+/// The meter intervals of the tasks with duty among `tasks`.
+pub fn duty_meter_rows(tasks: &[TaskDue<'_>]) -> Vec<DutyMeterRow> {
+    let mut rows = Vec::new();
+    for t in tasks {
+        let Some(duty) = &t.task.duty else {
+            continue;
+        };
+        for i in t.intervals.iter().filter(|i| i.meter != IntervalMeter::Days) {
+            rows.push(DutyMeterRow {
+                task: t.task.id.clone(),
+                meter: i.meter,
+                signal: duty.signal.clone(),
+                above: duty.above,
+                factor: duty.factor,
+                raw: round_to(i.raw_current, 3),
+                adjusted: round_to(i.current, 3),
+            });
+        }
+    }
+    rows
+}
+
 /// The next service of every task of every registered vehicle.
 pub fn next_services(store: &Snapshot, ctx: &Context<'_>) -> Result<Vec<NextServiceRow>> {
     Ok(next_service_rows(&assess(store, ctx)?, ctx.as_of_date()))
