@@ -297,7 +297,11 @@ pub fn duty_meter_rows(tasks: &[TaskDue<'_>]) -> Vec<DutyMeterRow> {
         let Some(duty) = &t.task.duty else {
             continue;
         };
-        for i in t.intervals.iter().filter(|i| i.meter != IntervalMeter::Days) {
+        for i in t
+            .intervals
+            .iter()
+            .filter(|i| i.meter != IntervalMeter::Days)
+        {
             rows.push(DutyMeterRow {
                 task: t.task.id.clone(),
                 meter: i.meter,

@@ -187,7 +187,11 @@ pub(crate) async fn service_archive(
         };
         let tasks = report::due::assess(&store, &ctx)?;
         let next = report::due::next_service_rows(&tasks, ctx.as_of_date());
-        Ok((meters, episodes, (next, report::due::duty_meter_rows(&tasks))))
+        Ok((
+            meters,
+            episodes,
+            (next, report::due::duty_meter_rows(&tasks)),
+        ))
     })
     .await?;
     Ok(Archive {

@@ -70,8 +70,10 @@ pub async fn page(
         section #next-services {
             h2 { (t.next_service) }
             (next_services(&archive, lang, catalog))
-            @if !archive.duty_meters.is_empty() {
-                h3 { (t.duty_meters) }
+        }
+        @if !archive.duty_meters.is_empty() {
+            section #duty {
+                h2 { (t.duty_meters) }
                 (duty_meters(&archive, lang, catalog))
             }
         }
