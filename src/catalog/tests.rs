@@ -263,7 +263,8 @@ fn duty_loads_and_is_checked_with_its_line() {
         None
     );
 
-    let cases: [(&str, &str, fn(&Problem) -> bool); 5] = [
+    type Check = fn(&Problem) -> bool;
+    let cases: [(&str, &str, Check); 5] = [
         ("signal = \"\", above = 80, factor = 2", "signal", |p| {
             matches!(p, Problem::BadDutySignal { .. })
         }),

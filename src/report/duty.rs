@@ -35,11 +35,14 @@ const TABLE: &str = "signal_windows";
 /// A duty's signal and level (the level's bits, so that it can be a key).
 type Level = (String, u64);
 
-/// Per vehicle and duty level: `(day since the epoch, hours above the
-/// level, hours with a window)`, by day.
+/// One day of a vehicle's duty signal: `(day since the epoch, hours above
+/// the level, hours with a window)`.
+type Day = (i64, f64, f64);
+
+/// Per vehicle and duty level, its [`Day`]s.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct DutyHours {
-    days: HashMap<(VehicleKey, Level), Vec<(i64, f64, f64)>>,
+    days: HashMap<(VehicleKey, Level), Vec<Day>>,
 }
 
 fn level_of(duty: &Duty) -> Level {
@@ -112,7 +115,7 @@ pub(crate) fn read(store: &Snapshot, ctx: &Context<'_>, report: &'static str) ->
     let from = (epoch_day(first) - 1) * US_PER_DAY;
     let to = ctx.as_of_us();
     let mut levels: Vec<&Duty> = by_model.values().flatten().copied().collect();
-    levels.sort_by(|a, b| level_of(a).cmp(&level_of(b)));
+    levels.sort_by_key(|a| level_of(a));
     levels.dedup_by(|a, b| level_of(a) == level_of(b));
     let wanted: HashMap<VehicleKey, &str> = vehicles
         .iter()
