@@ -264,32 +264,25 @@ fn duty_loads_and_is_checked_with_its_line() {
     );
 
     type Check = fn(&Problem) -> bool;
-    let cases: [(&str, &str, Check); 5] = [
-        ("signal = \"\", above = 80, factor = 2", "signal", |p| {
+    let cases: [(&str, Check); 5] = [
+        ("signal = \"\", above = 80, factor = 2", |p| {
+            matches!(p, Problem::BadDutySignal { .. })
+        }),
+        ("signal = \"Hyd Temp\", above = 80, factor = 2", |p| {
             matches!(p, Problem::BadDutySignal { .. })
         }),
         (
-            "signal = \"Hyd Temp\", above = 80, factor = 2",
-            "signal",
-            |p| matches!(p, Problem::BadDutySignal { .. }),
-        ),
-        (
             "signal = \"oil_temp_c\", above = 80, factor = 0.5",
-            "factor",
             |p| matches!(p, Problem::BadDutyFactor { value, .. } if *value == 0.5),
         ),
-        (
-            "signal = \"oil_temp_c\", above = 80, factor = nan",
-            "factor",
-            |p| matches!(p, Problem::BadDutyFactor { .. }),
-        ),
-        (
-            "signal = \"oil_temp_c\", above = inf, factor = 2",
-            "above",
-            |p| matches!(p, Problem::BadDutyLevel { .. }),
-        ),
+        ("signal = \"oil_temp_c\", above = 80, factor = nan", |p| {
+            matches!(p, Problem::BadDutyFactor { .. })
+        }),
+        ("signal = \"oil_temp_c\", above = inf, factor = 2", |p| {
+            matches!(p, Problem::BadDutyLevel { .. })
+        }),
     ];
-    for (inner, _key, check) in cases {
+    for (inner, check) in cases {
         let extra = task_with(&format!("every_engine_hours = 500\nduty = {{ {inner} }}"));
         let (line, problem, message) = refusal(&extra);
         assert_eq!(line, line_of(&model_with(&extra), "duty =", 1), "{inner}");

@@ -326,7 +326,14 @@ pub fn next_service_rows(tasks: &[TaskDue<'_>], as_of: NaiveDate) -> Vec<NextSer
     tasks
         .iter()
         .map(|t| {
-            let at = |m: IntervalMeter| t.intervals.iter().find(|i| i.meter == m).map(|i| i.due_at);
+            // Readings a dealer can read off the truck: with hard duty,
+            // where the raw meter stands when the adjusted one falls due.
+            let at = |m: IntervalMeter| {
+                t.intervals
+                    .iter()
+                    .find(|i| i.meter == m)
+                    .map(IntervalDue::due_at_reading)
+            };
             NextServiceRow {
                 fleet: t.vehicle.fleet.clone(),
                 vehicle: t.vehicle.id.clone(),

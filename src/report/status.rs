@@ -47,6 +47,8 @@ pub struct IntervalDue {
     pub current: f64,
     /// The meter's reading (the day number for days).
     pub raw_current: f64,
+    /// `(factor − 1) × hot share` of a task with hard duty, else 0.
+    pub duty_extra: f64,
     pub remaining: f64,
     pub status: Status,
     /// Usage of the meter per day, when known (1 for days).
@@ -71,6 +73,7 @@ impl IntervalDue {
             due_at,
             current,
             raw_current: current,
+            duty_extra: 0.0,
             remaining,
             status,
             per_day,
@@ -92,7 +95,19 @@ impl IntervalDue {
         self.remaining = self.due_at - self.current;
         self.status = status_of(self.remaining, self.window);
         self.per_day = self.per_day.map(|u| u * (1.0 + extra));
+        self.duty_extra = extra;
         self
+    }
+
+    /// The reading of the meter at which it falls due: `due_at`, or with
+    /// hard duty the reading that many adjusted units ahead at the
+    /// service period's hot share.
+    pub fn due_at_reading(&self) -> f64 {
+        if self.duty_extra > 0.0 {
+            self.raw_current + self.remaining / (1.0 + self.duty_extra)
+        } else {
+            self.due_at
+        }
     }
 
     /// Days from the as-of time until it falls due (negative when past);
@@ -269,6 +284,8 @@ mod tests {
         assert_eq!(hot.current, 1130.0);
         assert_eq!(hot.remaining, 370.0);
         assert_eq!(hot.per_day, Some(13.0));
+        assert_eq!(hot.due_at_reading(), 1100.0 + 370.0 / 1.3);
+        assert_eq!(raw.due_at_reading(), 1500.0);
         assert_eq!(raw.forecast_days(), Some(40.0));
         assert_eq!(hot.forecast_days(), Some(370.0 / 13.0));
         let as_of = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();

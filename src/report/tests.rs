@@ -1059,4 +1059,15 @@ fn duty_brings_the_task_forward_through_the_store() {
         .unwrap();
     assert_eq!(oil.intervals[0].raw_current, 1100.0);
     assert_eq!(oil.intervals[0].current, 1130.0);
+    // `--next` prints the reading the truck will show when it falls due:
+    // 370 adjusted hours at 1.3 per hour are 284.615 engine hours ahead.
+    let next = due::next_service_rows(&tasks, as_of().date_naive());
+    let hours: Vec<_> = next
+        .iter()
+        .map(|n| (n.task.as_str(), n.engine_hours))
+        .collect();
+    assert_eq!(
+        hours,
+        [("hyd-filter", Some(1500.0)), ("hyd-oil", Some(1384.615))]
+    );
 }
