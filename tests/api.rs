@@ -419,6 +419,20 @@ async fn support_sees_both_fleets_and_planners_only_reports() {
             .get_ok(&format!("/api/v1/vehicles/{v}"), &f.support)
             .await;
         assert_eq!(archive["vehicle"]["id"], *v);
+        // Issue 23: B2's hydraulic oil was above 80 °C in 3 of its 6
+        // hours with readings, so half of its 113 PTO hours count twice.
+        let duty = rows(&archive["duty_meters"]);
+        if *v == "B2" {
+            assert_eq!(
+                *duty,
+                vec![json!({"task": "hydraulic-oil", "meter": "pto_hours",
+                    "signal": "hydraulic_oil_temp_c", "above": 80.0, "factor": 2.0,
+                    "raw": 113.0, "adjusted": 169.5})],
+                "{archive}"
+            );
+        } else {
+            assert!(duty.is_empty(), "{v} sent no PTO hours: {archive}");
+        }
     }
     for id in f
         .a_tickets

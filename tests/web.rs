@@ -631,6 +631,16 @@ async fn check_vehicle(user: &User<'_>, api: &Api, token: &str, id: &str) {
     assert_eq!(shown[3], json!(meters), "{id}: a chart per meter");
     assert_eq!(shown[4], meters.len(), "{id}: a line per meter chart");
     assert!(!meters.is_empty(), "{id} sent no meters: {archive}");
+    // Tasks with duty (C12): the reading beside the adjusted meter, one
+    // row per duty meter interval, the adjusted value as the API gives it.
+    let duty = user
+        .read("return Array.from(document.querySelectorAll('#duty-meters tbody tr')).map(r => [r.dataset.task, r.dataset.meter])")
+        .await;
+    let want: Vec<Value> = rows(&archive["duty_meters"])
+        .iter()
+        .map(|d| json!([d["task"], d["meter"]]))
+        .collect();
+    assert_eq!(duty, json!(want), "{id}: duty meters");
 }
 
 /// The top faults per model add up the API's trends rows.

@@ -130,6 +130,16 @@ pub enum Problem {
     )]
     BadSignal { signal: String },
     #[error(
+        "task \"{task}\" has duty signal \"{signal}\", which is not a signal name; use lowercase letters, digits and _ (e.g. hydraulic_oil_temp_c)"
+    )]
+    BadDutySignal { task: String, signal: String },
+    #[error("task \"{task}\" has duty above = {value}; give a finite level")]
+    BadDutyLevel { task: String, value: f64 },
+    #[error(
+        "task \"{task}\" has duty factor = {value}; a factor must be a finite number of at least 1"
+    )]
+    BadDutyFactor { task: String, value: f64 },
+    #[error(
         "condition on signal \"{signal}\" is already listed on line {first_line}; list each signal once"
     )]
     DuplicateCondition { signal: String, first_line: usize },

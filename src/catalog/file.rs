@@ -162,6 +162,16 @@ pub(super) struct TaskEntry {
     pub(super) due_soon_days: Option<Spanned<f64>>,
     #[serde(default)]
     pub(super) parts: Vec<PartQtyEntry>,
+    pub(super) duty: Option<Spanned<DutyEntry>>,
+}
+
+/// `duty = { signal = "hydraulic_oil_temp_c", above = 80, factor = 2.0 }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DutyEntry {
+    pub(super) signal: Spanned<String>,
+    pub(super) above: Spanned<f64>,
+    pub(super) factor: Spanned<f64>,
 }
 
 /// One `[[faults]]` table. SPN and FMI are read wide and range-checked

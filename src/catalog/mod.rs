@@ -27,7 +27,7 @@ use fleetcare_ingest::j1939::{Fmi, Spn};
 pub use error::{CatalogError, Location, Problem, Result};
 pub use fleetcare_ingest::ids::{InvalidId, MAX_ID_LEN, ModelId, PartId, TaskId};
 pub use model::{
-    ConditionEntry, DEFAULT_DUE_SOON_PERCENT, Direction, FaultEntry, Interval, IntervalMeter,
+    ConditionEntry, DEFAULT_DUE_SOON_PERCENT, Direction, Duty, FaultEntry, Interval, IntervalMeter,
     MaintenanceTask, PartQty, Severity, TruckKind, TruckModel, default_due_soon,
 };
 pub use part::{DEFAULT_SAFETY_STOCK_WEEKS, Part};

@@ -89,6 +89,21 @@ pub struct MaintenanceTask {
     pub intervals: Vec<Interval>,
     /// What one service uses.
     pub parts: Vec<PartQty>,
+    /// Hard duty that counts faster toward the meter intervals (C12).
+    pub duty: Option<Duty>,
+}
+
+/// `duty = { signal, above, factor }` of a task (C12): meter time spent with
+/// `signal` above `above` counts `factor` times toward the task's meter
+/// intervals (not its day interval).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Duty {
+    /// A condition signal name (C12), e.g. `hydraulic_oil_temp_c`.
+    pub signal: String,
+    /// The level, in the signal's unit.
+    pub above: f64,
+    /// At least 1.
+    pub factor: f64,
 }
 
 impl MaintenanceTask {

@@ -234,6 +234,69 @@ fn non_positive_intervals() {
 }
 
 #[test]
+fn duty_loads_and_is_checked_with_its_line() {
+    let text = model_with(&task_with(
+        "every_pto_hours = 2000\nduty = { signal = \"hydraulic_oil_temp_c\", above = 80, factor = 2.0 }",
+    ));
+    let dir = Dir::new(PARTS, &[("m1.toml", &text)]);
+    let catalog = dir.load().unwrap();
+    let model = catalog.models().next().unwrap();
+    assert_eq!(
+        model.task("t").unwrap().duty,
+        Some(Duty {
+            signal: "hydraulic_oil_temp_c".into(),
+            above: 80.0,
+            factor: 2.0,
+        })
+    );
+    let plain = model_with(&task_with("every_pto_hours = 2000"));
+    let dir = Dir::new(PARTS, &[("m1.toml", &plain)]);
+    assert_eq!(
+        dir.load()
+            .unwrap()
+            .models()
+            .next()
+            .unwrap()
+            .task("t")
+            .unwrap()
+            .duty,
+        None
+    );
+
+    type Check = fn(&Problem) -> bool;
+    let cases: [(&str, Check); 5] = [
+        ("signal = \"\", above = 80, factor = 2", |p| {
+            matches!(p, Problem::BadDutySignal { .. })
+        }),
+        ("signal = \"Hyd Temp\", above = 80, factor = 2", |p| {
+            matches!(p, Problem::BadDutySignal { .. })
+        }),
+        (
+            "signal = \"oil_temp_c\", above = 80, factor = 0.5",
+            |p| matches!(p, Problem::BadDutyFactor { value, .. } if *value == 0.5),
+        ),
+        ("signal = \"oil_temp_c\", above = 80, factor = nan", |p| {
+            matches!(p, Problem::BadDutyFactor { .. })
+        }),
+        ("signal = \"oil_temp_c\", above = inf, factor = 2", |p| {
+            matches!(p, Problem::BadDutyLevel { .. })
+        }),
+    ];
+    for (inner, check) in cases {
+        let extra = task_with(&format!("every_engine_hours = 500\nduty = {{ {inner} }}"));
+        let (line, problem, message) = refusal(&extra);
+        assert_eq!(line, line_of(&model_with(&extra), "duty =", 1), "{inner}");
+        assert!(check(&problem), "{inner}: {problem:?}");
+        assert!(message.contains("task \"t\""), "{message}");
+    }
+    // Unknown keys and missing ones are refused too.
+    let (_, problem, _) = refusal(&task_with(
+        "every_engine_hours = 500\nduty = { signal = \"oil_temp_c\", above = 80 }",
+    ));
+    assert!(matches!(problem, Problem::Toml { .. }), "{problem:?}");
+}
+
+#[test]
 fn days_are_whole() {
     let extra = task_with("every_days = 30.5");
     let (_, problem, _) = refusal(&extra);
@@ -797,6 +860,25 @@ mod shipped {
     /// Issue 23: every shipped model says what its signals' drifts lead
     /// to; each condition's fault is in the model's fault list, and its
     /// signal is a C12 name or one of the model's Modbus registers.
+    #[test]
+    fn the_compactor_hydraulic_oil_counts_hot_hours_twice() {
+        let catalog = shipped();
+        let model = catalog.model("compactor-c12").unwrap();
+        let duty = model.task("hydraulic-oil").unwrap().duty.clone().unwrap();
+        assert_eq!(duty.signal, "hydraulic_oil_temp_c");
+        assert_eq!((duty.above, duty.factor), (80.0, 2.0));
+        // The signal is one the model's body controller sends.
+        assert!(
+            model
+                .modbus
+                .as_ref()
+                .unwrap()
+                .registers
+                .iter()
+                .any(|r| r.name == duty.signal)
+        );
+    }
+
     #[test]
     fn every_model_has_realistic_conditions() {
         use fleetcare_ingest::j1939::Signal;

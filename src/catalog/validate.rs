@@ -10,12 +10,12 @@ use toml::Spanned;
 
 use super::error::{Problem, Result};
 use super::file::{
-    ComponentSection, ConditionLine, FaultLine, ModbusSection, ModelFile, PartQtyEntry, PartsFile,
-    Source, TaskEntry, WarrantySection,
+    ComponentSection, ConditionLine, DutyEntry, FaultLine, ModbusSection, ModelFile, PartQtyEntry,
+    PartsFile, Source, TaskEntry, WarrantySection,
 };
 use super::model::{
-    ConditionEntry, FaultEntry, Interval, IntervalMeter, MaintenanceTask, PartQty, TruckModel,
-    default_due_soon,
+    ConditionEntry, Duty, FaultEntry, Interval, IntervalMeter, MaintenanceTask, PartQty,
+    TruckModel, default_due_soon,
 };
 use super::part::Part;
 use super::warranty::{Component, Limits, Warranty};
@@ -333,12 +333,56 @@ fn task(
         ));
     }
 
+    let duty = match entry.duty {
+        Some(d) => Some(duty(source, &id, d.into_inner())?),
+        None => None,
+    };
     Ok(MaintenanceTask {
         parts: part_list(source, entry.parts, parts)?,
+        duty,
         id,
         name,
         name_zh,
         intervals,
+    })
+}
+
+/// A task's `duty`: a signal name, a finite level, a factor of at least 1.
+fn duty(source: &Source, task: &TaskId, d: DutyEntry) -> Result<Duty> {
+    let signal = d.signal.get_ref();
+    if fleetcare_ingest::j1939::SignalName::new(signal).is_none() {
+        return Err(source.error_at(
+            &d.signal.span(),
+            Problem::BadDutySignal {
+                task: task.to_string(),
+                signal: signal.clone(),
+            },
+        ));
+    }
+    let above = *d.above.get_ref();
+    if !above.is_finite() {
+        return Err(source.error_at(
+            &d.above.span(),
+            Problem::BadDutyLevel {
+                task: task.to_string(),
+                value: above,
+            },
+        ));
+    }
+    let factor = *d.factor.get_ref();
+    if !(factor.is_finite() && factor >= 1.0) {
+        return Err(source.error_at(
+            &d.factor.span(),
+            Problem::BadDutyFactor {
+                task: task.to_string(),
+                value: factor,
+            },
+        ));
+    }
+    Ok(Duty {
+        signal: signal.clone(),
+        above,
+        factor,
     })
 }
 

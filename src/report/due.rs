@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 use serde::{Serialize, Serializer};
 
+use super::duty::{self, DutyHours};
 use super::output::{Row, opt_date};
 use super::status::{
     IntervalDue, LastService, MeterValues, Status, date_of_day_number, deciding, task_intervals,
@@ -136,9 +137,13 @@ impl TaskDue<'_> {
     }
 }
 
-/// What the store says of each vehicle's meters: current values and usage
-/// per day, for [`assess_with`].
-pub(crate) type Meters = HashMap<usage::VehicleKey, VehicleMeters>;
+/// What the store says of each vehicle's meters, for [`assess_with`]:
+/// current values and usage per day, and the hours of hard duty (C12).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Meters {
+    pub(crate) vehicles: HashMap<usage::VehicleKey, VehicleMeters>,
+    pub(crate) duty: DutyHours,
+}
 
 /// Every task of every registered vehicle whose model is in the catalogue.
 pub fn assess<'a>(store: &Snapshot, ctx: &Context<'a>) -> Result<Vec<TaskDue<'a>>> {
@@ -148,7 +153,10 @@ pub fn assess<'a>(store: &Snapshot, ctx: &Context<'a>) -> Result<Vec<TaskDue<'a>
 /// The meters [`assess`] judges tasks on. It reads the registry's vehicles,
 /// not its services, so it can run while those are being read.
 pub(crate) fn read_meters(store: &Snapshot, ctx: &Context<'_>) -> Result<Meters> {
-    usage::vehicle_meters(store, ctx, "due")
+    Ok(Meters {
+        vehicles: usage::vehicle_meters(store, ctx, "due")?,
+        duty: duty::read(store, ctx, "due")?,
+    })
 }
 
 /// [`assess`] on meters already read.
@@ -161,19 +169,25 @@ pub(crate) fn assess_with<'a>(ctx: &Context<'a>, meters: &Meters) -> Vec<TaskDue
             tracing::warn!(vehicle = %vehicle.id, model = %vehicle.model, "Skipped a vehicle whose model is not in the catalogue.");
             continue;
         };
-        let m = meters
-            .get(&(vehicle.fleet.clone(), vehicle.id.clone()))
-            .copied()
-            .unwrap_or_default();
+        let key = (vehicle.fleet.clone(), vehicle.id.clone());
+        let m = meters.vehicles.get(&key).copied().unwrap_or_default();
         for task in &model.maintenance {
-            let intervals = task_intervals(
+            let last = last.get(&(&vehicle.id, &task.id));
+            let mut intervals = task_intervals(
                 task,
-                last.get(&(&vehicle.id, &task.id)),
+                last,
                 vehicle.commissioned_on,
                 as_of,
                 &m.current,
                 &m.per_day,
             );
+            if let Some(d) = &task.duty {
+                let since = last.map_or(vehicle.commissioned_on, |l| l.date);
+                if let Some(share) = meters.duty.share_since(&key, d, since) {
+                    let extra = duty::extra(d, share);
+                    intervals = intervals.into_iter().map(|i| i.with_duty(extra)).collect();
+                }
+            }
             out.push(TaskDue {
                 vehicle,
                 model,
@@ -261,6 +275,47 @@ pub fn due_rows(tasks: &[TaskDue<'_>], as_of: NaiveDate, all: bool) -> Vec<DueRo
         .collect()
 }
 
+/// A meter interval of a task with hard duty (C12), as the vehicle archive
+/// shows it: the meter's reading beside the duty-adjusted meter.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DutyMeterRow {
+    pub task: TaskId,
+    pub meter: IntervalMeter,
+    pub signal: String,
+    pub above: f64,
+    pub factor: f64,
+    /// The reading.
+    pub raw: f64,
+    /// What counts toward the interval.
+    pub adjusted: f64,
+}
+
+/// The meter intervals of the tasks with duty among `tasks`.
+pub fn duty_meter_rows(tasks: &[TaskDue<'_>]) -> Vec<DutyMeterRow> {
+    let mut rows = Vec::new();
+    for t in tasks {
+        let Some(duty) = &t.task.duty else {
+            continue;
+        };
+        for i in t
+            .intervals
+            .iter()
+            .filter(|i| i.meter != IntervalMeter::Days)
+        {
+            rows.push(DutyMeterRow {
+                task: t.task.id.clone(),
+                meter: i.meter,
+                signal: duty.signal.clone(),
+                above: duty.above,
+                factor: duty.factor,
+                raw: round_to(i.raw_current, 3),
+                adjusted: round_to(i.current, 3),
+            });
+        }
+    }
+    rows
+}
+
 /// The next service of every task of every registered vehicle.
 pub fn next_services(store: &Snapshot, ctx: &Context<'_>) -> Result<Vec<NextServiceRow>> {
     Ok(next_service_rows(&assess(store, ctx)?, ctx.as_of_date()))
@@ -271,7 +326,14 @@ pub fn next_service_rows(tasks: &[TaskDue<'_>], as_of: NaiveDate) -> Vec<NextSer
     tasks
         .iter()
         .map(|t| {
-            let at = |m: IntervalMeter| t.intervals.iter().find(|i| i.meter == m).map(|i| i.due_at);
+            // Readings a dealer can read off the truck: with hard duty,
+            // where the raw meter stands when the adjusted one falls due.
+            let at = |m: IntervalMeter| {
+                t.intervals
+                    .iter()
+                    .find(|i| i.meter == m)
+                    .map(IntervalDue::due_at_reading)
+            };
             NextServiceRow {
                 fleet: t.vehicle.fleet.clone(),
                 vehicle: t.vehicle.id.clone(),

@@ -16,6 +16,7 @@
 pub mod claims;
 pub mod condition;
 pub mod due;
+mod duty;
 mod history;
 pub mod kpis;
 pub mod output;
@@ -40,7 +41,7 @@ use crate::store::StoreError;
 
 pub use claims::{ClaimRow, Period};
 pub use condition::ConditionRow;
-pub use due::{DueRow, MeterValue, NextServiceRow};
+pub use due::{DueRow, DutyMeterRow, MeterValue, NextServiceRow};
 pub use kpis::{KpiBy, KpiRow};
 pub use parts::PartsRow;
 pub use recurring::{RecurringKind, RecurringRow};

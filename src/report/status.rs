@@ -42,7 +42,13 @@ pub struct IntervalDue {
     pub every: f64,
     pub window: f64,
     pub due_at: f64,
+    /// The meter as it counts toward the interval: the reading, or with a
+    /// task's hard duty (C12) the duty-adjusted meter.
     pub current: f64,
+    /// The meter's reading (the day number for days).
+    pub raw_current: f64,
+    /// `(factor − 1) × hot share` of a task with hard duty, else 0.
+    pub duty_extra: f64,
     pub remaining: f64,
     pub status: Status,
     /// Usage of the meter per day, when known (1 for days).
@@ -55,13 +61,7 @@ impl IntervalDue {
     pub fn new(interval: &Interval, last: f64, current: f64, per_day: Option<f64>) -> Self {
         let due_at = last + interval.every;
         let remaining = due_at - current;
-        let status = if remaining <= 0.0 {
-            Status::Overdue
-        } else if remaining <= interval.due_soon {
-            Status::DueSoon
-        } else {
-            Status::Ok
-        };
+        let status = status_of(remaining, interval.due_soon);
         let per_day = match interval.meter {
             IntervalMeter::Days => Some(1.0),
             _ => per_day,
@@ -72,9 +72,41 @@ impl IntervalDue {
             window: interval.due_soon,
             due_at,
             current,
+            raw_current: current,
+            duty_extra: 0.0,
             remaining,
             status,
             per_day,
+        }
+    }
+
+    /// This meter interval with hard duty (C12): `extra`, `(factor − 1) ×`
+    /// the share of the progress since the last service made above the
+    /// duty's level, is added to that progress and to the usage per day.
+    /// Day intervals and `extra = 0` are left as they are.
+    #[must_use]
+    pub fn with_duty(mut self, extra: f64) -> Self {
+        if self.meter == IntervalMeter::Days || extra <= 0.0 || !extra.is_finite() {
+            return self;
+        }
+        let last = self.due_at - self.every;
+        let progress = (self.raw_current - last).max(0.0);
+        self.current = self.raw_current + extra * progress;
+        self.remaining = self.due_at - self.current;
+        self.status = status_of(self.remaining, self.window);
+        self.per_day = self.per_day.map(|u| u * (1.0 + extra));
+        self.duty_extra = extra;
+        self
+    }
+
+    /// The reading of the meter at which it falls due: `due_at`, or with
+    /// hard duty the reading that many adjusted units ahead at the
+    /// service period's hot share.
+    pub fn due_at_reading(&self) -> f64 {
+        if self.duty_extra > 0.0 {
+            self.raw_current + self.remaining / (1.0 + self.duty_extra)
+        } else {
+            self.due_at
         }
     }
 
@@ -101,6 +133,17 @@ impl IntervalDue {
         self.remaining
             .abs()
             .min((self.remaining - self.window).abs())
+    }
+}
+
+/// `overdue` when nothing remains, `due_soon` within the window.
+fn status_of(remaining: f64, window: f64) -> Status {
+    if remaining <= 0.0 {
+        Status::Overdue
+    } else if remaining <= window {
+        Status::DueSoon
+    } else {
+        Status::Ok
     }
 }
 
@@ -225,6 +268,40 @@ mod tests {
             IntervalDue::new(&no_window, 0.0, 99.0, None).status,
             Status::Ok
         );
+    }
+
+    /// 100 engine hours since the service at 1000 h, 30 of them above the
+    /// level, factor 2: the adjusted meter is 1130 h, 370 h remain instead
+    /// of 400, and at 10 h a day (13 h adjusted) it falls due in 28.46 days
+    /// instead of 40.
+    #[test]
+    fn duty_counts_hot_hours_factor_times() {
+        let i = interval(IntervalMeter::EngineHours, 500.0, 50.0);
+        let raw = IntervalDue::new(&i, 1000.0, 1100.0, Some(10.0));
+        let share = 30.0 / 100.0;
+        let hot = raw.with_duty((2.0 - 1.0) * share);
+        assert_eq!(hot.raw_current, 1100.0);
+        assert_eq!(hot.current, 1130.0);
+        assert_eq!(hot.remaining, 370.0);
+        assert_eq!(hot.per_day, Some(13.0));
+        assert_eq!(hot.due_at_reading(), 1100.0 + 370.0 / 1.3);
+        assert_eq!(raw.due_at_reading(), 1500.0);
+        assert_eq!(raw.forecast_days(), Some(40.0));
+        assert_eq!(hot.forecast_days(), Some(370.0 / 13.0));
+        let as_of = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        assert_eq!(
+            hot.forecast_date(as_of),
+            NaiveDate::from_ymd_opt(2026, 1, 29)
+        );
+        // Status follows the adjusted meter: 1440 h raw is ok (60 h left),
+        // adjusted 1440 + 0.3 × 440 = 1572 h is overdue.
+        let late = IntervalDue::new(&i, 1000.0, 1440.0, None);
+        assert_eq!(late.status, Status::Ok);
+        assert_eq!(late.with_duty(0.3).status, Status::Overdue);
+        // No duty, factor 1 or days: unchanged.
+        assert_eq!(raw.with_duty(0.0), raw);
+        let days = IntervalDue::new(&interval(IntervalMeter::Days, 180.0, 18.0), 0.0, 10.0, None);
+        assert_eq!(days.with_duty(0.3), days);
     }
 
     #[test]

@@ -961,3 +961,113 @@ fn meter_summaries_change_no_figure() {
         assert_eq!(&figures(&snapshot, *t), e, "as of {t}, followed");
     }
 }
+
+/// Issue 23 item 5: a model whose hydraulic oil counts hours above 80 °C
+/// twice and whose hydraulic filter (same interval) has no duty.
+fn duty_catalog(with_duty: bool) -> (tempfile::TempDir, Catalog) {
+    let duty = if with_duty {
+        "duty = { signal = \"hydraulic_oil_temp_c\", above = 80, factor = 2.0 }\n"
+    } else {
+        ""
+    };
+    let text = format!(
+        "id = \"compactor-d\"\nname = \"D\"\nkind = \"compactor\"\n\n\
+         [[maintenance]]\ntask = \"hyd-filter\"\nname = \"Filter\"\nevery_engine_hours = 500\n\n\
+         [[maintenance]]\ntask = \"hyd-oil\"\nname = \"Oil\"\nevery_engine_hours = 500\n{duty}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("parts.toml"), PARTS).unwrap();
+    std::fs::write(dir.path().join("compactor-d.toml"), text).unwrap();
+    let catalog = Catalog::load(dir.path()).unwrap();
+    (dir, catalog)
+}
+
+/// Both tasks done at 1000 engine hours ten days before the as-of time;
+/// since then 100 engine hours (10 a day), and on each of those days 10
+/// hours with hydraulic oil readings, 3 of them at 85 °C and 7 at 60 °C:
+/// 30 % of the hours hot, so with factor 2 the oil's meter stands at
+/// 1000 + 100 + 30 = 1130 h and it falls due earlier; the filter (no duty)
+/// reads exactly what it reads without any duty in the catalogue.
+#[test]
+fn duty_brings_the_task_forward_through_the_store() {
+    let data = tempfile::tempdir().unwrap();
+    let mut h = History::default();
+    h.daily("V1", 12, [1100.0, 0.0, 0.0], [10.0, 0.0, 0.0], every_day);
+    for back in 1..=10 {
+        for hour in 6..16 {
+            let temp = if hour < 9 { 85.0 } else { 60.0 };
+            for minute in [5, 35] {
+                let t = days_before(back, hour) + TimeDelta::minutes(minute);
+                h.send(
+                    "V1",
+                    t,
+                    &format!(", \"signals\": {{\"hydraulic_oil_temp_c\": {temp}}}"),
+                );
+            }
+        }
+    }
+    let store = h.store(data.path());
+    let mut v1 = vehicle("V1", "compactor-d");
+    v1.commissioned_on = date("2025-06-01");
+    let on = (as_of() - TimeDelta::days(10)).date_naive().to_string();
+    let registry = Registry {
+        vehicles: vec![v1],
+        services: ["hyd-filter", "hyd-oil"]
+            .into_iter()
+            .map(|t| service("V1", t, &on, [Some(1000.0), None, None]))
+            .collect(),
+        stock: Vec::new(),
+    };
+    let detect = DetectConfig::default();
+    let rows = |with_duty: bool| {
+        let (_m, catalog) = duty_catalog(with_duty);
+        due::maintenance_due(&store, &ctx(&catalog, &registry, &detect), true).unwrap()
+    };
+    let (plain, hot) = (rows(false), rows(true));
+    assert_eq!(plain.len(), 2);
+    assert_eq!(hot.len(), 2);
+    let [filter, oil] = [&hot[0], &hot[1]];
+    assert_eq!(
+        (filter.task.as_str(), oil.task.as_str()),
+        ("hyd-filter", "hyd-oil")
+    );
+    // Without duty: unchanged, and both tasks alike.
+    assert_eq!(filter, &plain[0]);
+    assert_eq!(plain[1].current, num(1100.0));
+    assert_eq!(plain[1].remaining, 400.0);
+    // With duty: 30 extra hours, due 30 h sooner and at a 30 % faster pace.
+    assert_eq!(oil.current, num(1130.0));
+    assert_eq!(oil.due_at, num(1500.0));
+    assert_eq!(oil.remaining, 370.0);
+    let raw_rate = plain[1].usage_per_day.unwrap();
+    let rate = oil.usage_per_day.unwrap();
+    assert!(
+        (rate - raw_rate * 1.3).abs() < 0.002,
+        "{rate} vs {raw_rate}"
+    );
+    let (early, late) = (
+        oil.forecast_due_on.unwrap(),
+        filter.forecast_due_on.unwrap(),
+    );
+    assert!(early < late, "{early} vs {late}");
+    // The archive's view: the raw meter beside the adjusted one.
+    let (_m, catalog) = duty_catalog(true);
+    let tasks = due::assess(&store, &ctx(&catalog, &registry, &detect)).unwrap();
+    let oil = tasks
+        .iter()
+        .find(|t| t.task.id.as_str() == "hyd-oil")
+        .unwrap();
+    assert_eq!(oil.intervals[0].raw_current, 1100.0);
+    assert_eq!(oil.intervals[0].current, 1130.0);
+    // `--next` prints the reading the truck will show when it falls due:
+    // 370 adjusted hours at 1.3 per hour are 284.615 engine hours ahead.
+    let next = due::next_service_rows(&tasks, as_of().date_naive());
+    let hours: Vec<_> = next
+        .iter()
+        .map(|n| (n.task.as_str(), n.engine_hours))
+        .collect();
+    assert_eq!(
+        hours,
+        [("hyd-filter", Some(1500.0)), ("hyd-oil", Some(1384.615))]
+    );
+}

@@ -389,6 +389,7 @@ mod tests {
                 },
             ],
             parts: Vec::new(),
+            duty: None,
         };
         let usage = Usage::new(&truck, &cal);
         let mut seen = std::collections::BTreeMap::new();

@@ -76,6 +76,19 @@ fn store_messages(dir: &Path, config: &Config) {
             };
             messages.push((topic.clone(), telemetry(day, 8, h, dtc)));
             messages.push((topic.clone(), telemetry(day, 12, h + 4.0, "")));
+            if *v == "B2" {
+                // The body's PTO hours and hydraulic oil: hot in the
+                // morning hour, cool at noon (duty, C12).
+                for (hour, temp) in [(8u32, 85.0), (12, 60.0)] {
+                    let pto = 100.0 + f64::from(day) * 4.0 + f64::from(hour - 8) / 4.0;
+                    messages.push((
+                        topic.clone(),
+                        format!(
+                            r#"{{"ts": "2026-03-{day:02}T{hour:02}:30:00Z", "pto_hours": {pto}, "signals": {{"hydraulic_oil_temp_c": {temp}}}}}"#
+                        ),
+                    ));
+                }
+            }
         }
         messages.push((topic, format!("not json from {v}")));
     }

@@ -16,7 +16,7 @@ use super::{ApiPath, ApiState, blocking};
 use crate::http::auth::Scope;
 use crate::query::archive::{self, Episode, MeterReading};
 use crate::registry::{self, ServiceRecord, Vehicle};
-use crate::report::{self, NextServiceRow};
+use crate::report::{self, DutyMeterRow, NextServiceRow};
 use crate::tickets::{Ticket, TicketFilter};
 
 /// The archive lists a vehicle's newest tickets, at most this many; the
@@ -87,6 +87,8 @@ pub(crate) struct Archive {
     pub(crate) services: Vec<ServiceView>,
     pub(crate) tickets: Vec<Ticket>,
     pub(crate) next_services: Vec<NextServiceRow>,
+    /// Tasks with hard duty (C12): the raw meter beside the adjusted one.
+    pub(crate) duty_meters: Vec<DutyMeterRow>,
 }
 
 /// Every registered vehicle the caller may see, by fleet then id (what
@@ -172,7 +174,7 @@ pub(crate) async fn service_archive(
     };
     let st = state.clone();
     let v = vehicle.clone();
-    let (meters, episodes, next_services) = blocking(move || {
+    let (meters, episodes, (next_services, duty_meters)) = blocking(move || {
         let store = archive::open(&st.store)?;
         let now = Utc::now();
         let meters = archive::latest_meters(&store, &v.fleet, &v.id)?;
@@ -183,8 +185,13 @@ pub(crate) async fn service_archive(
             detect: &st.config.detect,
             as_of: now,
         };
-        let next = report::due::next_services(&store, &ctx)?;
-        Ok((meters, episodes, next))
+        let tasks = report::due::assess(&store, &ctx)?;
+        let next = report::due::next_service_rows(&tasks, ctx.as_of_date());
+        Ok((
+            meters,
+            episodes,
+            (next, report::due::duty_meter_rows(&tasks)),
+        ))
     })
     .await?;
     Ok(Archive {
@@ -194,5 +201,6 @@ pub(crate) async fn service_archive(
         services: service_views,
         tickets,
         next_services,
+        duty_meters,
     })
 }

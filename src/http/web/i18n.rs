@@ -356,6 +356,10 @@ texts! {
     next_service: "Next service", "下次保养";
     due_on: "Due on", "到期日";
     expected_on: "Expected", "预计日期";
+    duty_meters: "Hard duty: meters as they count toward the interval", "重载工况：按保养周期计的仪表读数";
+    duty_rule: "Duty", "工况规则";
+    duty_raw: "Reading", "实际读数";
+    duty_adjusted: "Counted", "计入周期";
     from_ticket: "ticket", "工单";
     from_import: "import", "导入";
     service_plan: "service plan", "保养计划";

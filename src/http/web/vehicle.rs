@@ -71,6 +71,12 @@ pub async fn page(
             h2 { (t.next_service) }
             (next_services(&archive, lang, catalog))
         }
+        @if !archive.duty_meters.is_empty() {
+            section #duty {
+                h2 { (t.duty_meters) }
+                (duty_meters(&archive, lang, catalog))
+            }
+        }
         section #meter-charts {
             h2 { (t.meters) }
             @if history.is_empty() {
@@ -206,6 +212,34 @@ fn next_services(a: &Archive, lang: Lang, catalog: &Catalog) -> Markup {
                         td data-label=(t.due_on) { (n.due_on.map_or_else(|| "–".to_owned(), |d| d.to_string())) }
                         (meter_cells(lang, [n.engine_hours, n.pto_hours, n.odometer_km]))
                         td data-label=(t.expected_on) { (n.expected_on.map_or_else(|| "–".to_owned(), |d| d.to_string())) }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Tasks with hard duty (C12): the meter's reading beside what counts
+/// toward the interval.
+fn duty_meters(a: &Archive, lang: Lang, catalog: &Catalog) -> Markup {
+    let t = lang.text();
+    let Ok(model) = ModelId::new(a.vehicle.model.clone()) else {
+        return html! {};
+    };
+    scroll(html! {
+        table.stack #duty-meters {
+            thead { tr {
+                th { (t.task) } th { (t.duty_rule) } th { (t.meters) }
+                th.num { (t.duty_raw) } th.num { (t.duty_adjusted) }
+            } }
+            tbody {
+                @for d in &a.duty_meters {
+                    tr data-task=(d.task.as_str()) data-meter=(d.meter.as_str()) {
+                        td data-label=(t.task) { (lang.task_name(catalog, &model, d.task.as_str())) }
+                        td data-label=(t.duty_rule) { (format!("{} > {} × {}", d.signal, d.above, d.factor)) }
+                        td data-label=(t.meters) { (meter_label(lang, d.meter.as_str())) }
+                        td.num data-label=(t.duty_raw) { (number(d.raw, 1)) }
+                        td.num data-label=(t.duty_adjusted) { (number(d.adjusted, 1)) }
                     }
                 }
             }
