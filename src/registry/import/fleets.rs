@@ -23,27 +23,16 @@ const MAX_NAME: usize = 200;
 pub async fn import_fleets(db: &Db, path: &Path) -> Result<ImportSummary> {
     let mut problems = Problems::default();
     let rows = table::read(path, COLUMNS, &mut problems)?;
-    let mut parsed: Vec<Fleet> = Vec::with_capacity(rows.len());
-    let mut line_of: HashMap<FleetId, u64> = HashMap::new();
-    for row in &rows {
-        match parse_row(row) {
-            Ok(fleet) => {
-                if let Some(&first_line) = line_of.get(&fleet.id) {
-                    problems.push(
-                        row.line,
-                        RowProblem::DuplicateFleet {
-                            fleet: fleet.id.to_string(),
-                            first_line,
-                        },
-                    );
-                } else {
-                    line_of.insert(fleet.id.clone(), row.line);
-                    parsed.push(fleet);
-                }
-            }
-            Err(problem) => problems.push(row.line, problem),
-        }
-    }
+    let parsed = table::parse_keyed(
+        &rows,
+        &mut problems,
+        parse_row,
+        |fleet: &Fleet| fleet.id.clone(),
+        |id, first_line| RowProblem::DuplicateFleet {
+            fleet: id.to_string(),
+            first_line,
+        },
+    );
     problems.check(path)?;
 
     let mut tx = db.pool().begin().await?;
@@ -52,23 +41,11 @@ pub async fn import_fleets(db: &Db, path: &Path) -> Result<ImportSummary> {
         .into_iter()
         .map(|f| (f.id.clone(), f))
         .collect();
-    let mut summary = ImportSummary {
-        kind: Kind::Fleets,
-        path: path.to_path_buf(),
-        new: 0,
-        updated: 0,
-        unchanged: 0,
-    };
+    let mut summary = ImportSummary::empty(Kind::Fleets, path);
     for fleet in &parsed {
-        match stored.get(&fleet.id) {
-            Some(f) if f == fleet => {
-                summary.unchanged += 1;
-                continue;
-            }
-            Some(_) => summary.updated += 1,
-            None => summary.new += 1,
+        if summary.count(stored.get(&fleet.id), fleet) {
+            fleets::upsert_in(&mut tx, fleet).await?;
         }
-        fleets::upsert_in(&mut tx, fleet).await?;
     }
     tx.commit().await?;
     Ok(summary)

@@ -76,8 +76,38 @@ pub struct ImportSummary {
 }
 
 impl ImportSummary {
+    /// Nothing counted yet.
+    pub(crate) fn empty(kind: Kind, path: &std::path::Path) -> Self {
+        Self {
+            kind,
+            path: path.to_path_buf(),
+            new: 0,
+            updated: 0,
+            unchanged: 0,
+        }
+    }
+
     pub fn rows(&self) -> usize {
         self.new + self.updated + self.unchanged
+    }
+
+    /// Counts `row` against the value `stored` under its key; whether it
+    /// must be written.
+    pub(crate) fn count<T: PartialEq>(&mut self, stored: Option<&T>, row: &T) -> bool {
+        match stored {
+            Some(s) if s == row => {
+                self.unchanged += 1;
+                false
+            }
+            Some(_) => {
+                self.updated += 1;
+                true
+            }
+            None => {
+                self.new += 1;
+                true
+            }
+        }
     }
 }
 

@@ -24,27 +24,16 @@ const MAX_PHONE: usize = 40;
 pub async fn import_outlets(db: &Db, path: &Path) -> Result<ImportSummary> {
     let mut problems = Problems::default();
     let rows = table::read(path, COLUMNS, &mut problems)?;
-    let mut parsed: Vec<Outlet> = Vec::with_capacity(rows.len());
-    let mut line_of: HashMap<OutletId, u64> = HashMap::new();
-    for row in &rows {
-        match parse_row(row) {
-            Ok(outlet) => {
-                if let Some(&first_line) = line_of.get(&outlet.id) {
-                    problems.push(
-                        row.line,
-                        RowProblem::DuplicateOutlet {
-                            outlet: outlet.id.to_string(),
-                            first_line,
-                        },
-                    );
-                } else {
-                    line_of.insert(outlet.id.clone(), row.line);
-                    parsed.push(outlet);
-                }
-            }
-            Err(problem) => problems.push(row.line, problem),
-        }
-    }
+    let parsed = table::parse_keyed(
+        &rows,
+        &mut problems,
+        parse_row,
+        |outlet: &Outlet| outlet.id.clone(),
+        |id, first_line| RowProblem::DuplicateOutlet {
+            outlet: id.to_string(),
+            first_line,
+        },
+    );
     problems.check(path)?;
 
     let mut tx = db.pool().begin().await?;
@@ -53,23 +42,11 @@ pub async fn import_outlets(db: &Db, path: &Path) -> Result<ImportSummary> {
         .into_iter()
         .map(|o| (o.id.clone(), o))
         .collect();
-    let mut summary = ImportSummary {
-        kind: Kind::Outlets,
-        path: path.to_path_buf(),
-        new: 0,
-        updated: 0,
-        unchanged: 0,
-    };
+    let mut summary = ImportSummary::empty(Kind::Outlets, path);
     for outlet in &parsed {
-        match stored.get(&outlet.id) {
-            Some(o) if o == outlet => {
-                summary.unchanged += 1;
-                continue;
-            }
-            Some(_) => summary.updated += 1,
-            None => summary.new += 1,
+        if summary.count(stored.get(&outlet.id), outlet) {
+            outlets::upsert_in(&mut tx, outlet).await?;
         }
-        outlets::upsert_in(&mut tx, outlet).await?;
     }
     tx.commit().await?;
     Ok(summary)

@@ -125,6 +125,35 @@ fn column_index<const N: usize>(
     }
 }
 
+/// Parses each row with `parse`; a row whose `key` an earlier line already
+/// gave is refused with `duplicate(key, first_line)`. The rows that parsed
+/// come back in file order; the others are in `problems`.
+pub(crate) fn parse_keyed<const N: usize, T, K: Eq + std::hash::Hash>(
+    rows: &[Row<N>],
+    problems: &mut Problems,
+    parse: impl Fn(&Row<N>) -> std::result::Result<T, RowProblem>,
+    key: impl Fn(&T) -> K,
+    duplicate: impl Fn(&K, u64) -> RowProblem,
+) -> Vec<T> {
+    let mut parsed = Vec::with_capacity(rows.len());
+    let mut line_of: std::collections::HashMap<K, u64> = std::collections::HashMap::new();
+    for row in rows {
+        match parse(row) {
+            Ok(value) => {
+                let k = key(&value);
+                if let Some(&first_line) = line_of.get(&k) {
+                    problems.push(row.line, duplicate(&k, first_line));
+                } else {
+                    line_of.insert(k, row.line);
+                    parsed.push(value);
+                }
+            }
+            Err(problem) => problems.push(row.line, problem),
+        }
+    }
+    parsed
+}
+
 /// The refused rows of one file, from every check.
 #[derive(Debug, Default)]
 pub(crate) struct Problems(Vec<RowError>);
