@@ -25,7 +25,7 @@ use fleetcare_ingest::pipeline::Message;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const POSTGRES_ENV: &str = "FLEETCARE_TEST_POSTGRES_URL";
+use crate::api::POSTGRES_ENV;
 
 /// A data directory, its database and catalogue.
 pub(crate) struct Setup {
@@ -35,31 +35,9 @@ pub(crate) struct Setup {
     pub(crate) catalog: Arc<Catalog>,
 }
 
-/// A PostgreSQL database of its own for one test (dropped with the
-/// server's data by nobody: names are unique), or `None` to use SQLite.
+/// A PostgreSQL database of its own for one test, or `None` (SQLite).
 async fn postgres_database(name: &str) -> Option<String> {
-    let server = std::env::var(POSTGRES_ENV).ok()?;
-    let short: String = name
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(12)
-        .collect();
-    let db = format!(
-        "fcas_{short}_{}_{}",
-        std::process::id(),
-        Utc::now().timestamp_micros() % 1_000_000_000
-    );
-    // A plain connection: the server's own database is not migrated.
-    use sqlx::Connection as _;
-    sqlx::any::install_default_drivers();
-    let mut admin = sqlx::AnyConnection::connect(&server).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    admin.close().await.unwrap();
-    let base = server.rsplit_once('/').unwrap().0;
-    Some(format!("{base}/{db}"))
+    crate::api::fresh_postgres_database("fcas", name).await
 }
 
 /// Stores `messages` (topic, telemetry JSON) in the store under `data`.

@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use crate::api::{POSTGRES_ENV, database_url, postgres_admin};
 use chrono::{DateTime, NaiveDateTime, TimeZone as _, Utc};
 use fleetcare::catalog::Catalog;
 use fleetcare::config::{Config, Holiday, SlaConfig, TimeZone, Zone};
@@ -286,20 +287,6 @@ async fn a_friday_evening_complaint_on_sqlite() {
     db.close().await;
 }
 
-/// The PostgreSQL server of `FLEETCARE_TEST_POSTGRES_URL` (set by .ci/run).
-const POSTGRES_ENV: &str = "FLEETCARE_TEST_POSTGRES_URL";
-
-async fn postgres_admin(server: &str, sql: String) {
-    use sqlx::Connection as _;
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(server).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_friday_evening_complaint_on_postgres() {
     let Ok(server) = std::env::var(POSTGRES_ENV) else {
@@ -308,13 +295,7 @@ async fn a_friday_evening_complaint_on_postgres() {
     };
     let name = format!("fleetcare_after_sales_{}", std::process::id());
     postgres_admin(&server, format!("CREATE DATABASE {name}")).await;
-    let (base, query) = server.split_once('?').unwrap_or((&server, ""));
-    let (root, _) = base.rsplit_once('/').unwrap();
-    let url = if query.is_empty() {
-        format!("{root}/{name}")
-    } else {
-        format!("{root}/{name}?{query}")
-    };
+    let url = database_url(&server, &name);
     // In a task of its own, so the database is dropped even if it fails.
     let outcome = tokio::spawn(async move {
         let dir = tempfile::tempdir().unwrap();

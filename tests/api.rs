@@ -201,9 +201,10 @@ async fn an_operator_of_fleet_a_never_sees_fleet_b() {
 }
 
 /// The PostgreSQL server of `FLEETCARE_TEST_POSTGRES_URL` (set by .ci/run).
-const POSTGRES_ENV: &str = "FLEETCARE_TEST_POSTGRES_URL";
+pub(crate) const POSTGRES_ENV: &str = "FLEETCARE_TEST_POSTGRES_URL";
 
-async fn postgres_admin(server: &str, sql: String) {
+/// Runs `sql` on `server`'s own database (CREATE and DROP DATABASE).
+pub(crate) async fn postgres_admin(server: &str, sql: String) {
     use sqlx::Connection as _;
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(server).await.unwrap();
@@ -212,6 +213,36 @@ async fn postgres_admin(server: &str, sql: String) {
         .await
         .unwrap();
     conn.close().await.unwrap();
+}
+
+/// The URL of database `name` on `server`, keeping the server URL's query.
+pub(crate) fn database_url(server: &str, name: &str) -> String {
+    let (base, query) = server.split_once('?').unwrap_or((server, ""));
+    let (root, _) = base.rsplit_once('/').unwrap();
+    if query.is_empty() {
+        format!("{root}/{name}")
+    } else {
+        format!("{root}/{name}?{query}")
+    }
+}
+
+/// A PostgreSQL database of its own for one test on the server of
+/// [`POSTGRES_ENV`] (names are unique, so it is left behind), or `None`
+/// when the variable is not set: the test then runs on SQLite.
+pub(crate) async fn fresh_postgres_database(prefix: &str, test: &str) -> Option<String> {
+    let server = std::env::var(POSTGRES_ENV).ok()?;
+    let short: String = test
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(12)
+        .collect();
+    let name = format!(
+        "{prefix}_{short}_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros() % 1_000_000_000
+    );
+    postgres_admin(&server, format!("CREATE DATABASE {name}")).await;
+    Some(database_url(&server, &name))
 }
 
 /// The same checks with tokens, tickets and alerts in PostgreSQL: one SQL
@@ -224,13 +255,7 @@ async fn an_operator_of_fleet_a_never_sees_fleet_b_on_postgres() {
     };
     let name = format!("fleetcare_api_{}", std::process::id());
     postgres_admin(&server, format!("CREATE DATABASE {name}")).await;
-    let (base, query) = server.split_once('?').unwrap_or((&server, ""));
-    let (root, _) = base.rsplit_once('/').unwrap();
-    let url = if query.is_empty() {
-        format!("{root}/{name}")
-    } else {
-        format!("{root}/{name}?{query}")
-    };
+    let url = database_url(&server, &name);
     // In a task of its own, so the database is dropped even if it fails.
     let outcome =
         tokio::spawn(async move { operator_scoping(Api::start_on(Some(url)).await).await }).await;

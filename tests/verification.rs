@@ -29,31 +29,11 @@ use fleetcare_ingest::ids::{FleetId, VehicleId};
 use fleetcare_ingest::pipeline::Message;
 use serde_json::{Value, json};
 
-const POSTGRES_ENV: &str = "FLEETCARE_TEST_POSTGRES_URL";
+use crate::api::POSTGRES_ENV;
 
 /// A PostgreSQL database of its own for one test, or `None` (SQLite).
 async fn postgres_database(name: &str) -> Option<String> {
-    let server = std::env::var(POSTGRES_ENV).ok()?;
-    let short: String = name
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(12)
-        .collect();
-    let db = format!(
-        "fcvr_{short}_{}_{}",
-        std::process::id(),
-        Utc::now().timestamp_micros() % 1_000_000_000
-    );
-    use sqlx::Connection as _;
-    sqlx::any::install_default_drivers();
-    let mut admin = sqlx::AnyConnection::connect(&server).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    admin.close().await.unwrap();
-    let base = server.rsplit_once('/').unwrap().0;
-    Some(format!("{base}/{db}"))
+    crate::api::fresh_postgres_database("fcvr", name).await
 }
 
 fn days_ago(d: f64) -> DateTime<Utc> {
