@@ -5,19 +5,17 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use fleetcare_ingest::ids::{FleetId, VehicleId};
 
-use super::notify::{NotifyConfig, spawn_notifier};
+use super::notify::spawn_notifier;
 use super::service::{AlertContext, alert_parts_waits};
-use super::webhook::Retry;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db::Db;
 use crate::db::testing::db_tests;
-use crate::runtime::{Backoff, LiveMetrics};
+use crate::runtime::LiveMetrics;
 use crate::tickets::{TicketKind, TicketState, Tickets, Transition};
 
 db_tests!(a_long_wait_for_parts_is_alerted_to_support_once);
@@ -70,16 +68,7 @@ async fn a_long_wait_for_parts_is_alerted_to_support_once(db: Db) {
     let (notifier, delivered) = spawn_notifier(
         db.clone(),
         None,
-        NotifyConfig {
-            topic_prefix: "fleet".into(),
-            webhooks: HashMap::new(),
-            retry: Retry {
-                attempts: 1,
-                backoff: Backoff::new(Duration::from_millis(1), Duration::from_millis(1)),
-            },
-            max_per_vehicle: 3,
-            window: Duration::from_secs(600),
-        },
+        super::tests::notify_config(),
         metrics.clone(),
     );
     let ctx = AlertContext {

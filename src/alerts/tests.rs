@@ -77,26 +77,27 @@ async fn run(db: &Db, batches: Vec<LiveBatch>) -> Arc<LiveMetrics> {
     run_with(db, batches, false).await
 }
 
+/// Alerts delivered at once, one attempt per webhook, 3 per vehicle and
+/// 10 minutes: what the alert tests of every module use.
+pub(super) fn notify_config() -> NotifyConfig {
+    NotifyConfig {
+        topic_prefix: "fleet".into(),
+        webhooks: HashMap::new(),
+        retry: Retry {
+            attempts: 1,
+            backoff: Backoff::new(Duration::from_millis(1), Duration::from_millis(1)),
+        },
+        max_per_vehicle: 3,
+        window: Duration::from_secs(600),
+    }
+}
+
 async fn run_with(db: &Db, batches: Vec<LiveBatch>, stale: bool) -> Arc<LiveMetrics> {
     let catalog =
         Arc::new(Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models")).unwrap());
     let config = Arc::new(Config::default());
     let metrics = Arc::new(LiveMetrics::default());
-    let (notifier, delivered) = spawn_notifier(
-        db.clone(),
-        None,
-        NotifyConfig {
-            topic_prefix: "fleet".into(),
-            webhooks: HashMap::new(),
-            retry: Retry {
-                attempts: 1,
-                backoff: Backoff::new(Duration::from_millis(1), Duration::from_millis(1)),
-            },
-            max_per_vehicle: 3,
-            window: Duration::from_secs(600),
-        },
-        metrics.clone(),
-    );
+    let (notifier, delivered) = spawn_notifier(db.clone(), None, notify_config(), metrics.clone());
     let vehicles = if stale {
         Vec::new()
     } else {

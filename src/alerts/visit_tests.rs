@@ -4,19 +4,17 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 
-use super::notify::{NotifyConfig, spawn_notifier};
+use super::notify::spawn_notifier;
 use super::service::{AlertContext, run_jobs};
-use super::webhook::Retry;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::db::Db;
 use crate::db::testing::db_tests;
 use crate::registry::{ServiceHistory, ServiceSource, ServiceTask};
-use crate::runtime::{Backoff, LiveMetrics};
+use crate::runtime::LiveMetrics;
 use crate::tickets::{
     Ticket, TicketFilter, TicketKind, TicketState, Tickets, Transition, VISIT_KEY, VisitReason,
 };
@@ -122,16 +120,7 @@ async fn setup(db: &Db, with_pulled: bool) -> Setup {
     let (notifier, delivered) = spawn_notifier(
         db.clone(),
         None,
-        NotifyConfig {
-            topic_prefix: "fleet".into(),
-            webhooks: HashMap::new(),
-            retry: Retry {
-                attempts: 1,
-                backoff: Backoff::new(Duration::from_millis(1), Duration::from_millis(1)),
-            },
-            max_per_vehicle: 3,
-            window: Duration::from_secs(600),
-        },
+        super::tests::notify_config(),
         metrics.clone(),
     );
     let store = Arc::new(crate::store::StoreReader::new(
